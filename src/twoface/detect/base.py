@@ -1,0 +1,41 @@
+"""The detector interface and the helpers every detector shares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from twoface.types import Face
+
+
+class Detector(ABC):
+    name: str = "detector"
+
+    @abstractmethod
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces of each RGB uint8 frame, best score first."""
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, in descending score order."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    x1, y1, x2, y2 = boxes.T
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        w = np.maximum(0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def downscale_factor(shape: tuple[int, ...], max_side: int) -> float:
+    """Scale (<= 1) that brings the longer side of an image down to max_side."""
+    return min(1.0, max_side / float(max(shape[0], shape[1])))

@@ -1,0 +1,53 @@
+"""dlib's HOG detector with keypoints from its 5-point predictor (face-recognition-models)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from twoface.detect.base import Detector, downscale_factor
+from twoface.types import Face
+
+
+class DlibHogDetector(Detector):
+    """Frontal HOG + SVM. Slower than RetinaFace here (0.3 s vs 0.03 s a photo) and frontal only."""
+
+    name = "dlib-hog"
+
+    def __init__(self, max_side: int = 800, upsample: int = 1) -> None:
+        import dlib
+
+        from twoface.embedded import dlib_model
+
+        self.max_side = max_side
+        self.upsample = upsample
+        self._detector = dlib.get_frontal_face_detector()
+        self._shape5 = dlib.shape_predictor(dlib_model("shape_predictor_5_face_landmarks.dat"))
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        import dlib
+
+        out = []
+        for frame in frames:
+            s = downscale_factor(frame.shape, self.max_side)
+            small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else frame
+            small = np.ascontiguousarray(small)
+            rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+            faces = []
+            for rect, score in sorted(zip(rects, scores, strict=True), key=lambda r: -r[1]):
+                shape = self._shape5(small, rect)
+                p = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float32)
+                # dlib's 5 points: right eye corners (0,1), left eye corners (2,3), nose base (4).
+                eye_a, eye_b = (p[2] + p[3]) / 2, (p[0] + p[1]) / 2
+                nose = p[4]
+                # No mouth points: place them below the nose along the face's vertical axis.
+                axis = np.array([-(eye_b - eye_a)[1], (eye_b - eye_a)[0]])
+                mouth_mid = nose + axis * 0.45
+                kps = np.stack([eye_a, eye_b, nose, mouth_mid - (eye_b - eye_a) * 0.4,
+                                mouth_mid + (eye_b - eye_a) * 0.4])
+                box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
+                faces.append(Face(box=box / s, score=float(score), kps=(kps / s).astype(np.float32)))
+            out.append(faces)
+        return out

@@ -1,0 +1,75 @@
+"""Alignment templates, similarity estimation and warps (numpy/OpenCV, batched where it pays)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# insightface/ArcFace five-point template for a 112x112 crop (eye, eye, nose, mouth, mouth).
+ARCFACE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
+
+
+def template(name: str, size: int) -> np.ndarray:
+    """A named five-point template scaled to a square crop of `size` pixels."""
+    if name == "arcface":
+        return ARCFACE_112 * (size / 112.0)
+    if name == "landmark":
+        # ArcFace points pulled towards the centre so that the whole jaw and brows fit in the crop.
+        centre = np.array([56.0, 62.0], np.float32)
+        return ((ARCFACE_112 - centre) * 0.55 + np.array([56.0, 60.0])) * (size / 112.0)
+    raise ValueError(f"unknown template {name!r}")
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (Umeyama, no reflection) mapping src points onto dst.
+
+    Returns a 2x3 float64 matrix M with dst ~= M @ [x, y, 1].
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rot = u @ np.diag(sign) @ vt
+    var_s = (s0**2).sum() / len(src)
+    scale = float((sig * sign).sum() / var_s) if var_s > 0 else 1.0
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    a = np.vstack([m, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(a)[:2]
+
+
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    pts = np.asarray(pts, np.float64)
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def interocular(kps_or_landmarks: np.ndarray) -> float:
+    """Distance between the eye centres, from 5 keypoints or 68 landmarks."""
+    p = np.asarray(kps_or_landmarks, np.float64)
+    if len(p) == 68:
+        return float(np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0)))
+    return float(np.linalg.norm(p[0] - p[1]))
+
+
+def kps_from_landmarks(lm: np.ndarray) -> np.ndarray:
+    """The five alignment points (eyes, nose tip, mouth corners) from 68 iBUG landmarks."""
+    lm = np.asarray(lm, np.float32)
+    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])

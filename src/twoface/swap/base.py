@@ -1,0 +1,55 @@
+"""The swapper interface and the jobs it works on."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from twoface.types import Face
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SourceFace:
+    """One photo of the source person and the face found in it."""
+
+    image: np.ndarray  # RGB uint8
+    face: Face
+    origin: str = "<array>"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SourceIdentity:
+    """A source person: one or more photos, combined.
+
+    `embedding` is the mean identity descriptor of all photos (used for matching and by learned
+    swappers); the classical engine picks, per target face, the photo whose pose fits it best.
+    """
+
+    faces: tuple[SourceFace, ...]
+    embedding: np.ndarray | None = None
+
+    @classmethod
+    def combine(cls, faces: Sequence[SourceFace]) -> SourceIdentity:
+        embs = [f.face.embedding for f in faces if f.face.embedding is not None]
+        emb = np.mean(embs, axis=0).astype(np.float32) if embs else None
+        return cls(faces=tuple(faces), embedding=emb)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SwapJob:
+    """Replace `target` in frame `frame_index` of a batch by `source`."""
+
+    frame_index: int
+    target: Face
+    source: SourceIdentity
+
+
+class Swapper(ABC):
+    name: str = "swapper"
+
+    @abstractmethod
+    def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
+        """New frames with every job applied; frames without a job come back unchanged."""
