@@ -1,0 +1,5 @@
+import sys
+
+from twoface.cli import main
+
+sys.exit(main())

@@ -1,0 +1,200 @@
+"""The Python API: `Swapper(...).swap_image(source, target)`. The CLI is a thin layer over it.
+
+    from twoface import Swapper
+    result = Swapper().swap_image("me.jpg", "group.jpg", many=True, output="out.png")
+    result.image  # RGB uint8 array; out.png is written atomically and labelled as AI-generated
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from twoface.detect import create_detector
+from twoface.errors import InputError, UsageError
+from twoface.identity import SAME_PERSON_DISTANCE, Dlib128Encoder, identity_distance
+from twoface.io.image import LoadedImage, check_output_path, output_format, read_image, write_image
+from twoface.io.provenance import COMPOSITE_SYNTHETIC, Label, make_label
+from twoface.landmarks import Dlib68Landmarker
+from twoface.select import Selection, most_prominent, select
+from twoface.swap import ClassicalSwapper, SourceIdentity
+from twoface.swap.base import SourceFace, SwapJob
+from twoface.types import Face
+
+ImageLike = str | os.PathLike | np.ndarray
+
+
+@dataclass
+class SwapResult:
+    image: np.ndarray  # RGB uint8
+    alpha: np.ndarray | None
+    faces_found: list[Face]
+    faces_swapped: list[Face]
+    label: Label | None
+    output: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "output": self.output,
+            "faces_found": len(self.faces_found),
+            "faces_swapped": len(self.faces_swapped),
+            "swapped": [f.to_dict() for f in self.faces_swapped],
+            "label": self.label.description if self.label else None,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def _load(image: ImageLike) -> LoadedImage:
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            raise InputError("<array>: images must be uint8 RGB arrays")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise InputError(f"<array>: expected (H, W, 3) RGB or (H, W, 4) RGBA, got {arr.shape}")
+        alpha = arr[..., 3].copy() if arr.shape[2] == 4 else None
+        return LoadedImage(np.ascontiguousarray(arr[..., :3]), alpha, "<array>", "array")
+    return read_image(image)
+
+
+class Swapper:
+    """Detect, select, swap, blend and label; one instance keeps its models loaded."""
+
+    def __init__(self, detector: str = "retinaface", similarity: float = SAME_PERSON_DISTANCE,
+                 label: bool = True, quality: int = 95, detector_options: dict | None = None) -> None:
+        self.detector = create_detector(detector, **(detector_options or {}))
+        self.landmarker = Dlib68Landmarker()
+        self._encoder: Dlib128Encoder | None = None
+        self.swapper = ClassicalSwapper()
+        self.similarity = similarity
+        self.label = label
+        self.quality = quality
+
+    @property
+    def encoder(self) -> Dlib128Encoder:
+        if self._encoder is None:
+            self._encoder = Dlib128Encoder()
+        return self._encoder
+
+    # -- stages -------------------------------------------------------------------------------
+    def analyse(self, frames: Sequence[np.ndarray], identity: bool = False) -> list[list[Face]]:
+        """Faces of each frame with 68 landmarks (and identity descriptors if asked)."""
+        faces = self.landmarker(frames, self.detector.detect(frames))
+        return self.encoder(frames, faces) if identity else faces
+
+    def source_faces(self, images: Sequence[ImageLike], identity: bool = True) -> list[SourceFace]:
+        """The most prominent face of each source photo; InputError if one has none."""
+        loaded = [_load(i) for i in images]
+        found = self.detector.detect([x.rgb for x in loaded])
+        out = []
+        for img, faces in zip(loaded, found, strict=True):
+            if not faces:
+                raise InputError(f"{img.path}: no face found in the source image")
+            face = self.landmarker.one(img.rgb, most_prominent(faces))
+            if identity:
+                face = self.encoder([img.rgb], [[face]])[0][0]
+            out.append(SourceFace(image=img.rgb, face=face, origin=img.path))
+        return out
+
+    def identity_of(self, image: ImageLike, role: str) -> np.ndarray:
+        """Descriptor of the most prominent face of a reference photo."""
+        img = _load(image)
+        faces = self.analyse([img.rgb])[0]
+        if not faces:
+            raise InputError(f"{img.path}: no face found in the {role} image")
+        return self.encoder([img.rgb], [[most_prominent(faces)]])[0][0].embedding
+
+    # -- the whole job --------------------------------------------------------------------------
+    def swap_image(self, source: ImageLike | Sequence[ImageLike], target: ImageLike, *,
+                   many: bool = False, reference: ImageLike | None = None,
+                   target_faces: Sequence[ImageLike] | None = None,
+                   output: str | os.PathLike | None = None) -> SwapResult:
+        """Swap faces in one target image.
+
+        source: one photo, or several. Without `target_faces` several photos are one person,
+        combined; with `target_faces`, source i replaces the faces that look like target_faces[i].
+        many: replace every face, not only the most prominent. reference: replace only faces of
+        the person in this photo (within `similarity`).
+        """
+        timings: dict[str, float] = {}
+        sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
+        if not sources:
+            raise UsageError("give at least one source image")
+        if target_faces is not None and len(target_faces) != len(sources):
+            raise UsageError(
+                f"--target-faces needs one image per source: {len(sources)} sources, "
+                f"{len(target_faces)} target faces"
+            )
+        if output is not None:
+            output_format(output)
+            inputs = [s for s in [*sources, target, reference, *(target_faces or [])]
+                      if isinstance(s, (str, os.PathLike))]
+            check_output_path(output, inputs)
+
+        t = time.perf_counter()
+        tgt = _load(target)
+        timings["read"] = time.perf_counter() - t
+
+        selection = Selection(many=many, threshold=self.similarity)
+        t = time.perf_counter()
+        if target_faces:
+            refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
+            selection = Selection(target_refs=refs, threshold=self.similarity)
+        elif reference is not None:
+            selection = Selection(reference=self.identity_of(reference, "reference"),
+                                  threshold=self.similarity)
+        need_id = selection.needs_identity
+        src_faces = self.source_faces(sources, identity=need_id)
+        if target_faces:
+            identities = [SourceIdentity.combine([f]) for f in src_faces]
+        else:
+            identities = [SourceIdentity.combine(src_faces)]
+        timings["source"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        detected = self.detector.detect([tgt.rgb])[0]
+        timings["detect"] = time.perf_counter() - t
+        if not detected:
+            raise InputError(f"{tgt.path}: no face found in the target image")
+        t = time.perf_counter()
+        faces = self.landmarker([tgt.rgb], [detected])[0]
+        timings["landmarks"] = time.perf_counter() - t
+        if need_id:
+            t = time.perf_counter()
+            faces = self.encoder([tgt.rgb], [faces])[0]
+            timings["identity"] = time.perf_counter() - t
+
+        pairs = select(faces, identities, selection)
+        if not pairs:
+            raise InputError(self._no_match_message(tgt.path, faces, selection, reference,
+                                                    target_faces))
+        t = time.perf_counter()
+        jobs = [SwapJob(0, face, ident) for face, ident in pairs]
+        image = self.swapper.swap([tgt.rgb], jobs)[0]
+        timings["swap"] = time.perf_counter() - t
+
+        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
+        result = SwapResult(image=image, alpha=tgt.alpha, faces_found=faces,
+                            faces_swapped=[f for f, _ in pairs], label=label, timings=timings)
+        if output is not None:
+            t = time.perf_counter()
+            write_image(output, image, tgt.alpha, label, self.quality)
+            timings["write"] = time.perf_counter() - t
+            result.output = str(output)
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")
+        return result
+
+    def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:
+        refs = [selection.reference] if selection.reference is not None else selection.target_refs
+        closest = min(identity_distance(f.embedding, r) for f in faces for r in refs)
+        names = Path(str(reference)).name if reference is not None else ", ".join(
+            Path(str(p)).name for p in target_faces or [])
+        return (f"{path}: none of its {len(faces)} faces matches {names} (closest identity "
+                f"distance {closest:.2f} > --similarity {self.similarity:.2f})")

@@ -1,0 +1,175 @@
+"""Image files in and out: decoding safely, normalising to RGB uint8, writing labelled outputs."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from twoface.errors import InputError, UsageError
+from twoface.io.atomic import atomic_path
+from twoface.io.provenance import SIDECAR_SUFFIX, Label, xmp_packet
+
+# 100 megapixels: four 5K frames. Larger images are refused before their pixels are decoded.
+MAX_PIXELS = 100_000_000
+
+# Output extension -> Pillow format.
+WRITE_FORMATS = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
+    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+}
+# Formats whose content may sit behind each extension when reading (MPO is a multi-picture JPEG).
+READ_EXTENSIONS = {
+    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"}, "MPO": {".jpg", ".jpeg"},
+    "PNG": {".png"}, "WEBP": {".webp"}, "BMP": {".bmp", ".dib"},
+    "TIFF": {".tif", ".tiff"}, "GIF": {".gif"},
+}
+IMAGE_EXTENSIONS = set(WRITE_FORMATS) | {e for s in READ_EXTENSIONS.values() for e in s}
+
+
+@dataclass(slots=True)
+class LoadedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, EXIF orientation applied
+    alpha: np.ndarray | None  # (H, W) uint8 or None
+    path: str
+    format: str
+
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    return p
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Decode an image file into RGB uint8 (+ alpha), or raise InputError naming the problem."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = check_input_file(path)
+    with warnings.catch_warnings():
+        # Pillow warns, then raises, on huge images; we apply our own limit first.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        old_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with Image.open(p) as im:
+                fmt = im.format or "unknown"
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise InputError(
+                        f"{p}: image too large to decode safely ({w}x{h} = {w * h / 1e6:.0f} "
+                        f"megapixels, limit {max_pixels / 1e6:.0f})"
+                    )
+                ext = p.suffix.lower()
+                allowed = READ_EXTENSIONS.get(fmt)
+                if allowed is None:
+                    raise InputError(f"{p}: unsupported image format {fmt}")
+                if ext in IMAGE_EXTENSIONS and ext not in allowed:
+                    raise InputError(
+                        f"{p}: content is {fmt} but the extension says {ext[1:].upper()}; "
+                        "rename the file to match its content"
+                    )
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                rgb, alpha = _to_rgb8(im)
+        except InputError:
+            raise
+        except UnidentifiedImageError:
+            raise InputError(f"{p}: not an image, or the image data is corrupt") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            detail = str(e).split("\n")[0] or type(e).__name__
+            raise InputError(f"{p}: corrupt or truncated image ({detail})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
+    return LoadedImage(rgb=rgb, alpha=alpha, path=str(p), format=fmt)
+
+
+def _to_rgb8(im) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow mode (grey, palette, CMYK, 16-bit, float, with or without alpha) to RGB uint8."""
+    mode = im.mode
+    alpha = None
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        grey = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        arr = np.asarray(im)
+        return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
+    if mode != "RGB":
+        im = im.convert("RGB")  # CMYK, YCbCr, L, 1, P ...
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha
+
+
+def output_format(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    try:
+        return WRITE_FORMATS[ext]
+    except KeyError:
+        raise UsageError(
+            f"{path}: unsupported output extension {ext or '(none)'!r}; "
+            f"use one of {', '.join(sorted(WRITE_FORMATS))}"
+        ) from None
+
+
+def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike]) -> Path:
+    """Refuse output paths that cannot be written or would overwrite an input."""
+    out = Path(path)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{out}: output folder {parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give a file name")
+    for i in inputs:
+        same = os.path.realpath(i) == os.path.realpath(out)
+        if not same and out.exists() and Path(i).exists():
+            same = os.path.samefile(i, out)  # hard links and other aliases
+        if same:
+            raise UsageError(f"{out}: output path is also an input; inputs are never overwritten")
+    return out
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
+                label: Label | None = None, quality: int = 95) -> None:
+    """Write atomically in the format the extension names, with the label in its metadata."""
+    from PIL import Image, PngImagePlugin
+
+    fmt = output_format(path)
+    arr = np.ascontiguousarray(rgb)
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        im = Image.fromarray(np.dstack([arr, alpha]), "RGBA")
+    else:
+        im = Image.fromarray(arr, "RGB")
+    kwargs: dict = {}
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = int(quality)
+    if label is not None:
+        xmp = xmp_packet(label)
+        exif = Image.Exif()
+        exif[0x010E] = label.description  # ImageDescription
+        exif[0x0131] = label.tool  # Software
+        if fmt in ("JPEG", "WEBP"):
+            kwargs.update(exif=exif.tobytes(), xmp=xmp)
+        elif fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+            info.add_text("Software", label.tool)
+            info.add_itxt("Description", label.description)
+            kwargs.update(pnginfo=info, exif=exif.tobytes())
+        elif fmt == "TIFF":
+            kwargs["tiffinfo"] = {0x010E: label.description, 0x0131: label.tool, 700: xmp}
+    with atomic_path(path) as tmp:
+        im.save(tmp, fmt, **kwargs)
+        if label is not None and fmt == "BMP":
+            # BMP has no metadata block: the label goes to an XMP sidecar next to it.
+            with atomic_path(str(path) + SIDECAR_SUFFIX) as side:
+                side.write_bytes(xmp_packet(label))

@@ -1,0 +1,118 @@
+"""The machine-readable "AI-generated" label: XMP with IPTC digitalSourceType, plus EXIF text.
+
+Written into every output; `read_label` finds it again by scanning the file for the XMP packet
+(which works for JPEG APP1, PNG iTXt, WebP XMP chunks, TIFF tag 700 and video containers alike)
+and falls back to EXIF ImageDescription.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+IPTC_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# A face swap is a composite: the target photo with a generated face put into it.
+COMPOSITE_SYNTHETIC = "compositeSynthetic"  # model-free (classical) edit
+COMPOSITE_TRAINED = "compositeWithTrainedAlgorithmicMedia"  # a learned model made the face
+SIDECAR_SUFFIX = ".xmp"  # for formats with no metadata container (BMP)
+
+_XMP_RE = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>", re.S)
+_TYPE_RE = re.compile(r"DigitalSourceType[^>]*?(?:>|=\")\s*([^<\"]+)")
+_TOOL_RE = re.compile(r"CreatorTool[^>]*?(?:>|=\")\s*([^<\"]+)")
+_OP_RE = re.compile(r"twoface:Operation[^>]*?(?:>|=\")\s*([^<\"]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    source_type: str  # IPTC digitalSourceType code, e.g. "compositeSynthetic"
+    tool: str  # "twoface 0.1.0"
+    operation: str = "face swap"
+
+    @property
+    def description(self) -> str:
+        return f"AI-generated ({self.operation}) by {self.tool}; IPTC digitalSourceType {self.source_type}"
+
+
+def make_label(source_type: str = COMPOSITE_SYNTHETIC, operation: str = "face swap") -> Label:
+    from twoface import __version__
+
+    return Label(source_type=source_type, tool=f"twoface {__version__}", operation=operation)
+
+
+def xmp_packet(label: Label) -> bytes:
+    xml = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:twoface="https://github.com/twoface/twoface/ns/1.0/">
+   <Iptc4xmpExt:DigitalSourceType>{IPTC_BASE}{label.source_type}</Iptc4xmpExt:DigitalSourceType>
+   <xmp:CreatorTool>{label.tool}</xmp:CreatorTool>
+   <twoface:AIGenerated>True</twoface:AIGenerated>
+   <twoface:Operation>{label.operation}</twoface:Operation>
+   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{label.description}</rdf:li></rdf:Alt></dc:description>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"""
+    return xml.encode("utf-8")
+
+
+def parse_xmp(data: bytes) -> Label | None:
+    for packet in _XMP_RE.findall(data):
+        text = packet.decode("utf-8", "replace")
+        kind = _TYPE_RE.search(text)
+        if not kind:
+            continue
+        tool = _TOOL_RE.search(text)
+        op = _OP_RE.search(text)
+        return Label(
+            source_type=kind.group(1).strip().rsplit("/", 1)[-1],
+            tool=tool.group(1).strip() if tool else "unknown tool",
+            operation=op.group(1).strip() if op else "edit",
+        )
+    return None
+
+
+_EXIF_RE = re.compile(r"AI-generated \((?P<op>[^)]+)\) by (?P<tool>.+?); IPTC digitalSourceType (?P<t>\w+)")
+
+
+def parse_description(text: str) -> Label | None:
+    m = _EXIF_RE.search(text or "")
+    if not m:
+        return None
+    return Label(source_type=m["t"], tool=m["tool"], operation=m["op"])
+
+
+def read_label(path: str | Path) -> tuple[Label | None, list[str]]:
+    """The label of a file and where it was found ("XMP", "EXIF", "sidecar XMP")."""
+    path = Path(path)
+    found: list[str] = []
+    label = parse_xmp(path.read_bytes())
+    if label:
+        found.append("XMP")
+    exif_label = _exif_label(path)
+    if exif_label:
+        found.append("EXIF")
+        label = label or exif_label
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        side = parse_xmp(sidecar.read_bytes())
+        if side:
+            found.append("sidecar XMP")
+            label = label or side
+    return label, found
+
+
+def _exif_label(path: Path) -> Label | None:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            desc = im.getexif().get(0x010E)
+    except Exception:  # not an image Pillow knows: no EXIF label
+        return None
+    return parse_description(desc if isinstance(desc, str) else "")
