@@ -27,9 +27,8 @@ class Selection:
 
 
 def most_prominent(faces: Sequence[Face]) -> Face:
-    """The largest face; detector confidence breaks near-ties (within 10% of area)."""
-    biggest = max(f.area for f in faces)
-    return max((f for f in faces if f.area >= 0.9 * biggest), key=lambda f: (f.score, f.area))
+    """The largest face (box area); the detector's confidence breaks exact ties."""
+    return max(faces, key=lambda f: (f.area, f.score))
 
 
 def select(faces: Sequence[Face], sources: Sequence[SourceIdentity],

@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(os.environ.get("TWOFACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+PHOTOS = SHARED / "data" / "photos"
+
+# Faces per photo, from ../shared/README.md.
+EXPECTED_FACES = {
+    "beckham.jpg": 1, "mark.jpg": 1, "elon_musk.jpg": 1, "tgt1.png": 1, "obama.jpg": 1,
+    "obama2.jpg": 1, "biden.jpg": 1, "obama_partial_face.jpg": 1, "32bit.png": 1,
+    "two_people.jpg": 2, "multi_people.jpg": 3, "group_t1.jpg": 6,
+}
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    if not PHOTOS.is_dir():
+        pytest.skip(f"shared photos not found at {PHOTOS} (set TWOFACE_SHARED)")
+    return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def swapper():
+    from twoface import Swapper
+
+    return Swapper()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from twoface.identity import Dlib128Encoder
+
+    return Dlib128Encoder()
+
+
+def rgb(path: Path) -> np.ndarray:
+    from twoface.io.image import read_image
+
+    return read_image(path).rgb
