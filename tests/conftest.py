@@ -9,9 +9,18 @@ PHOTOS = SHARED / "data" / "photos"
 
 # Faces per photo, from ../shared/README.md.
 EXPECTED_FACES = {
-    "beckham.jpg": 1, "mark.jpg": 1, "elon_musk.jpg": 1, "tgt1.png": 1, "obama.jpg": 1,
-    "obama2.jpg": 1, "biden.jpg": 1, "obama_partial_face.jpg": 1, "32bit.png": 1,
-    "two_people.jpg": 2, "multi_people.jpg": 3, "group_t1.jpg": 6,
+    "beckham.jpg": 1,
+    "mark.jpg": 1,
+    "elon_musk.jpg": 1,
+    "tgt1.png": 1,
+    "obama.jpg": 1,
+    "obama2.jpg": 1,
+    "biden.jpg": 1,
+    "obama_partial_face.jpg": 1,
+    "32bit.png": 1,
+    "two_people.jpg": 2,
+    "multi_people.jpg": 3,
+    "group_t1.jpg": 6,
 }
 
 

@@ -15,18 +15,32 @@ def test_default_picks_the_most_prominent_face(photos, swapper):
 
 
 def test_many_replaces_every_face(photos, swapper):
-    assert len(swapper.swap_image(photos / "obama.jpg", photos / "group_t1.jpg",
-                                  many=True).faces_swapped) == 6
-    assert len(swapper.swap_image(photos / "mark.jpg", photos / "two_people.jpg",
-                                  many=True).faces_swapped) == 2
+    assert (
+        len(
+            swapper.swap_image(
+                photos / "obama.jpg", photos / "group_t1.jpg", many=True
+            ).faces_swapped
+        )
+        == 6
+    )
+    assert (
+        len(
+            swapper.swap_image(
+                photos / "mark.jpg", photos / "two_people.jpg", many=True
+            ).faces_swapped
+        )
+        == 2
+    )
 
 
 def test_reference_selects_only_that_person(photos, swapper):
-    r = swapper.swap_image(photos / "mark.jpg", photos / "two_people.jpg",
-                           reference=photos / "biden.jpg")
+    r = swapper.swap_image(
+        photos / "mark.jpg", photos / "two_people.jpg", reference=photos / "biden.jpg"
+    )
     assert len(r.faces_swapped) == 1 and r.faces_swapped[0].center[0] > BIDEN_X
-    r = swapper.swap_image(photos / "mark.jpg", photos / "two_people.jpg",
-                           reference=photos / "obama2.jpg")
+    r = swapper.swap_image(
+        photos / "mark.jpg", photos / "two_people.jpg", reference=photos / "obama2.jpg"
+    )
     assert len(r.faces_swapped) == 1 and r.faces_swapped[0].center[0] < BIDEN_X
 
 
@@ -37,14 +51,18 @@ def test_reference_in_a_group_matches_nobody_else(photos, swapper):
     from twoface.errors import InputError
 
     with pytest.raises(InputError, match="none of its 6 faces matches obama.jpg"):
-        swapper.swap_image(photos / "mark.jpg", photos / "group_t1.jpg",
-                           reference=photos / "obama.jpg")
+        swapper.swap_image(
+            photos / "mark.jpg", photos / "group_t1.jpg", reference=photos / "obama.jpg"
+        )
 
 
 def test_each_source_replaces_its_mapped_target_face(photos, swapper):
     sources = [photos / "mark.jpg", photos / "elon_musk.jpg"]
-    r = swapper.swap_image(sources, photos / "two_people.jpg",
-                           target_faces=[photos / "biden.jpg", photos / "obama2.jpg"])
+    r = swapper.swap_image(
+        sources,
+        photos / "two_people.jpg",
+        target_faces=[photos / "biden.jpg", photos / "obama2.jpg"],
+    )
     assert len(r.faces_swapped) == 2
     faces = swapper.analyse([r.image], identity=True)[0]
     mark = swapper.analyse([rgb(photos / "mark.jpg")], identity=True)[0][0].embedding
@@ -58,8 +76,9 @@ def test_each_source_replaces_its_mapped_target_face(photos, swapper):
 def test_several_source_photos_combine_into_one_identity(photos, swapper):
     faces = swapper.source_faces([photos / "obama.jpg", photos / "obama2.jpg"])
     ident = SourceIdentity.combine(faces)
-    np.testing.assert_allclose(ident.embedding, np.mean([f.face.embedding for f in faces], 0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ident.embedding, np.mean([f.face.embedding for f in faces], 0), atol=1e-6
+    )
     # The combined descriptor is at least as close to a third photo as the worse single one.
     third = swapper.analyse([rgb(photos / "32bit.png")], identity=True)[0][0].embedding
     singles = [identity_distance(f.face.embedding, third) for f in faces]

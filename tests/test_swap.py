@@ -13,9 +13,10 @@ def _embedding(swapper, image, near_box):
     return min(faces, key=lambda f: np.linalg.norm(f.center - centre)).embedding
 
 
-@pytest.mark.parametrize("source,target", [("obama.jpg", "biden.jpg"),
-                                           ("elon_musk.jpg", "tgt1.png"),
-                                           ("biden.jpg", "beckham.jpg")])
+@pytest.mark.parametrize(
+    "source,target",
+    [("obama.jpg", "biden.jpg"), ("elon_musk.jpg", "tgt1.png"), ("biden.jpg", "beckham.jpg")],
+)
 def test_swap_moves_identity_towards_the_source(photos, swapper, source, target):
     result = swapper.swap_image(photos / source, photos / target)
     src = _embedding(swapper, rgb(photos / source), (0, 0, 1e4, 1e4))
@@ -35,7 +36,7 @@ def test_pixels_outside_the_face_region_are_unchanged(photos, swapper):
         pts = extended_points(face.landmarks)
         x1, y1 = np.floor(pts.min(0)).astype(int)
         x2, y2 = np.ceil(pts.max(0)).astype(int)
-        allowed[max(y1, 0):y2, max(x1, 0):x2] = True
+        allowed[max(y1, 0) : y2, max(x1, 0) : x2] = True
     assert changed.any()
     assert not (changed & ~allowed).any(), "pixels changed outside the swapped faces"
     # Inside each face the change is substantial (a swap, not a tint).
@@ -79,11 +80,31 @@ def test_open_mouth_interior_is_excluded_from_the_mask():
     lm[17:27] = np.c_[np.linspace(55, 145, 10), np.full(10, 60)]
     lm[27:36] = np.c_[np.full(9, 100), np.linspace(70, 115, 9)]
     lm[36:48] = np.c_[np.r_[np.linspace(65, 90, 6), np.linspace(110, 135, 6)], np.full(12, 80)]
-    mouth = [(75, 140), (85, 135), (95, 133), (100, 134), (105, 133), (115, 135), (125, 140),
-             (115, 150), (105, 152), (100, 153), (95, 152), (85, 150)]
+    mouth = [
+        (75, 140),
+        (85, 135),
+        (95, 133),
+        (100, 134),
+        (105, 133),
+        (115, 135),
+        (125, 140),
+        (115, 150),
+        (105, 152),
+        (100, 153),
+        (95, 152),
+        (85, 150),
+    ]
     lm[48:60] = mouth
-    lm[60:68] = [(78, 140), (90, 134), (100, 134), (110, 134), (122, 140), (110, 146), (100, 146),
-                 (90, 146)]
+    lm[60:68] = [
+        (78, 140),
+        (90, 134),
+        (100, 134),
+        (110, 134),
+        (122, 140),
+        (110, 146),
+        (100, 146),
+        (90, 146),
+    ]
     assert mouth_open_ratio(lm) > 0.2
     open_mask = face_mask((220, 220), lm)
     closed = lm.copy()

@@ -7,7 +7,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Face", "InputError", "SwapResult", "Swapper", "TwofaceError", "UsageError", "__version__"]
+__all__ = [
+    "Face",
+    "InputError",
+    "SwapResult",
+    "Swapper",
+    "TwofaceError",
+    "UsageError",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

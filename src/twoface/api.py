@@ -1,8 +1,8 @@
 """The Python API: `Swapper(...).swap_image(source, target)`. The CLI is a thin layer over it.
 
-    from twoface import Swapper
-    result = Swapper().swap_image("me.jpg", "group.jpg", many=True, output="out.png")
-    result.image  # RGB uint8 array; out.png is written atomically and labelled as AI-generated
+from twoface import Swapper
+result = Swapper().swap_image("me.jpg", "group.jpg", many=True, output="out.png")
+result.image  # RGB uint8 array; out.png is written atomically and labelled as AI-generated
 """
 
 from __future__ import annotations
@@ -67,8 +67,14 @@ def _load(image: ImageLike) -> LoadedImage:
 class Swapper:
     """Detect, select, swap, blend and label; one instance keeps its models loaded."""
 
-    def __init__(self, detector: str = "retinaface", similarity: float = SAME_PERSON_DISTANCE,
-                 label: bool = True, quality: int = 95, detector_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        detector: str = "retinaface",
+        similarity: float = SAME_PERSON_DISTANCE,
+        label: bool = True,
+        quality: int = 95,
+        detector_options: dict | None = None,
+    ) -> None:
         self.detector = create_detector(detector, **(detector_options or {}))
         self.landmarker = Dlib68Landmarker()
         self._encoder: Dlib128Encoder | None = None
@@ -112,10 +118,16 @@ class Swapper:
         return self.encoder([img.rgb], [[most_prominent(faces)]])[0][0].embedding
 
     # -- the whole job --------------------------------------------------------------------------
-    def swap_image(self, source: ImageLike | Sequence[ImageLike], target: ImageLike, *,
-                   many: bool = False, reference: ImageLike | None = None,
-                   target_faces: Sequence[ImageLike] | None = None,
-                   output: str | os.PathLike | None = None) -> SwapResult:
+    def swap_image(
+        self,
+        source: ImageLike | Sequence[ImageLike],
+        target: ImageLike,
+        *,
+        many: bool = False,
+        reference: ImageLike | None = None,
+        target_faces: Sequence[ImageLike] | None = None,
+        output: str | os.PathLike | None = None,
+    ) -> SwapResult:
         """Swap faces in one target image.
 
         source: one photo, or several. Without `target_faces` several photos are one person,
@@ -134,8 +146,11 @@ class Swapper:
             )
         if output is not None:
             output_format(output)
-            inputs = [s for s in [*sources, target, reference, *(target_faces or [])]
-                      if isinstance(s, (str, os.PathLike))]
+            inputs = [
+                s
+                for s in [*sources, target, reference, *(target_faces or [])]
+                if isinstance(s, (str, os.PathLike))
+            ]
             check_output_path(output, inputs)
 
         t = time.perf_counter()
@@ -148,8 +163,9 @@ class Swapper:
             refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
             selection = Selection(target_refs=refs, threshold=self.similarity)
         elif reference is not None:
-            selection = Selection(reference=self.identity_of(reference, "reference"),
-                                  threshold=self.similarity)
+            selection = Selection(
+                reference=self.identity_of(reference, "reference"), threshold=self.similarity
+            )
         need_id = selection.needs_identity
         src_faces = self.source_faces(sources, identity=need_id)
         if target_faces:
@@ -173,16 +189,23 @@ class Swapper:
 
         pairs = select(faces, identities, selection)
         if not pairs:
-            raise InputError(self._no_match_message(tgt.path, faces, selection, reference,
-                                                    target_faces))
+            raise InputError(
+                self._no_match_message(tgt.path, faces, selection, reference, target_faces)
+            )
         t = time.perf_counter()
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
         image = self.swapper.swap([tgt.rgb], jobs)[0]
         timings["swap"] = time.perf_counter() - t
 
         label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
-        result = SwapResult(image=image, alpha=tgt.alpha, faces_found=faces,
-                            faces_swapped=[f for f, _ in pairs], label=label, timings=timings)
+        result = SwapResult(
+            image=image,
+            alpha=tgt.alpha,
+            faces_found=faces,
+            faces_swapped=[f for f, _ in pairs],
+            label=label,
+            timings=timings,
+        )
         if output is not None:
             t = time.perf_counter()
             write_image(output, image, tgt.alpha, label, self.quality)
@@ -194,7 +217,12 @@ class Swapper:
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:
         refs = [selection.reference] if selection.reference is not None else selection.target_refs
         closest = min(identity_distance(f.embedding, r) for f in faces for r in refs)
-        names = Path(str(reference)).name if reference is not None else ", ".join(
-            Path(str(p)).name for p in target_faces or [])
-        return (f"{path}: none of its {len(faces)} faces matches {names} (closest identity "
-                f"distance {closest:.2f} > --similarity {self.similarity:.2f})")
+        names = (
+            Path(str(reference)).name
+            if reference is not None
+            else ", ".join(Path(str(p)).name for p in target_faces or [])
+        )
+        return (
+            f"{path}: none of its {len(faces)} faces matches {names} (closest identity "
+            f"distance {closest:.2f} > --similarity {self.similarity:.2f})"
+        )

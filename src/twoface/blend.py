@@ -14,8 +14,9 @@ def masked_blur(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray
     return num / np.maximum(den, 1e-4)[..., None]
 
 
-def transfer_shading(source: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                     sigma: float) -> np.ndarray:
+def transfer_shading(
+    source: np.ndarray, target: np.ndarray, mask: np.ndarray, sigma: float
+) -> np.ndarray:
     """Source detail under the target's low-frequency colour and lighting.
 
     Each channel of the source is scaled by blur(target) / blur(source), both blurs restricted to
@@ -49,8 +50,9 @@ def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> n
         out = poisson_paste(p(source), p(target), p(mask))
         return out[pad:-pad, pad:-pad]
     centre = (x + w // 2, y + h // 2)
-    return cv2.seamlessClone(np.ascontiguousarray(source), np.ascontiguousarray(target), mask,
-                             centre, cv2.NORMAL_CLONE)
+    return cv2.seamlessClone(
+        np.ascontiguousarray(source), np.ascontiguousarray(target), mask, centre, cv2.NORMAL_CLONE
+    )
 
 
 def alpha_composite(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -23,29 +23,55 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from twoface import __version__
 
-    p = _Parser(prog="twoface", description="Swap faces in images, offline. Every output is "
-                "labelled as AI-generated.")
+    p = _Parser(
+        prog="twoface",
+        description="Swap faces in images, offline. Every output is labelled as AI-generated.",
+    )
     p.add_argument("--version", action="version", version=f"twoface {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("swap", help="replace faces in a target image with a source face")
-    s.add_argument("-s", "--source", nargs="+", required=True, metavar="PATH",
-                   help="source photo(s); several photos of one person combine into one identity")
+    s.add_argument(
+        "-s",
+        "--source",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="source photo(s); several photos of one person combine into one identity",
+    )
     s.add_argument("-t", "--target", required=True, metavar="PATH", help="image to edit")
-    s.add_argument("-o", "--output", required=True, metavar="PATH",
-                   help="output image; format from the extension (jpg, png, webp, bmp, tif)")
+    s.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="output image; format from the extension (jpg, png, webp, bmp, tif)",
+    )
     s.add_argument("--many", action="store_true", help="replace every face, not only the largest")
-    s.add_argument("--reference", metavar="PATH",
-                   help="replace only the faces of the person in this photo")
-    s.add_argument("--target-faces", nargs="+", metavar="PATH",
-                   help="one photo per source: source i replaces the faces like target-face i")
-    s.add_argument("--similarity", type=float, default=0.6, metavar="F",
-                   help="largest identity distance (dlib 128-d) that counts as the same person "
-                        "for --reference/--target-faces; lower is stricter (default 0.6)")
+    s.add_argument(
+        "--reference", metavar="PATH", help="replace only the faces of the person in this photo"
+    )
+    s.add_argument(
+        "--target-faces",
+        nargs="+",
+        metavar="PATH",
+        help="one photo per source: source i replaces the faces like target-face i",
+    )
+    s.add_argument(
+        "--similarity",
+        type=float,
+        default=0.6,
+        metavar="F",
+        help="largest identity distance (dlib 128-d) that counts as the same person "
+        "for --reference/--target-faces; lower is stricter (default 0.6)",
+    )
     s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
     s.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
-    s.add_argument("--no-label", action="store_true",
-                   help="do not write the AI-generated label (not recommended)")
+    s.add_argument(
+        "--no-label",
+        action="store_true",
+        help="do not write the AI-generated label (not recommended)",
+    )
     s.add_argument("--json", action="store_true", help="print a JSON summary")
 
     d = sub.add_parser("detect", help="list the faces in an image")
@@ -68,17 +94,28 @@ def _swap(args) -> int:
         raise UsageError(f"--similarity must be positive, got {args.similarity}")
     if args.reference and args.target_faces:
         raise UsageError("use either --reference or --target-faces, not both")
-    swapper = Swapper(detector=args.detector, similarity=args.similarity,
-                      label=not args.no_label, quality=args.quality)
-    result = swapper.swap_image(args.source, args.target, many=args.many,
-                                reference=args.reference, target_faces=args.target_faces,
-                                output=args.output)
+    swapper = Swapper(
+        detector=args.detector,
+        similarity=args.similarity,
+        label=not args.no_label,
+        quality=args.quality,
+    )
+    result = swapper.swap_image(
+        args.source,
+        args.target,
+        many=args.many,
+        reference=args.reference,
+        target_faces=args.target_faces,
+        output=args.output,
+    )
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
-        print(f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
-              f"face(s) in {result.timings['total']:.2f} s"
-              + ("" if result.label else " (unlabelled)"))
+        print(
+            f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
+            f"face(s) in {result.timings['total']:.2f} s"
+            + ("" if result.label else " (unlabelled)")
+        )
     return EXIT_OK
 
 
@@ -89,15 +126,26 @@ def _detect(args) -> int:
     swapper = Swapper(detector=args.detector)
     faces = swapper.analyse([img.rgb])[0]
     if args.json:
-        print(json.dumps({"path": args.path, "width": img.rgb.shape[1], "height": img.rgb.shape[0],
-                          "faces": [f.to_dict() for f in faces]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": args.path,
+                    "width": img.rgb.shape[1],
+                    "height": img.rgb.shape[0],
+                    "faces": [f.to_dict() for f in faces],
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"{args.path}: {len(faces)} face(s)")
         for n, f in enumerate(faces):
             x1, y1, x2, y2 = f.box
-            print(f"  face {n}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f} "
-                  f"eyes ({f.kps[0][0]:.0f}, {f.kps[0][1]:.0f}) ({f.kps[1][0]:.0f}, {f.kps[1][1]:.0f})"
-                  f" 68 landmarks")
+            print(
+                f"  face {n}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f} "
+                f"eyes ({f.kps[0][0]:.0f}, {f.kps[0][1]:.0f}) ({f.kps[1][0]:.0f}, {f.kps[1][1]:.0f})"
+                f" 68 landmarks"
+            )
     return EXIT_OK
 
 
@@ -108,10 +156,19 @@ def _inspect(args) -> int:
     path = check_input_file(args.path)
     label, where = read_label(path)
     if args.json:
-        print(json.dumps({"path": str(path), "labelled": label is not None,
-                          "ai_generated": label is not None,
-                          "digital_source_type": label.source_type if label else None,
-                          "tool": label.tool if label else None, "found_in": where}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "labelled": label is not None,
+                    "ai_generated": label is not None,
+                    "digital_source_type": label.source_type if label else None,
+                    "tool": label.tool if label else None,
+                    "found_in": where,
+                },
+                indent=2,
+            )
+        )
     elif label:
         print(f"{path}: {label.description} [{', '.join(where)}]")
     else:

@@ -38,7 +38,9 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
     return mask
 
 
-def feather(mask: np.ndarray, face_size: float, erode: float = 0.05, blur: float = 0.08) -> np.ndarray:
+def feather(
+    mask: np.ndarray, face_size: float, erode: float = 0.05, blur: float = 0.08
+) -> np.ndarray:
     """Shrink a hard mask by `erode`·face_size, then blur it by `blur`·face_size: float32 in [0, 1].
 
     Eroding first keeps the blurred edge inside the face, so the soft mask is exactly zero outside
@@ -56,8 +58,12 @@ OUTER_MOUTH = slice(48, 60)
 OPEN_MOUTH = 0.12
 
 
-def face_mask(shape: tuple[int, int], lm: np.ndarray, keep_open_mouth: bool = True,
-              source_mouth_open: bool = False) -> np.ndarray:
+def face_mask(
+    shape: tuple[int, int],
+    lm: np.ndarray,
+    keep_open_mouth: bool = True,
+    source_mouth_open: bool = False,
+) -> np.ndarray:
     """Soft swap mask for one face: inner face and brows, minus the mouth when the mouths differ.
 
     Target mouth open: its teeth and tongue stay (a source mouth warped into an open one doubles
@@ -76,6 +82,8 @@ def face_mask(shape: tuple[int, int], lm: np.ndarray, keep_open_mouth: bool = Tr
     if region is not None:
         mouth = polygon_mask(shape, region)
         mouth = cv2.dilate(mouth, np.ones((3, 3), np.uint8), iterations=max(1, int(size * 0.01)))
-        mouth_soft = cv2.GaussianBlur(mouth.astype(np.float32) / 255.0, (0, 0), max(0.5, size * 0.01))
+        mouth_soft = cv2.GaussianBlur(
+            mouth.astype(np.float32) / 255.0, (0, 0), max(0.5, size * 0.01)
+        )
         soft *= 1.0 - mouth_soft
     return soft

@@ -31,8 +31,9 @@ def most_prominent(faces: Sequence[Face]) -> Face:
     return max(faces, key=lambda f: (f.area, f.score))
 
 
-def select(faces: Sequence[Face], sources: Sequence[SourceIdentity],
-           selection: Selection) -> list[tuple[Face, SourceIdentity]]:
+def select(
+    faces: Sequence[Face], sources: Sequence[SourceIdentity], selection: Selection
+) -> list[tuple[Face, SourceIdentity]]:
     """Pairs (target face, source identity) to swap in one frame."""
     if not faces:
         return []
@@ -47,8 +48,11 @@ def select(faces: Sequence[Face], sources: Sequence[SourceIdentity],
                 pairs.append((face, sources[j]))
         return pairs
     if selection.reference is not None:
-        return [(f, sources[0]) for f in faces
-                if identity_distance(f.embedding, selection.reference) <= selection.threshold]
+        return [
+            (f, sources[0])
+            for f in faces
+            if identity_distance(f.embedding, selection.reference) <= selection.threshold
+        ]
     if selection.many:
         return [(f, sources[0]) for f in faces]
     return [(most_prominent(faces), sources[0])]

@@ -17,10 +17,14 @@ class Face:
 
     box: np.ndarray  # (4,) float32: x1, y1, x2, y2
     score: float
-    kps: np.ndarray  # (5, 2) float32: eye (image left), eye (image right), nose, mouth left, mouth right
+    kps: (
+        np.ndarray
+    )  # (5, 2) float32: eye (image left), eye (image right), nose, mouth left, mouth right
     landmarks: np.ndarray | None = None  # (68, 2) float32, iBUG 300-W order
     landmark_scheme: str | None = None  # "ibug68"
-    embedding: np.ndarray | None = None  # identity descriptor (dlib: 128-d, unit scale ~0.6 same-person)
+    embedding: np.ndarray | None = (
+        None  # identity descriptor (dlib: 128-d, unit scale ~0.6 same-person)
+    )
     embedding_kind: str | None = None  # "dlib128"
     track_id: int | None = None
 

@@ -18,4 +18,11 @@ def create_detector(name: str = "retinaface", **options) -> Detector:
     return cls(**options)
 
 
-__all__ = ["DETECTORS", "Detector", "DlibHogDetector", "RetinaFaceDetector", "create_detector", "nms"]
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "DlibHogDetector",
+    "RetinaFaceDetector",
+    "create_detector",
+    "nms",
+]

@@ -27,12 +27,15 @@ class DlibHogDetector(Detector):
         self._shape5 = dlib.shape_predictor(dlib_model("shape_predictor_5_face_landmarks.dat"))
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        import dlib
 
         out = []
         for frame in frames:
             s = downscale_factor(frame.shape, self.max_side)
-            small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else frame
+            small = (
+                cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                if s < 1
+                else frame
+            )
             small = np.ascontiguousarray(small)
             rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
             faces = []
@@ -45,9 +48,18 @@ class DlibHogDetector(Detector):
                 # No mouth points: place them below the nose along the face's vertical axis.
                 axis = np.array([-(eye_b - eye_a)[1], (eye_b - eye_a)[0]])
                 mouth_mid = nose + axis * 0.45
-                kps = np.stack([eye_a, eye_b, nose, mouth_mid - (eye_b - eye_a) * 0.4,
-                                mouth_mid + (eye_b - eye_a) * 0.4])
+                kps = np.stack(
+                    [
+                        eye_a,
+                        eye_b,
+                        nose,
+                        mouth_mid - (eye_b - eye_a) * 0.4,
+                        mouth_mid + (eye_b - eye_a) * 0.4,
+                    ]
+                )
                 box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
-                faces.append(Face(box=box / s, score=float(score), kps=(kps / s).astype(np.float32)))
+                faces.append(
+                    Face(box=box / s, score=float(score), kps=(kps / s).astype(np.float32))
+                )
             out.append(faces)
         return out

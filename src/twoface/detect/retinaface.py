@@ -27,8 +27,11 @@ def _anchors(height: int, width: int) -> np.ndarray:
         centres = np.stack([(xs + 0.5) * stride, (ys + 0.5) * stride], -1).reshape(-1, 1, 2)
         wh = np.array([[s, s] for s in sizes], np.float32)[None]
         cells = np.concatenate(
-            [np.broadcast_to(centres, (centres.shape[0], len(sizes), 2)),
-             np.broadcast_to(wh, (centres.shape[0], len(sizes), 2))], -1
+            [
+                np.broadcast_to(centres, (centres.shape[0], len(sizes), 2)),
+                np.broadcast_to(wh, (centres.shape[0], len(sizes), 2)),
+            ],
+            -1,
         )
         out.append(cells.reshape(-1, 4))
     return np.concatenate(out).astype(np.float32)
@@ -39,8 +42,13 @@ class RetinaFaceDetector(Detector):
 
     name = "retinaface"
 
-    def __init__(self, max_side: int = 640, score_threshold: float = 0.7, iou_threshold: float = 0.4,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        max_side: int = 640,
+        score_threshold: float = 0.7,
+        iou_threshold: float = 0.4,
+        threads: int | None = None,
+    ) -> None:
         self.max_side = max_side
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -82,8 +90,9 @@ class RetinaFaceDetector(Detector):
         anchors = _anchors(h, w)
         results = []
         for i, scale in enumerate(scales):
-            results.append(self._decode(loc[i], conf[i, :, 1], landmarks[i], anchors, scale,
-                                        small[i].shape))
+            results.append(
+                self._decode(loc[i], conf[i, :, 1], landmarks[i], anchors, scale, small[i].shape)
+            )
         return results
 
     def _decode(self, loc, scores, lms, anchors, scale, shape) -> list[Face]:
@@ -101,6 +110,11 @@ class RetinaFaceDetector(Detector):
             box = boxes[j].copy()
             box[[0, 2]] = np.clip(box[[0, 2]], 0, shape[1])
             box[[1, 3]] = np.clip(box[[1, 3]], 0, shape[0])
-            faces.append(Face(box=(box / scale).astype(np.float32), score=float(scores[j]),
-                              kps=(pts[j] / scale).astype(np.float32)))
+            faces.append(
+                Face(
+                    box=(box / scale).astype(np.float32),
+                    score=float(scores[j]),
+                    kps=(pts[j] / scale).astype(np.float32),
+                )
+            )
         return faces

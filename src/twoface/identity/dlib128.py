@@ -30,7 +30,9 @@ class Dlib128Encoder:
         )
         self.jitter = jitter
 
-    def __call__(self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]) -> list[list[Face]]:
+    def __call__(
+        self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
+    ) -> list[list[Face]]:
         """Faces (which must carry 68 landmarks) with `embedding` filled in; one batch per frame."""
         out = []
         for frame, fs in zip(frames, faces, strict=True):
@@ -39,9 +41,12 @@ class Dlib128Encoder:
                 continue
             shapes = self._dlib.full_object_detections()
             shapes.extend(self._shape(f) for f in fs)
-            descs = self._model.compute_face_descriptor(np.ascontiguousarray(frame), shapes,
-                                                        self.jitter)
-            out.append([f.with_embedding(np.array(d), self.kind) for f, d in zip(fs, descs, strict=True)])
+            descs = self._model.compute_face_descriptor(
+                np.ascontiguousarray(frame), shapes, self.jitter
+            )
+            out.append(
+                [f.with_embedding(np.array(d), self.kind) for f, d in zip(fs, descs, strict=True)]
+            )
         return out
 
     def _shape(self, face: Face):

@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
     """
     dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}", dir=dest.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

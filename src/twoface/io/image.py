@@ -18,14 +18,23 @@ MAX_PIXELS = 100_000_000
 
 # Output extension -> Pillow format.
 WRITE_FORMATS = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
-    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
 }
 # Formats whose content may sit behind each extension when reading (MPO is a multi-picture JPEG).
 READ_EXTENSIONS = {
-    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"}, "MPO": {".jpg", ".jpeg"},
-    "PNG": {".png"}, "WEBP": {".webp"}, "BMP": {".bmp", ".dib"},
-    "TIFF": {".tif", ".tiff"}, "GIF": {".gif"},
+    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
+    "MPO": {".jpg", ".jpeg"},
+    "PNG": {".png"},
+    "WEBP": {".webp"},
+    "BMP": {".bmp", ".dib"},
+    "TIFF": {".tif", ".tiff"},
+    "GIF": {".gif"},
 }
 IMAGE_EXTENSIONS = set(WRITE_FORMATS) | {e for s in READ_EXTENSIONS.values() for e in s}
 
@@ -138,8 +147,13 @@ def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike]) 
     return out
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
-                label: Label | None = None, quality: int = 95) -> None:
+def write_image(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None = None,
+    label: Label | None = None,
+    quality: int = 95,
+) -> None:
     """Write atomically in the format the extension names, with the label in its metadata."""
     from PIL import Image, PngImagePlugin
 

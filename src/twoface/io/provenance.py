@@ -77,7 +77,9 @@ def parse_xmp(data: bytes) -> Label | None:
     return None
 
 
-_EXIF_RE = re.compile(r"AI-generated \((?P<op>[^)]+)\) by (?P<tool>.+?); IPTC digitalSourceType (?P<t>\w+)")
+_EXIF_RE = re.compile(
+    r"AI-generated \((?P<op>[^)]+)\) by (?P<tool>.+?); IPTC digitalSourceType (?P<t>\w+)"
+)
 
 
 def parse_description(text: str) -> Label | None:

@@ -34,14 +34,19 @@ class Dlib68Landmarker:
         self._rect = dlib.rectangle(*(int(round(v * k)) for v in _HOG_BOX_160))
         self._template = template("landmark", CROP)
 
-    def __call__(self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]) -> list[list[Face]]:
+    def __call__(
+        self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
+    ) -> list[list[Face]]:
         """Faces of each frame with `landmarks` filled in (68 points in frame coordinates)."""
         return [[self.one(frame, f) for f in fs] for frame, fs in zip(frames, faces, strict=True)]
 
     def one(self, frame: np.ndarray, face: Face) -> Face:
         m = estimate_similarity(face.kps, self._template)
-        crop = cv2.warpAffine(frame, m, (CROP, CROP), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            frame, m, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         shape = self._predictor(np.ascontiguousarray(crop), self._rect)
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], np.float64)
-        return face.with_landmarks(apply_affine(invert_affine(m), pts).astype(np.float32), self.scheme)
+        return face.with_landmarks(
+            apply_affine(invert_affine(m), pts).astype(np.float32), self.scheme
+        )

@@ -49,8 +49,9 @@ def _triangles(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array(tris, np.int32)
 
 
-def piecewise_affine_maps(dst_pts: np.ndarray, src_pts: np.ndarray, fallback: np.ndarray,
-                          width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def piecewise_affine_maps(
+    dst_pts: np.ndarray, src_pts: np.ndarray, fallback: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Remap tables (for cv2.remap) that pull each destination pixel from the source image.
 
     Pixels inside a triangle use that triangle's affine map; pixels outside all triangles use
@@ -61,8 +62,9 @@ def piecewise_affine_maps(dst_pts: np.ndarray, src_pts: np.ndarray, fallback: np
     mats = np.zeros((len(tris) + 1, 2, 3), np.float64)
     mats[-1] = fallback
     for k, tri in enumerate(tris):
-        mats[k] = cv2.getAffineTransform(dst_pts[tri].astype(np.float32),
-                                         src_pts[tri].astype(np.float32))
+        mats[k] = cv2.getAffineTransform(
+            dst_pts[tri].astype(np.float32), src_pts[tri].astype(np.float32)
+        )
         cv2.fillConvexPoly(labels, np.round(dst_pts[tri]).astype(np.int32), k)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     m = mats[labels].astype(np.float32)  # label -1 picks the fallback
@@ -89,8 +91,9 @@ def pick_source(identity: SourceIdentity, target: Face) -> SourceFace:
 class ClassicalSwapper(Swapper):
     name = "classical"
 
-    def __init__(self, shading_sigma: float = 0.12, poisson: bool = True,
-                 keep_open_mouth: bool = True) -> None:
+    def __init__(
+        self, shading_sigma: float = 0.12, poisson: bool = True, keep_open_mouth: bool = True
+    ) -> None:
         self.shading_sigma = shading_sigma  # times the face width
         self.poisson = poisson
         self.keep_open_mouth = keep_open_mouth
@@ -125,12 +128,17 @@ class ClassicalSwapper(Swapper):
         lm_local = target.landmarks.astype(np.float64) - offset
         fallback = estimate_similarity(dst_local[:68], src[:68])
         map_x, map_y = piecewise_affine_maps(dst_local, src, fallback, x1 - x0, y1 - y0)
-        warped = cv2.remap(source.image, map_x, map_y, cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.remap(
+            source.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         crop = frame[y0:y1, x0:x1]
         source_open = mouth_open_ratio(source.face.landmarks) > OPEN_MOUTH
-        soft = face_mask(crop.shape[:2], lm_local, keep_open_mouth=self.keep_open_mouth,
-                         source_mouth_open=source_open)
+        soft = face_mask(
+            crop.shape[:2],
+            lm_local,
+            keep_open_mouth=self.keep_open_mouth,
+            source_mouth_open=source_open,
+        )
         hard = (soft > 0.02).astype(np.uint8)
         if hard.sum() < 16:
             return
