@@ -113,3 +113,15 @@ def test_open_mouth_interior_is_excluded_from_the_mask():
     assert open_mask[140, 100] < 0.1  # inside the open mouth: target kept
     assert closed_mask[140, 100] > 0.9  # closed mouth: swapped
     assert open_mask[100, 100] > 0.9 and open_mask[5, 5] == 0.0
+
+
+def test_poisson_paste_handles_a_mask_touching_the_border():
+    from twoface.blend import poisson_paste
+
+    src = np.full((40, 50, 3), 200, np.uint8)
+    dst = np.full((40, 50, 3), 50, np.uint8)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[0:20, 0:25] = 255  # touches the top and left edges
+    out = poisson_paste(src, dst, mask)
+    assert out.shape == dst.shape
+    np.testing.assert_array_equal(out[30:, 35:], dst[30:, 35:])

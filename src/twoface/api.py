@@ -214,6 +214,72 @@ class Swapper:
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         return result
 
+    def swap_video(
+        self,
+        source: ImageLike | Sequence[ImageLike],
+        target: str | os.PathLike,
+        output: str | os.PathLike,
+        *,
+        many: bool = False,
+        reference: ImageLike | None = None,
+        target_faces: Sequence[ImageLike] | None = None,
+        crf: int = 18,
+        preset: str = "medium",
+        codec: str | None = None,
+        batch_size: int = 8,
+        progress: bool | None = None,
+    ):
+        """Swap faces through a whole video, streaming; audio copied; output labelled.
+
+        Selection works as in `swap_image` but is decided once per tracked person, so nobody
+        flips between swapped and unswapped. Returns a `VideoResult`.
+        """
+        from twoface.io.video import probe
+        from twoface.video_pipeline import run_video
+
+        sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
+        if target_faces is not None and len(target_faces) != len(sources):
+            raise UsageError(
+                f"--target-faces needs one image per source: {len(sources)} sources, "
+                f"{len(target_faces)} target faces"
+            )
+        inputs = [
+            s
+            for s in [*sources, target, reference, *(target_faces or [])]
+            if isinstance(s, (str, os.PathLike))
+        ]
+        check_output_path(output, inputs)
+        info = probe(target)
+        selection = Selection(many=many, threshold=self.similarity)
+        if target_faces:
+            refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
+            selection = Selection(target_refs=refs, threshold=self.similarity)
+        elif reference is not None:
+            selection = Selection(
+                reference=self.identity_of(reference, "reference"), threshold=self.similarity
+            )
+        src_faces = self.source_faces(sources, identity=selection.needs_identity)
+        identities = (
+            [SourceIdentity.combine([f]) for f in src_faces]
+            if target_faces
+            else [SourceIdentity.combine(src_faces)]
+        )
+        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
+        return run_video(
+            self,
+            identities,
+            selection,
+            str(target),
+            info,
+            str(output),
+            label,
+            crf=crf,
+            preset=preset,
+            codec=codec,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:
         refs = [selection.reference] if selection.reference is not None else selection.target_refs
         closest = min(identity_distance(f.embedding, r) for f in faces for r in refs)

@@ -43,11 +43,16 @@ def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> n
     pad = 2
     hh, ww = target.shape[:2]
     if x < pad or y < pad or x + w > ww - pad or y + h > hh - pad:
-        # seamlessClone rejects masks that touch the border: pad all three, clone, crop back.
-        def p(a: np.ndarray) -> np.ndarray:
-            return cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+        # seamlessClone rejects masks that touch the border: pad the images (reflected) and the
+        # mask (with zeros, so it no longer touches), clone, crop back.
+        def grow(a: np.ndarray, mode: int) -> np.ndarray:
+            return cv2.copyMakeBorder(a, pad, pad, pad, pad, mode, value=0)
 
-        out = poisson_paste(p(source), p(target), p(mask))
+        out = poisson_paste(
+            grow(source, cv2.BORDER_REFLECT),
+            grow(target, cv2.BORDER_REFLECT),
+            grow(mask, cv2.BORDER_CONSTANT),
+        )
         return out[pad:-pad, pad:-pad]
     centre = (x + w // 2, y + h // 2)
     return cv2.seamlessClone(

@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
         help="largest identity distance (dlib 128-d) that counts as the same person "
         "for --reference/--target-faces; lower is stricter (default 0.6)",
     )
+    s.add_argument(
+        "--crf",
+        type=int,
+        default=18,
+        metavar="N",
+        help="video quality for H.264/H.265 (lower is better; default 18)",
+    )
+    s.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    s.add_argument(
+        "--codec",
+        choices=["libx264", "libx265", "libvpx-vp9"],
+        help="video codec (default: H.264; VP9 for .webm)",
+    )
     s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
     s.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
     s.add_argument(
@@ -100,6 +113,28 @@ def _swap(args) -> int:
         label=not args.no_label,
         quality=args.quality,
     )
+    from twoface.io.video import is_video_path
+
+    if is_video_path(args.target):
+        video = swapper.swap_video(
+            args.source,
+            args.target,
+            args.output,
+            many=args.many,
+            reference=args.reference,
+            target_faces=args.target_faces,
+            crf=args.crf,
+            preset=args.preset,
+            codec=args.codec,
+        )
+        if args.json:
+            print(json.dumps(video.summary(), indent=2))
+        else:
+            print(
+                f"{args.output}: {video.frames} frames, swapped faces in "
+                f"{video.frames_swapped}, {video.frames / video.seconds:.1f} fps"
+            )
+        return EXIT_OK
     result = swapper.swap_image(
         args.source,
         args.target,
@@ -152,9 +187,13 @@ def _detect(args) -> int:
 def _inspect(args) -> int:
     from twoface.io.image import check_input_file
     from twoface.io.provenance import read_label
+    from twoface.io.video import is_video_path, read_video_label
 
     path = check_input_file(args.path)
     label, where = read_label(path)
+    if label is None and is_video_path(path):
+        label = read_video_label(path)
+        where = ["container metadata"] if label else []
     if args.json:
         print(
             json.dumps(

@@ -1,0 +1,118 @@
+"""Video: frame count, rate, audio and label kept; identity moved; jitter bounded; bad inputs."""
+
+import numpy as np
+import pytest
+
+from twoface.cli import main
+from twoface.identity import identity_distance
+from twoface.track import jitter
+
+av = pytest.importorskip("av")
+
+
+def _frames(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _streams(path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        audio = [(a.codec_context.name, a.rate, a.frames) for a in c.streams.audio]
+        return v.frames, v.average_rate, (v.width, v.height), audio, float(c.duration or 0) / 1e6
+
+
+@pytest.fixture(scope="module")
+def hamilton(photos, tmp_path_factory):
+    clip = photos.parent / "video" / "hamilton_clip.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    from twoface import Swapper
+
+    out = tmp_path_factory.mktemp("video") / "out.mp4"
+    result = Swapper().swap_video(photos / "obama.jpg", clip, out, many=True, progress=False)
+    return clip, out, result
+
+
+def test_frames_rate_size_duration_and_audio_are_kept(hamilton):
+    clip, out, result = hamilton
+    n, rate, size, audio, duration = _streams(clip)
+    n2, rate2, size2, audio2, duration2 = _streams(out)
+    assert (n2, rate2, size2) == (n, rate, size) == (275, rate, (640, 360))
+    assert audio2 == audio and audio[0][0] == "aac"  # copied, not re-encoded
+    assert result.audio_packets == audio[0][2]
+    assert abs(duration2 - duration) <= 1 / float(rate)
+
+
+def test_video_is_labelled(hamilton, capsys):
+    assert main(["inspect", str(hamilton[1])]) == 0
+    assert "AI-generated (face swap)" in capsys.readouterr().out
+
+
+def test_identity_moves_towards_the_source_on_sampled_frames(hamilton, photos, swapper):
+    clip, out, _ = hamilton
+    src = swapper.analyse([swapper_source(photos)], identity=True)[0][0].embedding
+    before, after = _frames(clip), _frames(out)
+    moved = []
+    for i in (20, 120, 220):
+        a = swapper.analyse([before[i]], identity=True)[0]
+        b = swapper.analyse([after[i]], identity=True)[0]
+        if not a or not b:
+            continue
+        fa = max(a, key=lambda f: f.area)
+        fb = min(b, key=lambda f: np.linalg.norm(f.center - fa.center))
+        moved.append(identity_distance(fa.embedding, src) - identity_distance(fb.embedding, src))
+    assert len(moved) >= 2 and min(moved) > 0.1, moved
+
+
+def swapper_source(photos):
+    from twoface.io.image import read_image
+
+    return read_image(photos / "obama.jpg").rgb
+
+
+def test_jitter_stays_within_ten_percent_of_the_input(photos, swapper, tmp_path):
+    clip = photos.parent / "video" / "dance.mp4"
+    out = tmp_path / "dance.mp4"
+    swapper.swap_video(photos / "obama.jpg", clip, out, progress=False)
+
+    def track(frames):
+        pts = []
+        for f in frames:
+            faces = swapper.analyse([f])[0]
+            pts.append(max(faces, key=lambda x: x.area).landmarks)
+        return pts
+
+    j_in, j_out = jitter(track(_frames(clip))), jitter(track(_frames(out)))
+    assert j_out <= 1.10 * j_in, f"jitter {j_in:.4f} -> {j_out:.4f}"
+
+
+def _write_clip(path, frames, rate=10):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def test_video_without_faces_is_refused_and_nothing_written(photos, tmp_path, capsys):
+    clip = tmp_path / "grey.mp4"
+    _write_clip(clip, [np.full((64, 96, 3), 100 + i, np.uint8) for i in range(8)])
+    out = tmp_path / "out.mp4"
+    code = main(["swap", "-s", str(photos / "obama.jpg"), "-t", str(clip), "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "grey.mp4: no face found in any frame" in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4"]
+
+
+def test_corrupt_video_is_refused(photos, tmp_path, capsys):
+    clip = tmp_path / "broken.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"garbage" * 100)
+    out = tmp_path / "out.mp4"
+    code = main(["swap", "-s", str(photos / "obama.jpg"), "-t", str(clip), "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "broken.mp4: not a readable video" in err
+    assert not out.exists()
