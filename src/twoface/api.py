@@ -95,14 +95,16 @@ class Swapper:
         faces = self.landmarker(frames, self.detector.detect(frames))
         return self.encoder(frames, faces) if identity else faces
 
-    def source_faces(self, images: Sequence[ImageLike], identity: bool = True) -> list[SourceFace]:
-        """The most prominent face of each source photo; InputError if one has none."""
+    def source_faces(
+        self, images: Sequence[ImageLike], identity: bool = True, role: str = "source"
+    ) -> list[SourceFace]:
+        """The most prominent face of each photo; InputError if one has none."""
         loaded = [_load(i) for i in images]
         found = self.detector.detect([x.rgb for x in loaded])
         out = []
         for img, faces in zip(loaded, found, strict=True):
             if not faces:
-                raise InputError(f"{img.path}: no face found in the source image")
+                raise InputError(f"{img.path}: no face found in the {role} image")
             face = self.landmarker.one(img.rgb, most_prominent(faces))
             if identity:
                 face = self.encoder([img.rgb], [[face]])[0][0]
@@ -111,11 +113,56 @@ class Swapper:
 
     def identity_of(self, image: ImageLike, role: str) -> np.ndarray:
         """Descriptor of the most prominent face of a reference photo."""
-        img = _load(image)
-        faces = self.analyse([img.rgb])[0]
-        if not faces:
-            raise InputError(f"{img.path}: no face found in the {role} image")
-        return self.encoder([img.rgb], [[most_prominent(faces)]])[0][0].embedding
+        return self.source_faces([image], identity=True, role=role)[0].face.embedding
+
+    def _plan(
+        self,
+        source: ImageLike | Sequence[ImageLike],
+        target: ImageLike,
+        many: bool,
+        reference: ImageLike | None,
+        target_faces: Sequence[ImageLike] | None,
+        output: str | os.PathLike | None,
+    ) -> list[ImageLike]:
+        """Check the arguments shared by image and video swaps; returns the source list."""
+        sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
+        if not sources:
+            raise UsageError("give at least one source image")
+        if target_faces is not None and len(target_faces) != len(sources):
+            raise UsageError(
+                f"--target-faces needs one image per source: {len(sources)} sources, "
+                f"{len(target_faces)} target faces"
+            )
+        if output is not None:
+            inputs = [
+                s
+                for s in [*sources, target, reference, *(target_faces or [])]
+                if isinstance(s, (str, os.PathLike))
+            ]
+            check_output_path(output, inputs)
+        return sources
+
+    def _selection_and_sources(
+        self,
+        sources: list[ImageLike],
+        many: bool,
+        reference: ImageLike | None,
+        target_faces: Sequence[ImageLike] | None,
+    ) -> tuple[Selection, list[SourceIdentity]]:
+        """How to pick target faces, and the source identities (one per mapped target face)."""
+        if target_faces:
+            refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
+            selection = Selection(target_refs=refs, threshold=self.similarity)
+        elif reference is not None:
+            selection = Selection(
+                reference=self.identity_of(reference, "reference"), threshold=self.similarity
+            )
+        else:
+            selection = Selection(many=many, threshold=self.similarity)
+        src_faces = self.source_faces(sources, identity=selection.needs_identity)
+        if target_faces:
+            return selection, [SourceIdentity.combine([f]) for f in src_faces]
+        return selection, [SourceIdentity.combine(src_faces)]
 
     # -- the whole job --------------------------------------------------------------------------
     def swap_image(
@@ -136,42 +183,16 @@ class Swapper:
         the person in this photo (within `similarity`).
         """
         timings: dict[str, float] = {}
-        sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
-        if not sources:
-            raise UsageError("give at least one source image")
-        if target_faces is not None and len(target_faces) != len(sources):
-            raise UsageError(
-                f"--target-faces needs one image per source: {len(sources)} sources, "
-                f"{len(target_faces)} target faces"
-            )
         if output is not None:
             output_format(output)
-            inputs = [
-                s
-                for s in [*sources, target, reference, *(target_faces or [])]
-                if isinstance(s, (str, os.PathLike))
-            ]
-            check_output_path(output, inputs)
-
+        sources = self._plan(source, target, many, reference, target_faces, output)
         t = time.perf_counter()
         tgt = _load(target)
         timings["read"] = time.perf_counter() - t
 
-        selection = Selection(many=many, threshold=self.similarity)
         t = time.perf_counter()
-        if target_faces:
-            refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
-            selection = Selection(target_refs=refs, threshold=self.similarity)
-        elif reference is not None:
-            selection = Selection(
-                reference=self.identity_of(reference, "reference"), threshold=self.similarity
-            )
+        selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
         need_id = selection.needs_identity
-        src_faces = self.source_faces(sources, identity=need_id)
-        if target_faces:
-            identities = [SourceIdentity.combine([f]) for f in src_faces]
-        else:
-            identities = [SourceIdentity.combine(src_faces)]
         timings["source"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -237,33 +258,9 @@ class Swapper:
         from twoface.io.video import probe
         from twoface.video_pipeline import run_video
 
-        sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
-        if target_faces is not None and len(target_faces) != len(sources):
-            raise UsageError(
-                f"--target-faces needs one image per source: {len(sources)} sources, "
-                f"{len(target_faces)} target faces"
-            )
-        inputs = [
-            s
-            for s in [*sources, target, reference, *(target_faces or [])]
-            if isinstance(s, (str, os.PathLike))
-        ]
-        check_output_path(output, inputs)
+        sources = self._plan(source, target, many, reference, target_faces, output)
         info = probe(target)
-        selection = Selection(many=many, threshold=self.similarity)
-        if target_faces:
-            refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
-            selection = Selection(target_refs=refs, threshold=self.similarity)
-        elif reference is not None:
-            selection = Selection(
-                reference=self.identity_of(reference, "reference"), threshold=self.similarity
-            )
-        src_faces = self.source_faces(sources, identity=selection.needs_identity)
-        identities = (
-            [SourceIdentity.combine([f]) for f in src_faces]
-            if target_faces
-            else [SourceIdentity.combine(src_faces)]
-        )
+        selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
         label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
         return run_video(
             self,

@@ -115,42 +115,31 @@ def _swap(args) -> int:
     )
     from twoface.io.video import is_video_path
 
+    selection = dict(many=args.many, reference=args.reference, target_faces=args.target_faces)
     if is_video_path(args.target):
         video = swapper.swap_video(
             args.source,
             args.target,
             args.output,
-            many=args.many,
-            reference=args.reference,
-            target_faces=args.target_faces,
             crf=args.crf,
             preset=args.preset,
             codec=args.codec,
+            **selection,
         )
-        if args.json:
-            print(json.dumps(video.summary(), indent=2))
-        else:
-            print(
-                f"{args.output}: {video.frames} frames, swapped faces in "
-                f"{video.frames_swapped}, {video.frames / video.seconds:.1f} fps"
-            )
-        return EXIT_OK
-    result = swapper.swap_image(
-        args.source,
-        args.target,
-        many=args.many,
-        reference=args.reference,
-        target_faces=args.target_faces,
-        output=args.output,
-    )
-    if args.json:
-        print(json.dumps(result.summary(), indent=2))
+        summary = video.summary()
+        line = (
+            f"{args.output}: {video.frames} frames, swapped faces in "
+            f"{video.frames_swapped}, {video.frames / video.seconds:.1f} fps"
+        )
     else:
-        print(
+        result = swapper.swap_image(args.source, args.target, output=args.output, **selection)
+        summary = result.summary()
+        line = (
             f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
             f"face(s) in {result.timings['total']:.2f} s"
             + ("" if result.label else " (unlabelled)")
         )
+    print(json.dumps(summary, indent=2) if args.json else line)
     return EXIT_OK
 
 
@@ -190,10 +179,12 @@ def _inspect(args) -> int:
     from twoface.io.video import is_video_path, read_video_label
 
     path = check_input_file(args.path)
-    label, where = read_label(path)
-    if label is None and is_video_path(path):
+    if is_video_path(path):
+        # Container metadata, read by PyAV: never scan a whole video file into memory.
         label = read_video_label(path)
         where = ["container metadata"] if label else []
+    else:
+        label, where = read_label(path)
     if args.json:
         print(
             json.dumps(

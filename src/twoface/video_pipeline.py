@@ -232,24 +232,24 @@ def _process(swapper, frames, tracker, sources, selection, dt, timings) -> tuple
     t = time.perf_counter()
     faces = swapper.landmarker(frames, detected)
     timings["landmarks"] += time.perf_counter() - t
-    swapped = 0
-    n_faces = 0
+    t = time.perf_counter()
+    jobs: list[SwapJob] = []
     for i, frame in enumerate(frames):
-        n_faces += len(faces[i])
-        t = time.perf_counter()
         seen, bridged = tracker.update(faces[i], dt)
-        alive_selected = any(tr.selected for tr in tracker.tracks if tr.selected is not None)
+        alive_selected = any(tr.selected for tr in tracker.tracks)
         for tr in seen:
             if tr.selected is None:
                 tr.selected, tr.source = _decide(
                     tr, [s.last for s in seen], selection, swapper.encoder, frame, alive_selected
                 )
                 alive_selected = alive_selected or tr.selected
-        jobs = [SwapJob(0, tr.last, sources[tr.source]) for tr in [*seen, *bridged] if tr.selected]
-        timings["select"] += time.perf_counter() - t
-        if jobs:
-            t = time.perf_counter()
-            frames[i] = swapper.swapper.swap([frame], jobs)[0]
-            timings["swap"] += time.perf_counter() - t
-            swapped += 1
+        jobs += [SwapJob(i, tr.last, sources[tr.source]) for tr in [*seen, *bridged] if tr.selected]
+    timings["select"] += time.perf_counter() - t
+    t = time.perf_counter()
+    frames[:] = swapper.swapper.swap(
+        frames, jobs
+    )  # one batch call; untouched frames come back as-is
+    timings["swap"] += time.perf_counter() - t
+    swapped = len({job.frame_index for job in jobs})
+    n_faces = sum(len(f) for f in faces)
     return swapped, n_faces

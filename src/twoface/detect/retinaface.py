@@ -83,7 +83,6 @@ class RetinaFaceDetector(Detector):
         h = max(im.shape[0] for im in small)
         w = max(im.shape[1] for im in small)
         batch = np.zeros((len(small), h, w, 3), np.float32)
-        batch[:] = 0.0
         for i, im in enumerate(small):
             batch[i, : im.shape[0], : im.shape[1]] = im[..., ::-1].astype(np.float32) - MEAN_BGR
         loc, conf, landmarks = self.session.run(None, {"input": batch.transpose(0, 3, 1, 2)})

@@ -99,7 +99,7 @@ class ClassicalSwapper(Swapper):
         self.keep_open_mouth = keep_open_mouth
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        out = [f for f in frames]
+        out = list(frames)
         touched: set[int] = set()
         for job in jobs:
             if job.frame_index not in touched:
