@@ -25,6 +25,7 @@ from twoface.select import Selection, most_prominent, select
 from twoface.swap import ClassicalSwapper, SourceIdentity
 from twoface.swap.base import SourceFace, SwapJob
 from twoface.types import Face
+from twoface.watermark import Watermark
 
 ImageLike = str | os.PathLike | np.ndarray
 
@@ -74,7 +75,13 @@ class Swapper:
         label: bool = True,
         quality: int = 95,
         detector_options: dict | None = None,
+        watermark: str | None = None,
     ) -> None:
+        """watermark: visible text drawn on every output image or frame (e.g. "AI-generated")."""
+        try:
+            self.watermark = Watermark(watermark) if watermark else None
+        except ValueError as e:
+            raise UsageError(f"--watermark: {e}") from None
         self.detector = create_detector(detector, **(detector_options or {}))
         self.landmarker = Dlib68Landmarker()
         self._encoder: Dlib128Encoder | None = None
@@ -216,6 +223,8 @@ class Swapper:
         t = time.perf_counter()
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
         image = self.swapper.swap([tgt.rgb], jobs)[0]
+        if self.watermark is not None:
+            image = self.watermark(image.copy())
         timings["swap"] = time.perf_counter() - t
 
         label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
@@ -249,17 +258,32 @@ class Swapper:
         codec: str | None = None,
         batch_size: int = 8,
         progress: bool | None = None,
+        trim: tuple[float, float] | None = None,
+        track_identity: bool = True,
     ):
-        """Swap faces through a whole video, streaming; audio copied; output labelled.
+        """Swap faces through a whole video (or animated GIF/WebP), streaming; output labelled.
 
         Selection works as in `swap_image` but is decided once per tracked person, so nobody
-        flips between swapped and unswapped. Returns a `VideoResult`.
+        flips between swapped and unswapped; with `track_identity` a person who leaves and comes
+        back keeps their track. trim: (start, end) in seconds, cutting video and audio alike.
+        Audio is copied where the output container takes it, else re-encoded.
+        Returns a `VideoResult`.
         """
-        from twoface.io.video import probe
+        from twoface.io.video import check_video_output, probe
         from twoface.video_pipeline import run_video
 
+        check_video_output(output)
+        if trim is not None:
+            start, end = (float(x) for x in trim)
+            if not (0 <= start < end):
+                raise UsageError(f"--trim needs 0 <= START < END, got {start:g} {end:g}")
+            trim = (start, end)
         sources = self._plan(source, target, many, reference, target_faces, output)
         info = probe(target)
+        if trim is not None and info.duration is not None and trim[0] >= info.duration:
+            raise InputError(
+                f"{target}: --trim starts at {trim[0]:g} s but the video lasts {info.duration:.2f} s"
+            )
         selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
         label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
         return run_video(
@@ -275,6 +299,9 @@ class Swapper:
             codec=codec,
             batch_size=batch_size,
             progress=progress,
+            trim=trim,
+            watermark=self.watermark,
+            track_identity=track_identity,
         )
 
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:

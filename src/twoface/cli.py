@@ -39,13 +39,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="source photo(s); several photos of one person combine into one identity",
     )
-    s.add_argument("-t", "--target", required=True, metavar="PATH", help="image to edit")
+    s.add_argument(
+        "-t",
+        "--target",
+        required=True,
+        metavar="PATH",
+        help="image, video (mp4 mkv mov webm avi m4v) or animated GIF/WebP to edit",
+    )
     s.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="PATH",
-        help="output image; format from the extension (jpg, png, webp, bmp, tif)",
+        help="output; format from the extension (images: jpg png webp bmp tif; "
+        "videos: mp4 mkv mov webm m4v gif webp)",
     )
     s.add_argument("--many", action="store_true", help="replace every face, not only the largest")
     s.add_argument(
@@ -77,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
         "--codec",
         choices=["libx264", "libx265", "libvpx-vp9"],
         help="video codec (default: H.264; VP9 for .webm)",
+    )
+    s.add_argument(
+        "--trim",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="video: keep only START to END seconds (video and audio alike)",
+    )
+    s.add_argument(
+        "--watermark",
+        metavar="TEXT",
+        help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
     )
     s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
     s.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
@@ -112,6 +131,7 @@ def _swap(args) -> int:
         similarity=args.similarity,
         label=not args.no_label,
         quality=args.quality,
+        watermark=args.watermark,
     )
     from twoface.io.video import is_video_path
 
@@ -124,6 +144,7 @@ def _swap(args) -> int:
             crf=args.crf,
             preset=args.preset,
             codec=args.codec,
+            trim=args.trim,
             **selection,
         )
         summary = video.summary()
@@ -132,6 +153,8 @@ def _swap(args) -> int:
             f"{video.frames_swapped}, {video.frames / video.seconds:.1f} fps"
         )
     else:
+        if args.trim:
+            raise UsageError(f"{args.target}: --trim applies to videos, not images")
         result = swapper.swap_image(args.source, args.target, output=args.output, **selection)
         summary = result.summary()
         line = (
@@ -176,10 +199,10 @@ def _detect(args) -> int:
 def _inspect(args) -> int:
     from twoface.io.image import check_input_file
     from twoface.io.provenance import read_label
-    from twoface.io.video import is_video_path, read_video_label
+    from twoface.io.video import VIDEO_EXTENSIONS, read_video_label
 
     path = check_input_file(args.path)
-    if is_video_path(path):
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
         # Container metadata, read by PyAV: never scan a whole video file into memory.
         label = read_video_label(path)
         where = ["container metadata"] if label else []

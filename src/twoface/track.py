@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -59,17 +60,38 @@ class Track:
     filter: OneEuro = field(default_factory=OneEuro)
 
 
-class Tracker:
-    """Greedy IoU association; a track survives `max_missed` frames without a detection."""
+Identify = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5) -> None:
+
+class Tracker:
+    """Greedy IoU association; a track survives `max_missed` frames without a detection.
+
+    With `identify` (frame, faces -> identity embeddings) a face that overlaps no live track is
+    compared with the tracks lost in the last `forget_after` frames: the same person coming back
+    after an occlusion or a cut gets their old track, and so the same swap decision.
+    """
+
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        max_missed: int = 5,
+        identify: Identify | None = None,
+        same_person: float = 0.5,
+        forget_after: int = 300,
+    ) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
+        self.identify = identify
+        self.same_person = same_person
+        self.forget_after = forget_after
         self.tracks: list[Track] = []
         self.all_tracks: list[Track] = []
+        self.lost: list[Track] = []
         self._next = 0
 
-    def update(self, faces: list[Face], dt: float) -> tuple[list[Track], list[Track]]:
+    def update(
+        self, faces: list[Face], dt: float, frame: np.ndarray | None = None
+    ) -> tuple[list[Track], list[Track]]:
         """Assign faces to tracks; returns (tracks seen in this frame, tracks bridged over a miss).
 
         Seen tracks' `last` face carries the track id and smoothed landmarks and keypoints.
@@ -90,21 +112,44 @@ class Tracker:
             used_t.add(ti)
             used_f.add(fi)
             seen.append(self._observe(self.tracks[ti], faces[fi], dt))
-        for fi, f in enumerate(faces):
-            if fi not in used_f:
-                track = Track(id=self._next, last=f)
+        new = [fi for fi in range(len(faces)) if fi not in used_f]
+        embeddings: list[np.ndarray | None] = [None] * len(new)
+        if new and self.identify is not None and frame is not None:
+            embeddings = list(self.identify(frame, [faces[fi] for fi in new]))
+        for fi, emb in zip(new, embeddings, strict=True):
+            track = self._revive(emb)
+            if track is None:
+                track = Track(id=self._next, last=faces[fi])
                 self._next += 1
-                self.tracks.append(track)
+                if emb is not None:
+                    track.embeddings.append(emb)
                 self.all_tracks.append(track)
-                seen.append(self._observe(track, f, dt))
+            self.tracks.append(track)
+            seen.append(self._observe(track, faces[fi], dt))
         bridged = []
-        for ti, t in enumerate(self.tracks):
+        for ti, t in enumerate(self.tracks[: len(self.tracks) - len(new)]):
             if ti not in used_t and t not in seen:
                 t.missed += 1
                 if t.missed <= self.max_missed:
                     bridged.append(t)
+        for t in self.lost:
+            t.missed += 1
+        self.lost = [t for t in self.lost if t.missed <= self.forget_after]
+        self.lost += [t for t in self.tracks if t.missed > self.max_missed and t.embeddings]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return seen, bridged
+
+    def _revive(self, embedding: np.ndarray | None) -> Track | None:
+        """The lost track of the same person, taken off the lost list; None if nobody matches."""
+        if embedding is None or not self.lost:
+            return None
+        d = [float(np.linalg.norm(t.embeddings[0] - embedding)) for t in self.lost]
+        j = int(np.argmin(d))
+        if d[j] > self.same_person:
+            return None
+        track = self.lost.pop(j)
+        track.filter = OneEuro()  # it may be anywhere now: do not smooth across the gap
+        return track
 
     @staticmethod
     def _observe(track: Track, face: Face, dt: float) -> Track:

@@ -10,18 +10,21 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from twoface.errors import InputError
 from twoface.identity import identity_distance
 from twoface.io.atomic import atomic_path
-from twoface.io.video import VideoInfo, VideoWriter, read_video
+from twoface.io.video import VideoInfo, audio_plan, open_writer, read_video
 from twoface.select import Selection
 from twoface.swap.base import SourceIdentity, SwapJob
 from twoface.track import Tracker
+from twoface.types import Face
+from twoface.watermark import Watermark
 
 _END = object()
 
@@ -51,28 +54,58 @@ class VideoResult:
         }
 
 
+def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
+    if trim is None:
+        return info.frames
+    length = min(trim[1], info.duration or trim[1]) - trim[0]
+    return max(0, int(round(length * float(info.rate))))
+
+
 class _Progress:
+    """One status line on stderr: bar, frames done, fps and ETA; redrawn at most 5 times a second."""
+
+    WIDTH = 24
+
     def __init__(self, total: int, enabled: bool) -> None:
         self.total, self.enabled, self.start = total, enabled, time.perf_counter()
+        self.last = 0.0
 
-    def __call__(self, done: int) -> None:
-        if not self.enabled:
+    def __call__(self, done: int, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.2 and not final):
             return
-        dt = time.perf_counter() - self.start
-        fps = done / dt if dt > 0 else 0.0
-        eta = (self.total - done) / fps if fps > 0 and self.total else 0.0
-        total = self.total or "?"
-        sys.stderr.write(f"\r{done}/{total} frames  {fps:5.1f} fps  ETA {eta:5.0f} s ")
-        if done == self.total:
-            sys.stderr.write("\n")
+        self.last = now
+        sys.stderr.write("\r" + self.line(done, now - self.start) + ("\n" if final else ""))
         sys.stderr.flush()
+
+    def line(self, done: int, elapsed: float) -> str:
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            fill = int(frac * self.WIDTH)
+            eta = (self.total - done) / fps if fps > 0 else 0.0
+            return (
+                f"[{'#' * fill}{'.' * (self.WIDTH - fill)}] {100 * frac:3.0f}% "
+                f"{done}/{self.total} frames  {fps:5.1f} fps  ETA {_clock(max(eta, 0))} "
+            )
+        return f"{done} frames  {fps:5.1f} fps  {_clock(elapsed)} "
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _decide(track, frame_faces, selection: Selection, encoder, frame, any_selected_alive):
     """Whether a new track is swapped, and by which source; decided once per track."""
     face = track.last
     if selection.needs_identity:
-        emb = encoder([frame], [[face]])[0][0].embedding
+        if track.embeddings:
+            emb = track.embeddings[0]
+        else:
+            emb = encoder([frame], [[face]])[0][0].embedding
+            track.embeddings.append(emb)
         refs = selection.target_refs or (selection.reference,)
         d = [identity_distance(emb, r) for r in refs]
         j = int(np.argmin(d))
@@ -99,7 +132,11 @@ def run_video(
     queue_size: int = 16,
     progress: bool | None = None,
     on_frame: Callable[[int], None] | None = None,
+    trim: tuple[float, float] | None = None,
+    watermark: Watermark | None = None,
+    track_identity: bool = True,
 ) -> VideoResult:
+    """Swap the selected people through a whole video; see the module docstring."""
     t_start = time.perf_counter()
     timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0}
     in_q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -107,9 +144,13 @@ def run_video(
     errors: list[BaseException] = []
     stop = threading.Event()
 
+    plan = audio_plan(info, output)
+    reencode = frozenset(i for i, how in enumerate(plan) if how not in ("copy", None))
+    drop_audio = all(how is None for how in plan)
+
     def reader() -> None:
         try:
-            for item in read_video(target):
+            for item in read_video(target, info, trim, reencode, drop_audio):
                 while not stop.is_set():
                     try:
                         in_q.put(item, timeout=0.1)
@@ -126,7 +167,7 @@ def run_video(
     counts = {"frames": 0, "audio": 0}
 
     with atomic_path(output) as tmp:
-        writer = VideoWriter(tmp, target, info, label, crf=crf, preset=preset, codec=codec)
+        writer = open_writer(tmp, target, info, label, crf, preset, codec, trim)
 
         def encoder_loop() -> None:
             try:
@@ -152,48 +193,46 @@ def run_video(
         ]
         for t in threads:
             t.start()
-        tracker = Tracker()
+        identify = None
+        if track_identity:
+
+            def identify(frame, faces):
+                return [f.embedding for f in swapper.encoder([frame], [faces])[0]]
+
         dt = float(1 / info.rate) if info.rate else 1 / 25
-        show = _Progress(info.frames, sys.stderr.isatty() if progress is None else progress)
-        frames_swapped = 0
-        faces_seen = 0
+        stage = _SwapStage(swapper, sources, selection, dt, timings, Tracker(identify=identify))
+        total = _expected_frames(info, trim)
+        show = _Progress(total, sys.stderr.isatty() if progress is None else progress)
+
+        def emit(items: list) -> None:
+            for kind, payload, meta in items:
+                if kind == "video":
+                    if watermark is not None:
+                        payload = watermark(payload)
+                    counts["frames"] += 1
+                    show(counts["frames"])
+                    if on_frame:
+                        on_frame(counts["frames"])
+                else:
+                    counts["audio"] += 1
+                out_q.put((kind, payload, meta))
+
         try:
-            pending: list = []
+            batch: list = []
             finished = False
             while not finished:
                 item = in_q.get()
                 if item is _END:
                     finished = True
-                elif item[0] == "audio":
-                    if pending:
-                        pending.append(item)  # keep order relative to the frames around it
-                    else:
-                        out_q.put(item)
-                        counts["audio"] += 1
-                    continue
                 else:
-                    pending.append(item)
-                video = [x for x in pending if x[0] == "video"]
-                if len(video) < batch_size and not finished:
-                    continue
+                    batch.append(item)  # audio stays in order between the frames around it
+                    if item[0] != "video" or stage.count_video(batch) < batch_size:
+                        continue
                 if errors:
                     raise errors[0]
-                frames = [x[1] for x in video]
-                done, n_faces = _process(swapper, frames, tracker, sources, selection, dt, timings)
-                frames_swapped += done
-                faces_seen += n_faces
-                out_frames = iter(frames)
-                for x in pending:
-                    if x[0] == "video":
-                        out_q.put(("video", next(out_frames), x[2]))
-                        counts["frames"] += 1
-                        show(counts["frames"])
-                        if on_frame:
-                            on_frame(counts["frames"])
-                    else:
-                        out_q.put(x)
-                        counts["audio"] += 1
-                pending = []
+                emit(stage.push(batch))
+                batch = []
+            emit(stage.flush())
         except BaseException:
             stop.set()
             out_q.put(_END)
@@ -203,20 +242,23 @@ def run_video(
         out_q.put(_END)
         for t in threads:
             t.join()
+        show(counts["frames"], final=True)
         if errors:
             raise errors[0]
         if counts["frames"] == 0:
+            if trim is not None:
+                raise InputError(f"{target}: no frames between {trim[0]} s and {trim[1]} s")
             raise InputError(f"{target}: the video has no frames")
-        if faces_seen == 0:
+        if stage.faces_seen == 0:
             raise InputError(
                 f"{target}: no face found in any frame; nothing to swap, no output written"
             )
-    selected_tracks = sum(1 for t in tracker.all_tracks if t.selected)
+    selected_tracks = sum(1 for t in stage.tracker.all_tracks if t.selected)
     return VideoResult(
         output=str(output),
         frames=counts["frames"],
-        frames_swapped=frames_swapped,
-        tracks=len(tracker.all_tracks),
+        frames_swapped=stage.frames_swapped,
+        tracks=len(stage.tracker.all_tracks),
         tracks_swapped=selected_tracks,
         seconds=time.perf_counter() - t_start,
         audio_packets=counts["audio"],
@@ -224,32 +266,134 @@ def run_video(
     )
 
 
-def _process(swapper, frames, tracker, sources, selection, dt, timings) -> tuple[int, int]:
-    """Swap the selected tracks' faces in a batch of frames, in place. Returns (frames, faces)."""
-    t = time.perf_counter()
-    detected = swapper.detector.detect(frames)
-    timings["detect"] += time.perf_counter() - t
-    t = time.perf_counter()
-    faces = swapper.landmarker(frames, detected)
-    timings["landmarks"] += time.perf_counter() - t
-    t = time.perf_counter()
-    jobs: list[SwapJob] = []
-    for i, frame in enumerate(frames):
-        seen, bridged = tracker.update(faces[i], dt)
-        alive_selected = any(tr.selected for tr in tracker.tracks)
+@dataclass
+class _Entry:
+    """A decoded item waiting in the stage; a frame leaves once no gap it lies in is open."""
+
+    item: tuple
+    index: int = -1  # frame number (video only)
+    jobs: list[SwapJob] = field(default_factory=list)
+    open_gaps: int = 0
+
+
+class _SwapStage:
+    """Detect, track, select and swap, batch by batch, in frame order.
+
+    A selected person missed by the detector for a few frames is swapped in those frames only if
+    they come back within the tracker's bridge (their face then interpolated between both
+    sides); if they do not, those frames pass through untouched, so nobody's face is painted
+    onto a scene they have left. Frames wait here only while such a gap is open: at most the
+    tracker's `max_missed` frames beyond a batch.
+    """
+
+    def __init__(self, swapper, sources, selection, dt, timings, tracker: Tracker) -> None:
+        self.swapper, self.sources, self.selection = swapper, sources, selection
+        self.dt, self.timings, self.tracker = dt, timings, tracker
+        self.window: deque[_Entry] = deque()
+        self.gaps: dict[int, list[tuple[_Entry, Face, int]]] = {}
+        self.last_seen: dict[int, int] = {}
+        self.frame_no = 0
+        self.frames_swapped = 0
+        self.faces_seen = 0
+
+    @staticmethod
+    def count_video(items: list) -> int:
+        return sum(1 for x in items if x[0] == "video")
+
+    def push(self, items: list) -> list[tuple]:
+        """Take a batch of decoded items; return the items now ready, frames swapped."""
+        frames = [x[1] for x in items if x[0] == "video"]
+        t = time.perf_counter()
+        detected = self.swapper.detector.detect(frames) if frames else []
+        self.timings["detect"] += time.perf_counter() - t
+        t = time.perf_counter()
+        faces = self.swapper.landmarker(frames, detected) if frames else []
+        self.timings["landmarks"] += time.perf_counter() - t
+        t = time.perf_counter()
+        k = 0
+        for item in items:
+            if item[0] != "video":
+                self.window.append(_Entry(item))
+                continue
+            self.window.append(self._track(item, faces[k]))
+            self.faces_seen += len(faces[k])
+            k += 1
+        self.timings["select"] += time.perf_counter() - t
+        return self._release()
+
+    def flush(self) -> list[tuple]:
+        """The end of the video: open gaps stay unswapped."""
+        for waiting in self.gaps.values():
+            for entry, _, _ in waiting:
+                entry.open_gaps -= 1
+        self.gaps.clear()
+        return self._release()
+
+    def _track(self, item: tuple, faces: list[Face]) -> _Entry:
+        frame, index = item[1], self.frame_no
+        self.frame_no += 1
+        entry = _Entry(item, index)
+        seen, bridged = self.tracker.update(faces, self.dt, frame)
+        alive_selected = any(tr.selected for tr in self.tracker.tracks)
         for tr in seen:
             if tr.selected is None:
                 tr.selected, tr.source = _decide(
-                    tr, [s.last for s in seen], selection, swapper.encoder, frame, alive_selected
+                    tr,
+                    [x.last for x in seen],
+                    self.selection,
+                    self.swapper.encoder,
+                    frame,
+                    alive_selected,
                 )
                 alive_selected = alive_selected or tr.selected
-        jobs += [SwapJob(i, tr.last, sources[tr.source]) for tr in [*seen, *bridged] if tr.selected]
-    timings["select"] += time.perf_counter() - t
-    t = time.perf_counter()
-    frames[:] = swapper.swapper.swap(
-        frames, jobs
-    )  # one batch call; untouched frames come back as-is
-    timings["swap"] += time.perf_counter() - t
-    swapped = len({job.frame_index for job in jobs})
-    n_faces = sum(len(f) for f in faces)
-    return swapped, n_faces
+            if tr.selected:
+                entry.jobs.append(SwapJob(0, tr.last, self.sources[tr.source]))
+                self._close_gap(tr, index)
+            self.last_seen[tr.id] = index
+        for tr in bridged:
+            if tr.selected:
+                self.gaps.setdefault(tr.id, []).append((entry, tr.last, self.last_seen[tr.id]))
+                entry.open_gaps += 1
+        alive = {tr.id for tr in self.tracker.tracks}
+        for track_id in [i for i in self.gaps if i not in alive]:  # gone for good
+            for waiting, _, _ in self.gaps.pop(track_id):
+                waiting.open_gaps -= 1
+        return entry
+
+    def _close_gap(self, track, index: int) -> None:
+        """The person is back: swap them into the frames they were missed in, interpolated."""
+        for entry, before, before_index in self.gaps.pop(track.id, []):
+            w = (entry.index - before_index) / max(index - before_index, 1)
+            face = _interpolate(before, track.last, w)
+            entry.jobs.append(SwapJob(0, face, self.sources[track.source]))
+            entry.open_gaps -= 1
+
+    def _release(self) -> list[tuple]:
+        ready: list[_Entry] = []
+        while self.window and self.window[0].open_gaps == 0:
+            ready.append(self.window.popleft())
+        video = [e for e in ready if e.index >= 0]
+        jobs = [replace(j, frame_index=i) for i, e in enumerate(video) for j in e.jobs]
+        t = time.perf_counter()
+        frames = self.swapper.swapper.swap([e.item[1] for e in video], jobs) if jobs else None
+        self.timings["swap"] += time.perf_counter() - t
+        self.frames_swapped += sum(1 for e in video if e.jobs)
+        out, k = [], 0
+        for e in ready:
+            if e.index >= 0:
+                out.append(("video", frames[k] if frames is not None else e.item[1], e.item[2]))
+                k += 1
+            else:
+                out.append(e.item)
+        return out
+
+
+def _interpolate(a: Face, b: Face, w: float) -> Face:
+    def mix(x, y):
+        if x is None or y is None:
+            return x if w < 0.5 else y
+        return ((1 - w) * x + w * y).astype(np.float32)
+
+    return replace(
+        a, box=mix(a.box, b.box), kps=mix(a.kps, b.kps), landmarks=mix(a.landmarks, b.landmarks)
+    )

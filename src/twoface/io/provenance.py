@@ -100,6 +100,10 @@ def read_label(path: str | Path) -> tuple[Label | None, list[str]]:
     if exif_label:
         found.append("EXIF")
         label = label or exif_label
+    comment_label = _gif_comment_label(path)
+    if comment_label:
+        found.append("GIF comment")
+        label = label or comment_label
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if sidecar.is_file():
         side = parse_xmp(sidecar.read_bytes())
@@ -118,3 +122,18 @@ def _exif_label(path: Path) -> Label | None:
     except Exception:  # not an image Pillow knows: no EXIF label
         return None
     return parse_description(desc if isinstance(desc, str) else "")
+
+
+def _gif_comment_label(path: Path) -> Label | None:
+    if path.suffix.lower() != ".gif":
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            comment = im.info.get("comment", b"")
+    except Exception:  # not a GIF Pillow can read: no label there
+        return None
+    if isinstance(comment, bytes):
+        comment = comment.decode("utf-8", "replace")
+    return parse_description(comment)

@@ -1,7 +1,10 @@
 """Video files in and out with PyAV (FFmpeg's libraries inside the wheel; no system ffmpeg).
 
-Frames keep their own timestamps (variable frame rate safe); audio packets are copied without
-re-encoding; the synthetic-media label goes into the container's metadata.
+Frames keep their own timestamps (variable frame rate safe); frames are handed out upright (the
+rotation metadata applied) and turned back on writing, with the same rotation metadata, colour
+range and colour tags; audio packets are copied without re-encoding where the output container
+takes the codec, else re-encoded (AAC, or Opus for WebM); the synthetic-media label goes into the
+container's metadata. Animated GIF/WebP go through `twoface.io.animation`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from twoface.errors import InputError, UsageError
+from twoface.io.animation import (
+    ANIMATION_EXTENSIONS,
+    MS,
+    AnimationWriter,
+    animation_info,
+    is_animation,
+    read_animation,
+)
 from twoface.io.image import check_input_file
 from twoface.io.provenance import Label
 
@@ -27,76 +38,235 @@ WRITE_CONTAINERS = {
     ".mkv": ("matroska", "libx264", "yuv420p"),
     ".webm": ("webm", "libvpx-vp9", "yuv420p"),
 }
+OUTPUT_EXTENSIONS = sorted([*WRITE_CONTAINERS, *ANIMATION_EXTENSIONS])
+# Audio codecs each container takes as they are (None: any). Others are re-encoded.
+AUDIO_COPY = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le"},
+    "matroska": None,
+    "webm": {"opus", "vorbis"},
+}
 MAX_VIDEO_PIXELS = 8192 * 8192
+NAMED_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """A video container by its extension, or an animated (multi-frame) GIF/WebP."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_animation(path)
 
 
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
-    width: int
+    width: int  # as stored (before rotation)
     height: int
     frames: int  # as the container declares it (0 when unknown)
     rate: Fraction
     time_base: Fraction
     codec: str
     audio_streams: int
+    rotation: int = 0  # degrees counter-clockwise to display upright (0, 90, 180, 270)
+    color_range: int = 0  # 0 unspecified, 1 limited (TV), 2 full (PC)
+    colorspace: int = 2  # matrix coefficients (ISO 23001-8); 2 unspecified
+    color_primaries: int = 2
+    color_trc: int = 2
+    duration: float | None = None  # seconds
+    audio_codecs: tuple[str, ...] = ()
+    animation: bool = False  # GIF/WebP read with Pillow
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) of the frames as shown."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+
+def _check_dimensions(p: Path, w: int, h: int) -> None:
+    if w <= 0 or h <= 0 or w * h > MAX_VIDEO_PIXELS:
+        raise InputError(f"{p}: unsupported video dimensions {w}x{h}")
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
+    """What the pipeline needs to know, from the header and the first decoded frame."""
     import av
 
     p = check_input_file(path)
+    if is_animation(p):
+        w, h, n, total_ms = animation_info(p)
+        _check_dimensions(p, w, h)
+        rate = Fraction(n * 1000, max(total_ms, 1)).limit_denominator(1001)
+        codec = p.suffix.lower().lstrip(".")
+        return VideoInfo(w, h, n, rate, MS, codec, 0, duration=total_ms / 1000, animation=True)
     try:
         with av.open(str(p)) as c:
             if not c.streams.video:
                 raise InputError(f"{p}: no video stream")
             v = c.streams.video[0]
+            if v.codec_context is None or not v.codec_context.name:
+                raise InputError(f"{p}: no decoder for this video codec")
             w, h = v.codec_context.width, v.codec_context.height
-            if w <= 0 or h <= 0 or w * h > MAX_VIDEO_PIXELS:
-                raise InputError(f"{p}: unsupported video dimensions {w}x{h}")
+            _check_dimensions(p, w, h)
+            try:
+                first = next(iter(c.decode(v)), None)
+            except av.EOFError:  # a header and no packet
+                first = None
+            if first is None:
+                raise InputError(f"{p}: the video ends before its first frame (empty or cut short)")
+            duration = float(c.duration) / 1e6 if c.duration else None
             return VideoInfo(
                 w,
                 h,
                 v.frames or 0,
-                v.average_rate or Fraction(25),
+                v.average_rate or v.guessed_rate or Fraction(25),
                 v.time_base or Fraction(1, 90000),
                 v.codec_context.name,
                 len(c.streams.audio),
+                rotation=int(round(first.rotation or 0)) % 360,
+                color_range=int(first.color_range or 0),
+                colorspace=int(first.colorspace or 2),
+                color_primaries=int(first.color_primaries or 2),
+                color_trc=int(first.color_trc or 2),
+                duration=duration,
+                audio_codecs=tuple(a.codec_context.name for a in c.streams.audio),
             )
     except InputError:
         raise
-    except av.FFmpegError as e:
-        raise InputError(f"{p}: not a readable video ({e.strerror or type(e).__name__})") from None
+    except av.EOFError:
+        raise InputError(
+            f"{p}: the video ends before its first frame (empty or cut short)"
+        ) from None
+    except (av.FFmpegError, UnicodeDecodeError) as e:
+        what = getattr(e, "strerror", None) or type(e).__name__
+        raise InputError(f"{p}: not a readable video ({what})") from None
 
 
-def read_video(path: str | os.PathLike) -> Iterator[tuple[str, object, object]]:
-    """Yield ("video", rgb array, (pts, time_base)) and ("audio", packet, stream index) in order."""
+def audio_plan(info: VideoInfo, output: str | os.PathLike) -> list[str | None]:
+    """Per input audio stream: "copy", the encoder to re-encode with, or None (dropped)."""
+    ext = Path(output).suffix.lower()
+    if ext in ANIMATION_EXTENSIONS:
+        return [None] * info.audio_streams
+    fmt = WRITE_CONTAINERS[ext][0]
+    allowed = AUDIO_COPY[fmt]
+    fallback = "libopus" if fmt == "webm" else "aac"
+    return [
+        "copy" if allowed is None or name in allowed else fallback for name in info.audio_codecs
+    ]
+
+
+def _rgb(frame, info: VideoInfo) -> np.ndarray:
+    # Convert with the frame's own range and matrix (full-range BT.709 stays right), then stand
+    # the picture upright so detectors see faces the right way up.
+    rgb = frame.to_ndarray(
+        format="rgb24",
+        src_color_range=frame.color_range or None,
+        src_colorspace=frame.colorspace if frame.colorspace not in (0, 2) else None,
+    )
+    k = (info.rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def read_video(
+    path: str | os.PathLike,
+    info: VideoInfo,
+    trim: tuple[float, float] | None = None,
+    reencode_audio: frozenset[int] = frozenset(),
+    drop_audio: bool = False,
+) -> Iterator[tuple[str, object, object]]:
+    """Yield, in file order, ("video", upright rgb, (pts, time_base)), ("audio", packet, index)
+    for copied audio and ("audio_frame", frame, index) for audio streams in `reencode_audio`.
+
+    With `trim` = (start, end) seconds only what lies in [start, end) comes out, shifted so the
+    cut starts at 0; video and audio are cut at the same instants (audio to the packet).
+    """
     import av
 
     p = Path(path)
+    if info.animation:
+        yield from read_animation(p, trim)
+        return
+    start, end = trim if trim is not None else (None, None)
     try:
         with av.open(str(p)) as c:
             v = c.streams.video[0]
             v.thread_type = "AUTO"
-            audio = list(c.streams.audio)
+            audio = [] if drop_audio else list(c.streams.audio)
+            if start:
+                c.seek(int(start * 1_000_000), backward=True)  # to the key frame before start
+            done = {v.index: False} | {a.index: False for a in audio}
             for packet in c.demux(v, *audio):
                 if packet.stream.type == "audio":
-                    if packet.dts is not None:
-                        yield "audio", packet, audio.index(packet.stream)
+                    i = audio.index(packet.stream)
+                    if packet.dts is None or done[packet.stream.index]:
+                        continue
+                    t = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+                    if start is not None and t < start - 1e-6:
+                        continue
+                    if end is not None and t >= end:
+                        done[packet.stream.index] = True
+                        if all(done.values()):
+                            break
+                        continue
+                    if start:
+                        shift = round(start / packet.time_base)
+                        packet.pts -= shift
+                        packet.dts -= shift
+                    if i in reencode_audio:
+                        for frame in packet.decode():
+                            frame.pts = None  # the encoder counts samples from the cut
+                            yield "audio_frame", frame, i
+                    else:
+                        yield "audio", packet, i
+                    continue
+                if done[v.index]:
                     continue
                 for frame in packet.decode():
-                    yield "video", frame.to_ndarray(format="rgb24"), (frame.pts, frame.time_base)
+                    t = float(frame.time) if frame.pts is not None else 0.0
+                    if start is not None and t < start - 1e-6:
+                        continue
+                    if end is not None and t >= end:
+                        done[v.index] = True
+                        break
+                    pts = frame.pts - round(start / frame.time_base) if start else frame.pts
+                    yield "video", _rgb(frame, info), (pts, frame.time_base)
+                if all(done.values()):
+                    break
     except av.FFmpegError as e:
         raise InputError(
             f"{p}: corrupt or undecodable video ({e.strerror or type(e).__name__})"
         ) from None
 
 
+def open_writer(
+    path: str | os.PathLike,
+    source: str | os.PathLike,
+    info: VideoInfo,
+    label: Label | None,
+    crf: int = 18,
+    preset: str = "medium",
+    codec: str | None = None,
+    trim: tuple[float, float] | None = None,
+):
+    """A writer for the output's extension: a video container, or an animated GIF/WebP."""
+    ext = Path(path).suffix.lower()
+    if ext in ANIMATION_EXTENSIONS:
+        end = info.duration
+        if trim is not None:
+            end = min(trim[1], end or trim[1]) - trim[0]
+        return AnimationWriter(path, label, end_time=end)
+    return VideoWriter(path, source, info, label, crf, preset, codec)
+
+
+def check_video_output(path: str | os.PathLike) -> None:
+    ext = Path(path).suffix.lower()
+    if ext not in WRITE_CONTAINERS and ext not in ANIMATION_EXTENSIONS:
+        raise UsageError(
+            f"{path}: unsupported video output extension {ext!r}; use one of "
+            f"{', '.join(OUTPUT_EXTENSIONS)}"
+        )
+
+
 class VideoWriter:
-    """Encode RGB frames at given timestamps and copy audio packets; open one per output."""
+    """Encode upright RGB frames at given timestamps, copy or re-encode audio; one per output."""
 
     def __init__(
         self,
@@ -110,13 +280,9 @@ class VideoWriter:
     ) -> None:
         import av
 
-        ext = Path(path).suffix.lower()
-        if ext not in WRITE_CONTAINERS:
-            raise UsageError(
-                f"{path}: unsupported video output extension {ext!r}; use one of "
-                f"{', '.join(sorted(WRITE_CONTAINERS))}"
-            )
-        fmt, default_codec, pix = WRITE_CONTAINERS[ext]
+        check_video_output(path)
+        fmt, default_codec, pix = WRITE_CONTAINERS[Path(path).suffix.lower()]
+        self.info = info
         self.container = av.open(str(path), "w", format=fmt)
         if label is not None:
             self.container.metadata.update(
@@ -131,30 +297,71 @@ class VideoWriter:
         self.stream.width, self.stream.height = info.width, info.height
         self.stream.pix_fmt = pix
         self.stream.time_base = info.time_base
-        name = self.stream.codec_context.name
+        cc = self.stream.codec_context
+        # The encoder counts in the input's time base too, so irregular timestamps survive
+        # (with 1/rate they would be rounded onto a constant-rate grid).
+        cc.time_base = info.time_base
+        cc.color_range = info.color_range
+        cc.colorspace, cc.color_primaries, cc.color_trc = (
+            info.colorspace,
+            info.color_primaries,
+            info.color_trc,
+        )
+        if info.rotation:
+            self.stream.set_display_rotation(info.rotation)
+        name = cc.name
         if name in ("libx264", "libx265"):
             self.stream.options = {"crf": str(crf), "preset": preset}
         elif name == "libvpx-vp9":
             self.stream.options = {"crf": str(crf + 13), "b": "0"}
+        self.audio: list = []
+        plan = audio_plan(info, path)
         with av.open(str(source)) as src:
-            self.audio = [self.container.add_stream_from_template(a) for a in src.streams.audio]
+            for a, how in zip(src.streams.audio, plan, strict=True):
+                if how == "copy":
+                    self.audio.append(self.container.add_stream_from_template(a))
+                else:
+                    out = self.container.add_stream(how, rate=a.codec_context.sample_rate)
+                    # Encoders want a named layout; files often say only "N channels".
+                    channels = a.codec_context.channels
+                    out.layout = NAMED_LAYOUTS.get(channels, f"{channels}c")
+                    self.audio.append(out)
+        self.reencoded = {i for i, how in enumerate(plan) if how not in ("copy", None)}
+        self._pix = pix
         self._av = av
 
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction | None) -> None:
+        k = (self.info.rotation // 90) % 4
+        if k:
+            rgb = np.rot90(rgb, -k)  # back to the stored orientation; the metadata turns it
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        info = self.info
+        frame = frame.reformat(
+            format=self._pix,
+            dst_color_range=info.color_range or None,
+            dst_colorspace=info.colorspace if info.colorspace not in (0, 2) else None,
+        )
         frame.pts = pts
         if time_base is not None:
             frame.time_base = time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
-    def write_audio(self, packet, index: int) -> None:
-        packet.stream = self.audio[index]
-        self.container.mux(packet)
+    def write_audio(self, item, index: int) -> None:
+        stream = self.audio[index]
+        if index in self.reencoded:
+            for packet in stream.encode(item):
+                self.container.mux(packet)
+        else:
+            item.stream = stream
+            self.container.mux(item)
 
     def close(self) -> None:
         for packet in self.stream.encode(None):
             self.container.mux(packet)
+        for i in self.reencoded:
+            for packet in self.audio[i].encode(None):
+                self.container.mux(packet)
         self.container.close()
 
 
