@@ -1,6 +1,7 @@
 """Command line: `twoface swap | detect | inspect`. Parsing, messages and exit codes only.
 
-Exit codes: 0 success; 1 `inspect` found no label; 2 usage error; 3 input error; 130 interrupted.
+Exit codes: 0 success; 1 `inspect` found no label; 2 usage error; 3 input error; 4 model file
+missing, corrupt or not downloadable; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -110,6 +111,27 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("path", metavar="PATH")
     d.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
     d.add_argument("--json", action="store_true", help="print JSON")
+
+    m = sub.add_parser("models", help="list, download, import and verify model files")
+    m.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="model folder (default $TWOFACE_HOME or ~/.cache/twoface)",
+    )
+    m.add_argument("--offline", action="store_true", help="never touch the network")
+    ms = m.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ml = ms.add_parser("list", help="the catalogue, and which files are here")
+    ml.add_argument("--json", action="store_true")
+    md = ms.add_parser("download", help="fetch files (resumable; size and sha256 checked)")
+    md.add_argument("names", nargs="+", metavar="NAME")
+    mi = ms.add_parser("import", help="register a file you already have")
+    mi.add_argument("file", metavar="FILE")
+    mi.add_argument("--name", required=True, metavar="NAME", help="catalogue name it is")
+    mv = ms.add_parser("verify", help="re-hash cached files against the catalogue or pins")
+    mv.add_argument("names", nargs="*", metavar="NAME")
+    mv.add_argument("--json", action="store_true")
+    mp = ms.add_parser("path", help="print where a model file is (exit 4 if missing)")
+    mp.add_argument("name", metavar="NAME")
 
     i = sub.add_parser("inspect", help="print a file's synthetic-media label; exit 1 if none")
     i.add_argument("path", metavar="PATH")
@@ -229,10 +251,81 @@ def _inspect(args) -> int:
     return EXIT_OK if label else EXIT_UNLABELLED
 
 
+def _models(args) -> int:
+    from twoface.zoo.catalogue import CATALOGUE
+    from twoface.zoo.store import ModelStore, progress_bar
+
+    store = ModelStore(args.models_dir, offline=args.offline)
+    if args.action == "list":
+        rows = []
+        for e in CATALOGUE.values():
+            st = store.status(e)
+            rows.append(
+                {
+                    "name": e.name,
+                    "task": e.task,
+                    "arch": e.arch,
+                    "format": e.format,
+                    "file": e.filename,
+                    "size": e.size,
+                    "sha256": e.sha256,
+                    "hash": "catalogue" if e.sha256 else "pinned on first download",
+                    "licence": e.licence,
+                    "non_commercial": e.non_commercial,
+                    "urls": list(e.urls),
+                    "input": {
+                        "size": e.preprocess.size,
+                        "template": e.preprocess.template,
+                        "colour": e.preprocess.colour,
+                        "mean": list(e.preprocess.mean),
+                        "std": list(e.preprocess.std),
+                    },
+                    "present": st.present,
+                    "path": str(st.path),
+                }
+            )
+        if args.json:
+            print(json.dumps({"models_dir": str(store.models_dir), "models": rows}, indent=2))
+        else:
+            print(f"models in {store.models_dir}")
+            for r in rows:
+                mark = "*" if r["present"] else " "
+                size = f"{r['size'] / 1e6:8.1f} MB" if r["size"] else "       ? MB"
+                nc = "  non-commercial" if r["non_commercial"] else ""
+                print(f" {mark} {r['name']:<30} {r['task']:<13} {r['format']:<11} {size}{nc}")
+        return EXIT_OK
+    if args.action == "download":
+        entries = [store.entry(n) for n in args.names]
+        for e in entries:
+            path = store.download(e, progress=progress_bar(e.name))
+            how = "sha256 checked" if e.sha256 else "sha256 pinned (first download)"
+            print(f"{e.name}: {path} ({how})")
+        return EXIT_OK
+    if args.action == "import":
+        path = store.import_file(args.file, args.name)
+        print(f"{args.name}: {path}")
+        return EXIT_OK
+    if args.action == "path":
+        print(store.find(args.name))
+        return EXIT_OK
+    names = args.names or [e.name for e in CATALOGUE.values() if store.path(e).is_file()]
+    results = [store.status(store.entry(n), rehash=True) for n in names]
+    if args.json:
+        print(json.dumps([{"name": r.name, "state": r.state, "detail": r.detail} for r in results]))
+    else:
+        for r in results:
+            print(f"{r.name}: {r.state}" + (f" ({r.detail})" if r.detail else ""))
+        if not results:
+            print(f"no model files in {store.models_dir}")
+    bad = [r for r in results if r.state in ("corrupt", "missing")]
+    return 4 if bad else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"swap": _swap, "detect": _detect, "inspect": _inspect}[args.command](args)
+        commands = {"swap": _swap, "detect": _detect, "inspect": _inspect, "models": _models}
+        return commands[args.command](args)
     except TwofaceError as e:
         print(f"twoface: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -17,3 +17,9 @@ class InputError(TwofaceError):
     """An input file is missing, unreadable, or holds no usable face. Exit code 3."""
 
     exit_code = 3
+
+
+class ModelError(TwofaceError):
+    """A model file is missing, corrupt, not the model it claims, or could not be fetched. Exit 4."""
+
+    exit_code = 4

@@ -1,0 +1,227 @@
+"""The model store against a real HTTP server on loopback: download, resume, corrupt, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from twoface.cli import main
+from twoface.errors import ModelError
+from twoface.zoo.catalogue import CATALOGUE, ModelEntry
+from twoface.zoo.store import ModelStore
+
+BODY = b"\x08\x07" + bytes(range(256)) * 4096  # ONNX-looking bytes, 1 MiB and a bit
+DIGEST = hashlib.sha256(BODY).hexdigest()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    modes: dict[str, str] = {}
+    seen: list[tuple[str, str | None]] = []
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        self.seen.append((self.path, self.headers.get("Range")))
+        mode = self.modes.get(self.path, "ok")
+        if mode == "500":
+            self.send_error(500, "boom")
+            return
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and mode != "ignore-range":
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if mode == "cut-once":
+            self.modes[self.path] = "ok"
+            self.wfile.write(body[start : start + len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body[start:])
+
+
+@pytest.fixture()
+def server():
+    _Handler.files, _Handler.modes, _Handler.seen = {}, {}, []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _entry(base, path="/m.onnx", **kw) -> ModelEntry:
+    fields = dict(size=len(BODY), sha256=DIGEST)
+    fields.update(kw)
+    return ModelEntry(
+        "test_model", "detect", "scrfd", "onnx", "m.onnx", (base + path,), "MIT", False, **fields
+    )
+
+
+def _cached(store: ModelStore) -> list[str]:
+    return sorted(p.name for p in store.models_dir.glob("*")) if store.models_dir.exists() else []
+
+
+def test_complete_download_is_checked_and_atomic(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY
+    store = ModelStore(tmp_path)
+    seen = []
+    path = store.download(_entry(base), progress=lambda done, total: seen.append((done, total)))
+    assert path.read_bytes() == BODY and _cached(store) == ["m.onnx"]
+    assert seen[-1] == (len(BODY), len(BODY))
+    assert list(store.partial_dir.iterdir()) == []
+
+
+def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "cut-once"
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match="connection closed after"):
+        store.download(_entry(base))
+    part = store.partial_dir / "m.onnx.part"
+    assert part.stat().st_size == len(BODY) // 2 and _cached(store) == []
+    path = store.download(_entry(base))
+    assert h.seen[-1] == ("/m.onnx", f"bytes={len(BODY) // 2}-")
+    assert path.read_bytes() == BODY and not part.exists()
+
+
+def test_server_ignoring_the_range_restarts_from_zero(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "ignore-range"
+    store = ModelStore(tmp_path)
+    store.partial_dir.mkdir(parents=True)
+    (store.partial_dir / "m.onnx.part").write_bytes(BODY[:1000])
+    assert store.download(_entry(base)).read_bytes() == BODY
+
+
+def test_corrupt_file_is_removed_with_a_clear_error(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY[:-1] + b"\x00"  # same size, one byte different
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match="does not match test_model.*corrupt or not this model"):
+        store.download(_entry(base))
+    assert _cached(store) == [] and list(store.partial_dir.iterdir()) == []
+
+
+def test_server_error_and_wrong_size(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "500"
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match=r"could not download test_model: .*HTTP 500"):
+        store.download(_entry(base))
+    h.modes["/m.onnx"] = "ok"
+    with pytest.raises(ModelError, match=f"offers {len(BODY)} bytes but test_model has 12345"):
+        store.download(_entry(base, size=12345))
+    assert _cached(store) == []
+
+
+def test_unknown_digest_is_pinned_on_first_download_then_enforced(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY
+    store = ModelStore(tmp_path)
+    entry = _entry(base, sha256=None, size=None)
+    store.download(entry)
+    pins = json.loads(store.pins_file.read_text())
+    assert pins["test_model"]["sha256"] == DIGEST and pins["test_model"]["from"] == "download"
+    store.path(entry).unlink()
+    h.files["/m.onnx"] = b"\x08" + bytes(len(BODY) - 1)  # another file under the same name
+    with pytest.raises(ModelError, match="does not match"):
+        store.download(entry)
+
+
+def test_offline_never_touches_the_network(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY
+    with pytest.raises(ModelError, match="--offline forbids downloading"):
+        ModelStore(tmp_path, offline=True).download(_entry(base))
+    assert h.seen == []
+
+
+def test_zip_member_is_extracted(server, tmp_path):
+    base, h = server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("people/latest_net_G.pth", b"PK\x03\x04" + b"x" * 100)
+        z.writestr("other.txt", b"nothing")
+    h.files["/checkpoints.zip"] = buf.getvalue()
+    entry = ModelEntry(
+        "zipped",
+        "swap",
+        "simswap",
+        "torch",
+        "g.pth",
+        (base + "/checkpoints.zip",),
+        "x",
+        True,
+        member="people/latest_net_G.pth",
+    )
+    path = ModelStore(tmp_path).download(entry)
+    assert path.read_bytes() == b"PK\x03\x04" + b"x" * 100
+
+
+def test_cli_import_path_list_and_verify(tmp_path, capsys):
+    home = str(tmp_path / "home")
+    real = tmp_path / "cascade.xml"
+    head = b'<?xml version="1.0"?>\n<opencv_storage>\n<cascade type_id="opencv-cascade-classifier">'
+    tail = b"</cascade></opencv_storage>"
+    real.write_bytes(head + b" " * (246_945 - len(head) - len(tail)) + tail)
+    assert real.stat().st_size == 246_945
+    args = ["models", "--models-dir", home]
+    assert main([*args, "import", str(real), "--name", "anime_lbpcascade"]) == 0
+    assert main([*args, "path", "anime_lbpcascade"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith("models/lbpcascade_animeface.xml")
+    assert main([*args, "list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert listed["anime_lbpcascade"]["present"] and not listed["inswapper_128"]["present"]
+    assert listed["inswapper_128"]["sha256"].startswith("e4a3f08c")
+    assert len(listed) == len(CATALOGUE)
+    assert main([*args, "verify"]) == 0
+    assert "anime_lbpcascade: pinned" in capsys.readouterr().out
+
+    cached = tmp_path / "home/models/lbpcascade_animeface.xml"
+    cached.write_bytes(cached.read_bytes().replace(b"</cascade>", b"</cascadX>"))
+    assert main([*args, "verify"]) == 4
+    assert "anime_lbpcascade: corrupt" in capsys.readouterr().out
+
+
+def test_cli_refuses_wrong_files_and_caches_nothing(tmp_path, capsys):
+    home = tmp_path / "home"
+    args = ["models", "--models-dir", str(home)]
+    jpeg = tmp_path / "photo.onnx"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    assert main([*args, "import", str(jpeg), "--name", "scrfd_500m"]) == 4
+    err = capsys.readouterr().err.strip()
+    assert "photo.onnx: not a onnx file (looks like unknown data); it is not scrfd_500m" in err
+    short = tmp_path / "w600k_r50.onnx"
+    short.write_bytes(b"\x08\x07" + b"\x00" * 1000)
+    assert main([*args, "import", str(short), "--name", "arcface_w600k_r50"]) == 4
+    err = capsys.readouterr().err
+    assert "1002 bytes, but arcface_w600k_r50 has 174383860 (truncated or another file)" in err
+    assert main([*args, "path", "inswapper_128"]) == 4
+    err = capsys.readouterr().err
+    assert (
+        "twoface models download inswapper_128" in err and err[-1] == "\n" and err.count("\n") == 1
+    )
+    assert main([*args, "download", "no_such_model"]) == 4
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
+    assert not (home / "models").exists() or list((home / "models").iterdir()) == []
