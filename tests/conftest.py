@@ -49,3 +49,11 @@ def rgb(path: Path) -> np.ndarray:
     from twoface.io.image import read_image
 
     return read_image(path).rgb
+
+
+def shared_model(name: str) -> Path:
+    """A real model file of ../shared/models; the test skips when it is absent."""
+    path = SHARED / "models" / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found (set TWOFACE_SHARED)")
+    return path

@@ -76,13 +76,31 @@ class Swapper:
         quality: int = 95,
         detector_options: dict | None = None,
         watermark: str | None = None,
+        models_dir: str | os.PathLike | None = None,
+        offline: bool = False,
+        runtime: str = "onnxruntime",
+        device: str | None = None,
     ) -> None:
-        """watermark: visible text drawn on every output image or frame (e.g. "AI-generated")."""
+        """watermark: visible text drawn on every output image or frame (e.g. "AI-generated").
+
+        detector: "retinaface" (default) or "dlib-hog", shipped with the package, or a detector
+        of the model zoo (`twoface models list`) found in `models_dir`; `runtime` runs zoo ONNX
+        files on onnxruntime or PyTorch (`device` "cpu", "cuda", ...).
+        """
+        from twoface.zoo.store import ModelStore
+
+        self.store = ModelStore(models_dir, offline=offline)
+        self.runtime, self.device = runtime, device
         try:
             self.watermark = Watermark(watermark) if watermark else None
         except ValueError as e:
             raise UsageError(f"--watermark: {e}") from None
-        self.detector = create_detector(detector, **(detector_options or {}))
+        try:
+            self.detector = create_detector(
+                detector, self.store, runtime, device, **(detector_options or {})
+            )
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         self.landmarker = Dlib68Landmarker()
         self._encoder: Dlib128Encoder | None = None
         self.swapper = ClassicalSwapper()

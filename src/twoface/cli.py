@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
     )
     s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
-    s.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
+    _model_options(s)
     s.add_argument(
         "--no-label",
         action="store_true",
@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("detect", help="list the faces in an image")
     d.add_argument("path", metavar="PATH")
-    d.add_argument("--detector", default="retinaface", choices=["retinaface", "dlib-hog"])
+    _model_options(d)
     d.add_argument("--json", action="store_true", help="print JSON")
 
     m = sub.add_parser("models", help="list, download, import and verify model files")
@@ -139,6 +139,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    from twoface.detect import detector_names
+
+    p.add_argument(
+        "--detector",
+        default="retinaface",
+        choices=detector_names(),
+        metavar="NAME",
+        help="face detector: retinaface (default) or dlib-hog ship with twoface; "
+        "zoo detectors need their file (`twoface models list`)",
+    )
+    p.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        choices=["onnxruntime", "torch"],
+        help="where zoo ONNX models run (torch: batched, GPU when present)",
+    )
+    p.add_argument("--device", metavar="DEV", help="PyTorch device, e.g. cpu or cuda")
+    p.add_argument("--models-dir", metavar="DIR", help="model folder (default ~/.cache/twoface)")
+    p.add_argument("--offline", action="store_true", help="never touch the network")
+
+
+def _zoo_options(args) -> dict:
+    return dict(
+        detector=args.detector,
+        runtime=args.runtime,
+        device=args.device,
+        models_dir=args.models_dir,
+        offline=args.offline,
+    )
+
+
 def _swap(args) -> int:
     from twoface.api import Swapper
 
@@ -149,7 +181,7 @@ def _swap(args) -> int:
     if args.reference and args.target_faces:
         raise UsageError("use either --reference or --target-faces, not both")
     swapper = Swapper(
-        detector=args.detector,
+        **_zoo_options(args),
         similarity=args.similarity,
         label=not args.no_label,
         quality=args.quality,
@@ -192,7 +224,7 @@ def _detect(args) -> int:
     from twoface.api import Swapper, _load
 
     img = _load(args.path)
-    swapper = Swapper(detector=args.detector)
+    swapper = Swapper(**_zoo_options(args))
     faces = swapper.analyse([img.rgb])[0]
     if args.json:
         print(

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from twoface.detect.base import Detector, downscale_factor
+from twoface.detect.keypoints import Dlib5Keypoints
 from twoface.types import Face
 
 
@@ -19,12 +20,10 @@ class DlibHogDetector(Detector):
     def __init__(self, max_side: int = 800, upsample: int = 1) -> None:
         import dlib
 
-        from twoface.embedded import dlib_model
-
         self.max_side = max_side
         self.upsample = upsample
         self._detector = dlib.get_frontal_face_detector()
-        self._shape5 = dlib.shape_predictor(dlib_model("shape_predictor_5_face_landmarks.dat"))
+        self._keypoints = Dlib5Keypoints()
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
 
@@ -40,23 +39,7 @@ class DlibHogDetector(Detector):
             rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
             faces = []
             for rect, score in sorted(zip(rects, scores, strict=True), key=lambda r: -r[1]):
-                shape = self._shape5(small, rect)
-                p = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float32)
-                # dlib's 5 points: right eye corners (0,1), left eye corners (2,3), nose base (4).
-                eye_a, eye_b = (p[2] + p[3]) / 2, (p[0] + p[1]) / 2
-                nose = p[4]
-                # No mouth points: place them below the nose along the face's vertical axis.
-                axis = np.array([-(eye_b - eye_a)[1], (eye_b - eye_a)[0]])
-                mouth_mid = nose + axis * 0.45
-                kps = np.stack(
-                    [
-                        eye_a,
-                        eye_b,
-                        nose,
-                        mouth_mid - (eye_b - eye_a) * 0.4,
-                        mouth_mid + (eye_b - eye_a) * 0.4,
-                    ]
-                )
+                kps = self._keypoints.points(small, rect)
                 box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
                 faces.append(
                     Face(box=box / s, score=float(score), kps=(kps / s).astype(np.float32))

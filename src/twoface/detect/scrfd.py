@@ -1,0 +1,146 @@
+"""SCRFD (insightface) from its ONNX exports, on onnxruntime or PyTorch, batched over frames.
+
+Pre-processing as insightface's `model_zoo/scrfd.py`: the frame scaled to fit `size` x `size`
+keeping its ratio, placed top-left on black, (RGB - 127.5) / 128. Outputs: per stride 8/16/32,
+scores, box distances and (for *_bnkps files) keypoint offsets, two anchors per cell, all in
+units of the stride.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cache
+
+import cv2
+import numpy as np
+
+from twoface.detect.base import Detector, nms
+from twoface.types import Face
+
+STRIDES = (8, 16, 32)
+ANCHORS_PER_CELL = 2
+
+
+@cache
+def anchor_centres(
+    height: int, width: int, stride: int, per_cell: int = ANCHORS_PER_CELL
+) -> np.ndarray:
+    """(x, y) of every anchor of one level, row-major, each cell repeated `per_cell` times."""
+    ys, xs = np.mgrid[: height // stride, : width // stride]
+    centres = (np.stack([xs, ys], -1).reshape(-1, 2) * stride).astype(np.float32)
+    return np.repeat(centres, per_cell, axis=0) if per_cell > 1 else centres
+
+
+def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The frame scaled to fit size x size (ratio kept), top-left on black; and the scale."""
+    h, w = frame.shape[:2]
+    scale = min(size / h, size / w)
+    nh, nw = int(round(h * scale)), int(round(w * scale))
+    out = np.zeros((size, size, 3), np.uint8)
+    out[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return out, scale
+
+
+def decode_levels(
+    scores: Sequence[np.ndarray],
+    boxes: Sequence[np.ndarray],
+    kps: Sequence[np.ndarray] | None,
+    size: tuple[int, int],
+    score_threshold: float,
+    iou_threshold: float,
+    scale: float,
+    per_cell: int = ANCHORS_PER_CELL,
+) -> list[Face]:
+    """Faces of one image from its per-level outputs (distances already in stride units)."""
+    all_boxes, all_scores, all_kps = [], [], []
+    for level, stride in enumerate(STRIDES):
+        s = scores[level].reshape(-1)
+        keep = np.nonzero(s >= score_threshold)[0]
+        if keep.size == 0:
+            continue
+        centres = anchor_centres(size[0], size[1], stride, per_cell)[keep]
+        d = boxes[level].reshape(-1, 4)[keep] * stride
+        all_boxes.append(np.concatenate([centres - d[:, :2], centres + d[:, 2:]], 1))
+        all_scores.append(s[keep])
+        if kps is not None:
+            k = kps[level].reshape(-1, 10)[keep].reshape(-1, 5, 2) * stride
+            all_kps.append(centres[:, None] + k)
+    if not all_boxes:
+        return []
+    b, sc = np.concatenate(all_boxes), np.concatenate(all_scores)
+    k = np.concatenate(all_kps) if all_kps else None
+    faces = []
+    for j in nms(b, sc, iou_threshold):
+        faces.append(
+            Face(
+                box=(b[j] / scale).astype(np.float32),
+                score=float(sc[j]),
+                kps=(k[j] / scale).astype(np.float32) if k is not None else None,
+            )
+        )
+    return faces
+
+
+class ScrfdDetector(Detector):
+    """SCRFD 500m / 2.5g / 10g ONNX files (with keypoints: the *_bnkps exports)."""
+
+    name = "scrfd"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        runtime: str = "onnxruntime",
+        size: int = 640,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.4,
+        device: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        from twoface.runtime import load_graph
+
+        self.graph = load_graph(model_path, runtime, device=device, threads=threads)
+        self.size = size
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        n = len(self.graph.output_names)
+        if n not in (6, 9):
+            from twoface.errors import ModelError
+
+            raise ModelError(f"{model_path}: {n} outputs; an SCRFD file has 6 or 9")
+        self.has_kps = n == 9
+
+    def raw(self, frames: Sequence[np.ndarray]) -> tuple[list[list[np.ndarray]], list[float]]:
+        """Network outputs per image (scores, boxes, kps per level) and the letterbox scales."""
+        boxed = [letterbox(f, self.size) for f in frames]
+        x = np.stack([b for b, _ in boxed]).astype(np.float32)
+        x = ((x - 127.5) / 128.0).transpose(0, 3, 1, 2)
+        out = self.graph(np.ascontiguousarray(x))
+        names = self.graph.output_names
+        per_image = []
+        for i in range(len(frames)):
+            arrays = [out[n] for n in names]
+            # Batch-1 exports drop the batch axis: (anchors, C) instead of (N, anchors, C).
+            arrays = [a[i] if a.ndim == 3 else a for a in arrays]
+            per_image.append(arrays)
+        return per_image, [s for _, s in boxed]
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        if not frames:
+            return []
+        outputs, scales = self.raw(frames)
+        results = []
+        for arrays, scale in zip(outputs, scales, strict=True):
+            scores, boxes = arrays[0:3], arrays[3:6]
+            kps = arrays[6:9] if self.has_kps else None
+            faces = decode_levels(
+                scores,
+                boxes,
+                kps,
+                (self.size, self.size),
+                self.score_threshold,
+                self.iou_threshold,
+                scale,
+            )
+            results.append(faces)
+        return results

@@ -1,0 +1,121 @@
+"""Where a model graph runs: onnxruntime, or PyTorch (`runtime.onnx_torch`) for batched GPU work.
+
+`load_graph(path, runtime)` returns a `Graph`: call it with NCHW float32 arrays, get numpy
+outputs by name. Both runtimes take the same inputs and give the same outputs, so every model
+class is written once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from twoface.errors import ModelError, UsageError
+
+Runtime = Literal["onnxruntime", "torch"]
+RUNTIMES = ("onnxruntime", "torch")
+
+
+def torch_device(device: str | None = None) -> str:
+    """The device PyTorch code runs on: the one asked for, else CUDA when present, else CPU."""
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def ort_providers() -> list[str]:
+    """CUDA (and TensorRT) first when this onnxruntime build has them, CPU always."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+
+
+@dataclass
+class Graph:
+    """A loaded ONNX graph; `max_batch` is 1 when the file fixes its batch (onnxruntime only)."""
+
+    runtime: str
+    input_names: list[str]
+    output_names: list[str]
+    max_batch: int | None
+    _run: object
+    dtype: str = "float32"
+
+    def __call__(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+        n = inputs[0].shape[0]
+        step = self.max_batch or n or 1
+        parts = [self._run(*(x[i : i + step] for x in inputs)) for i in range(0, max(n, 1), step)]
+        if len(parts) == 1:
+            return dict(zip(self.output_names, parts[0], strict=True))
+        return {
+            name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(self.output_names)
+        }
+
+
+def load_graph(
+    path: str | os.PathLike,
+    runtime: Runtime = "onnxruntime",
+    device: str | None = None,
+    half: bool = False,
+    threads: int | None = None,
+) -> Graph:
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=ort_providers())
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ModelError(
+                f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
+            ) from None
+        inputs = session.get_inputs()
+        first = inputs[0].shape[0] if inputs[0].shape else None
+        max_batch = first if isinstance(first, int) and first > 0 else None
+        in_type = inputs[0].type
+        names = [o.name for o in session.get_outputs()]
+
+        def run(*xs):
+            feed = {
+                i.name: (x.astype(np.float16) if "float16" in in_type else x)
+                for i, x in zip(inputs, xs, strict=True)
+            }
+            return [np.asarray(o, np.float32) for o in session.run(names, feed)]
+
+        return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run)
+    import torch
+
+    from twoface.runtime.onnx_torch import OnnxModule
+
+    try:
+        module = OnnxModule(path)
+    except NotImplementedError as e:
+        raise ModelError(f"{path}: cannot run on PyTorch ({e})") from None
+    dev = torch_device(device)
+    dtype = torch.float16 if half else torch.float32
+    module = module.to(dev).to(dtype).eval()
+
+    @torch.inference_mode()
+    def run_torch(*xs):
+        tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(dev, dtype) for x in xs]
+        return [o.float().cpu().numpy() for o in module(*tensors)]
+
+    return Graph("torch", module.input_names, module.output_names, None, run_torch, str(dtype))
+
+
+def stack_nchw(images: Sequence[np.ndarray]) -> np.ndarray:
+    """HWC float images of one size -> NCHW float32."""
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
