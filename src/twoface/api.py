@@ -22,7 +22,7 @@ from twoface.io.image import LoadedImage, check_output_path, output_format, read
 from twoface.io.provenance import COMPOSITE_SYNTHETIC, Label, make_label
 from twoface.landmarks import Dlib68Landmarker
 from twoface.select import Selection, most_prominent, select
-from twoface.swap import ClassicalSwapper, SourceIdentity
+from twoface.swap import SourceIdentity, create_swapper
 from twoface.swap.base import SourceFace, SwapJob
 from twoface.types import Face
 from twoface.watermark import Watermark
@@ -80,12 +80,14 @@ class Swapper:
         offline: bool = False,
         runtime: str = "onnxruntime",
         device: str | None = None,
+        swapper: str = "classical",
     ) -> None:
         """watermark: visible text drawn on every output image or frame (e.g. "AI-generated").
 
         detector: "retinaface" (default) or "dlib-hog", shipped with the package, or a detector
         of the model zoo (`twoface models list`) found in `models_dir`; `runtime` runs zoo ONNX
-        files on onnxruntime or PyTorch (`device` "cpu", "cuda", ...).
+        files on onnxruntime or PyTorch (`device` "cpu", "cuda", ...). swapper: "classical"
+        (shipped) or a learned swapper of the zoo (inswapper_128, reswapper_...).
         """
         from twoface.zoo.store import ModelStore
 
@@ -103,7 +105,10 @@ class Swapper:
             raise UsageError(str(e)) from None
         self.landmarker = Dlib68Landmarker()
         self._encoder: Dlib128Encoder | None = None
-        self.swapper = ClassicalSwapper()
+        try:
+            self.swapper = create_swapper(swapper, self.store, runtime, device)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         self.similarity = similarity
         self.label = label
         self.quality = quality

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
     )
     s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
-    _model_options(s)
+    _model_options(s, swap=True)
     s.add_argument(
         "--no-label",
         action="store_true",
@@ -139,8 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_options(p: argparse.ArgumentParser) -> None:
+def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
     from twoface.detect import detector_names
+    from twoface.swap import swapper_names
 
     p.add_argument(
         "--detector",
@@ -150,6 +151,15 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         help="face detector: retinaface (default) or dlib-hog ship with twoface; "
         "zoo detectors need their file (`twoface models list`)",
     )
+    if swap:
+        p.add_argument(
+            "--swapper",
+            default="classical",
+            choices=swapper_names(),
+            metavar="NAME",
+            help="classical (default, ships with twoface) or a learned zoo swapper: "
+            "inswapper_128, inswapper_128_fp16, reswapper_128_1019500, ...",
+        )
     p.add_argument(
         "--runtime",
         default="onnxruntime",
@@ -163,6 +173,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def _zoo_options(args) -> dict:
     return dict(
+        swapper=getattr(args, "swapper", "classical"),
         detector=args.detector,
         runtime=args.runtime,
         device=args.device,

@@ -20,7 +20,12 @@ ARCFACE_112 = np.array(
 def template(name: str, size: int) -> np.ndarray:
     """A named five-point template scaled to a square crop of `size` pixels."""
     if name == "arcface":
-        return ARCFACE_112 * (size / 112.0)
+        # insightface's estimate_norm: sizes divisible by 112 scale the template; others (128,
+        # 256) scale by size/128 and shift it 8 px (scaled) right.
+        if size % 112 == 0:
+            return ARCFACE_112 * (size / 112.0)
+        ratio = size / 128.0
+        return (ARCFACE_112 + np.array([8.0, 0.0], np.float32)) * ratio
     if name == "landmark":
         # ArcFace points pulled towards the centre so that the whole jaw and brows fit in the crop.
         centre = np.array([56.0, 62.0], np.float32)

@@ -54,7 +54,7 @@ class OnnxModule(torch.nn.Module):
                 else onnx.load_from_string(model)
             )
         graph = model.graph
-        unknown = sorted({n.op_type for n in graph.node} - set(_OPS))
+        unknown = sorted({n.op_type for n in graph.node} - set(_OPS) - {"Constant"})
         if unknown:
             raise NotImplementedError(f"ONNX operators not supported: {', '.join(unknown)}")
         self._names: dict[str, str] = {}
@@ -389,15 +389,21 @@ def _slice(x, starts, ends, axes=None, steps=None, batch=None):
     starts, ends = _ints(starts), _ints(ends)
     axes = _ints(axes) if axes is not None else list(range(len(starts)))
     steps = _ints(steps) if steps is not None else [1] * len(starts)
-    index = [slice(None)] * x.dim()
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        a = a % x.dim()
         n = x.shape[a]
-        s = max(min(s + n if s < 0 else s, n), 0)
-        e = max(min(e + n if e < 0 else e, n), 0)
-        if st < 0:
-            raise NotImplementedError("negative Slice steps")
-        index[a] = slice(s, e, st)
-    return x[tuple(index)]
+        if st > 0:
+            s = max(min(s + n if s < 0 else s, n), 0)
+            e = max(min(e + n if e < 0 else e, n), 0)
+            index = [slice(None)] * x.dim()
+            index[a] = slice(s, e, st)
+            x = x[tuple(index)]
+        else:  # torch has no negative steps: gather the indices ONNX describes
+            s = max(min(s + n if s < 0 else s, n - 1), -1)
+            e = max(min(e + n if e < -n else (e + n if e < 0 else e), n - 1), -1)
+            idx = torch.arange(s, e, st, device=x.device)
+            x = torch.index_select(x, a, idx)
+    return x
 
 
 @_op("Reshape")

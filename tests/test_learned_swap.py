@@ -1,0 +1,177 @@
+"""Learned swappers through the exact code path of the published files, on files built here in the
+official formats (inswapper ONNX: inputs `target` [1,3,128,128] and `source` [1,512], emap as the
+last initializer; ArcFace ONNX; ReSwapper .pth with its key names) and random weights, narrow so
+the tests run fast on a CPU."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import rgb
+
+from twoface.cli import main
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+
+def _export(module, args, names, outputs, dynamic=None) -> onnx.ModelProto:
+    buf = io.BytesIO()
+    torch.onnx.export(
+        module,
+        args,
+        buf,
+        input_names=names,
+        output_names=outputs,
+        dynamo=False,
+        opset_version=11,
+        dynamic_axes=dynamic,
+    )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def _inswapper_file(path, width=1 / 16, blocks=2, seed=0):
+    from onnx import numpy_helper
+
+    from twoface.swap.styletransfer import StyleTransferModel
+
+    torch.manual_seed(seed)
+    net = StyleTransferModel(width, blocks).eval()
+    model = _export(
+        net, (torch.rand(1, 3, 128, 128), torch.rand(1, 512)), ["target", "source"], ["output"]
+    )
+    emap = np.random.default_rng(seed).normal(size=(512, 512)).astype(np.float32)
+    model.graph.initializer.append(numpy_helper.from_array(emap, "emap"))
+    onnx.save(model, str(path))
+    return net, emap
+
+
+class _TinyArcFace(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 7, 4, 3)
+        self.fc = torch.nn.Linear(16 * 4 * 4, 512)
+
+    def forward(self, x):
+        x = torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4)
+        return self.fc(x.flatten(1))
+
+
+def _arcface_file(path, seed=1):
+    torch.manual_seed(seed)
+    model = _export(
+        _TinyArcFace().eval(),
+        (torch.rand(1, 3, 112, 112),),
+        ["input.1"],
+        ["embedding"],
+        dynamic={"input.1": {0: "None"}, "embedding": {0: "None"}},
+    )
+    onnx.save(model, str(path))
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A model folder holding official-format files with random weights, as if downloaded."""
+    home = tmp_path_factory.mktemp("zoo")
+    (home / "models").mkdir()
+    net, emap = _inswapper_file(home / "models" / "inswapper_128.onnx")
+    _arcface_file(home / "models" / "w600k_r50.onnx")
+    torch.save(net.state_dict(), home / "models" / "reswapper-1019500.pth")
+    return home
+
+
+def test_cli_swaps_with_inswapper_and_labels_the_output(models_dir, photos, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    target = photos / "two_people.jpg"
+    args = ["swap", "-s", str(photos / "biden.jpg"), "-t", str(target), "-o", str(out)]
+    assert (
+        main([*args, "--swapper", "inswapper_128", "--models-dir", str(models_dir), "--many"]) == 0
+    )
+    before, after = rgb(target), rgb(out)
+    assert after.shape == before.shape
+    diff = np.abs(after.astype(int) - before.astype(int)).max(2)
+    h, w = diff.shape
+    left, right = diff[:, : w // 2], diff[:, w // 2 :]
+    assert (left > 40).sum() > 2000 and (right > 40).sum() > 2000  # both faces replaced (--many)
+    assert diff[-60:].max() == 0 and diff[:, :100].max() == 0  # far from the faces: untouched
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+
+
+def test_onnxruntime_and_torch_give_the_same_swap(models_dir, photos):
+    from twoface import Swapper
+
+    target = rgb(photos / "obama.jpg")
+    results = []
+    for runtime in ("onnxruntime", "torch"):
+        sw = Swapper(swapper="inswapper_128", models_dir=models_dir, runtime=runtime)
+        results.append(sw.swap_image(photos / "biden.jpg", target).image.astype(int))
+    assert np.abs(results[0] - results[1]).max() <= 2
+    assert np.abs(results[0] - target).max() > 50
+
+
+def test_generator_matches_its_onnx_export_and_the_latent_uses_emap(models_dir, photos):
+    """The ONNX file fixes batch 1; our PyTorch graph runs it at batch 3, equal to the module."""
+    from twoface.runtime import load_graph
+    from twoface.swap.inswapper import read_emap
+    from twoface.swap.styletransfer import StyleTransferModel
+
+    path = models_dir / "models" / "inswapper_128.onnx"
+    net = StyleTransferModel(1 / 16, 2)
+    net.load_state_dict(
+        torch.load(models_dir / "models" / "reswapper-1019500.pth", weights_only=True)
+    )
+    x = torch.rand(3, 3, 128, 128)
+    s = torch.nn.functional.normalize(torch.randn(3, 512), dim=1)
+    with torch.no_grad():
+        ref = net.eval()(x, s).numpy()
+    got = load_graph(path, "torch")(x.numpy(), s.numpy())["output"]
+    assert got.shape == (3, 3, 128, 128) and np.abs(got - ref).max() < 1e-4
+    emap = read_emap(path)
+    assert emap.shape == (512, 512)
+
+    from twoface import Swapper
+
+    sw = Swapper(swapper="inswapper_128", models_dir=models_dir)
+    src = sw.source_faces([photos / "biden.jpg"], identity=False)
+    from twoface.swap import SourceIdentity
+
+    ident = SourceIdentity.combine(src)
+    emb = sw.swapper.encoder.embed([src[0].image], [src[0].face.kps])[0]
+    want = emb @ emap
+    assert np.allclose(sw.swapper.latent(ident), want / np.linalg.norm(want), atol=1e-5)
+
+
+def test_reswapper_pth_loads_by_its_key_names(models_dir, photos):
+    from twoface import Swapper
+
+    sw = Swapper(swapper="reswapper_128_1019500", models_dir=models_dir)
+    out = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg").image
+    assert np.abs(out.astype(int) - rgb(photos / "obama.jpg")).max() > 50
+
+
+def test_wrong_files_give_one_line_errors(models_dir, photos, tmp_path, capsys):
+    import shutil
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    args = ["swap", "-s", str(photos / "biden.jpg"), "-t", str(photos / "obama.jpg")]
+    out = tmp_path / "o.jpg"
+    code = main([*args, "-o", str(out), "--swapper", "inswapper_128", "--models-dir", str(home)])
+    err = capsys.readouterr().err
+    assert code == 4 and err.count("\n") == 1
+    assert "model inswapper_128 is not in" in err and "twoface models download inswapper_128" in err
+
+    shutil.copy(models_dir / "models" / "w600k_r50.onnx", home / "models" / "w600k_r50.onnx")
+    torch.save({"conv.weight": torch.zeros(3)}, home / "models" / "reswapper-1019500.pth")
+    shutil.copy(models_dir / "models" / "inswapper_128.onnx", home / "models")
+    code = main(
+        [*args, "-o", str(out), "--swapper", "reswapper_128_1019500", "--models-dir", str(home)]
+    )
+    assert code == 4 and "not a ReSwapper checkpoint" in capsys.readouterr().err
+    (home / "models" / "inswapper_128.onnx").write_bytes(b"\x08\x07garbage")
+    code = main([*args, "-o", str(out), "--swapper", "inswapper_128", "--models-dir", str(home)])
+    assert code == 4 and "inswapper_128.onnx: not a readable ONNX file" in capsys.readouterr().err
+    assert not out.exists()
