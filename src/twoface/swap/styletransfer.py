@@ -84,6 +84,16 @@ class StyleTransferModel(nn.Module):
 
     def forward(self, target: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         """target (N, 3, S, S) RGB in [0, 1]; latent (N, 512) = normed ArcFace @ emap, normed."""
+        # CUDA's channels-last bilinear upsampling indexes with 32-bit ints: keep the largest
+        # upsampled tensor (N, C/2, S, S) under 2**31 elements by splitting the batch.
+        limit = max(1, (2**31 - 1) // (self.up[4].in_channels * target.shape[2] * target.shape[3]))
+        if target.shape[0] > limit:
+            return torch.cat(
+                [
+                    self(target[i : i + limit], latent[i : i + limit])
+                    for i in range(0, len(target), limit)
+                ]
+            )
         x = self.down(target)
         for block in self.style_blocks:
             x = block(x, latent) + x

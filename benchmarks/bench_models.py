@@ -1,0 +1,155 @@
+"""Throughput of the learned models' exact architectures with random weights (speed does not
+depend on weight values), on CPU or GPU, at several batch sizes and precisions.
+
+    python benchmarks/bench_models.py --device cuda --batches 1 64 --dtypes fp32 fp16 bf16
+    python benchmarks/bench_models.py --device cpu --batches 1 4 --dtypes fp32
+
+Models: the inswapper/ReSwapper generator at 128 and 256 px (174.6 GMAC = 349 GFLOP per 128 px
+face; achieved TFLOP/s printed), SCRFD-2.5G (mmdetection architecture) and the SCRFD-500M /
+YuNet ONNX files of ../shared/models run as PyTorch graphs, at 640x640.
+Prints one line per (model, dtype, batch): items/s, ms per batch, TFLOP/s where known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+SHARED = Path(os.environ.get("TWOFACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def timed(fn, sync, warmup: int, min_seconds: float) -> float:
+    """Seconds per call: mean over repeated calls after warm-up."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        sync()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and n >= 3:
+            return elapsed / n
+
+
+def main() -> int:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "fp16"])
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["inswapper128", "reswapper256", "scrfd2.5g", "scrfd500m", "yunet_s", "yunet_n"],
+    )
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--models-dir", default=str(SHARED / "models"))
+    ap.add_argument("--channels-last", action="store_true", default=True)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the generator too")
+    args = ap.parse_args()
+
+    from twoface.swap.styletransfer import StyleTransferModel, macs_per_face
+
+    dev = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else f"CPU x{os.cpu_count()}"
+    print(f"device: {name}; torch {torch.__version__}")
+    print(f"{'model':<16}{'dtype':<6}{'batch':>6}{'items/s':>11}{'ms/batch':>10}{'TFLOP/s':>9}")
+
+    def builders():
+        for m in args.models:
+            if m in ("inswapper128", "reswapper256"):
+                size = 128 if m == "inswapper128" else 256
+                net = StyleTransferModel().eval()
+                flops = 2 * macs_per_face(size)
+
+                def make(batch, dtype, net=net, size=size):
+                    model = net.to(dev, dtype)
+                    if args.channels_last:
+                        model = model.to(memory_format=torch.channels_last)
+                    if args.compile:
+                        model = torch.compile(model, mode="max-autotune-no-cudagraphs")
+                    x = torch.rand(batch, 3, size, size, device=dev, dtype=dtype)
+                    if args.channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    s = torch.nn.functional.normalize(
+                        torch.randn(batch, 512, device=dev), dim=1
+                    ).to(dtype)
+                    return lambda: model(x, s)
+
+                yield m, make, flops
+            elif m == "scrfd2.5g":
+                from twoface.detect.scrfd_mmdet import ScrfdNet
+
+                net = ScrfdNet(
+                    (12, 12, 24), [24, 48, 48, 80], [3, 5, 3, 2], 24, 64, 2, 2, False, 8
+                ).eval()
+
+                def make(batch, dtype, net=net):
+                    model = net.to(dev, dtype)
+                    x = torch.rand(batch, 3, 640, 640, device=dev, dtype=dtype)
+                    return lambda: model(x)
+
+                yield m, make, None
+            else:
+                from twoface.runtime.onnx_torch import OnnxModule
+
+                files = {
+                    "scrfd500m": "scrfd_500m_bnkps.onnx",
+                    "yunet_s": "yunet_s_dynamic.onnx",
+                    "yunet_n": "yunet_n_dynamic.onnx",
+                }
+                path = Path(args.models_dir) / files[m]
+                if not path.is_file():
+                    print(f"{m}: {path} not found, skipped")
+                    continue
+                graph = OnnxModule(path).eval()
+
+                def make(batch, dtype, graph=graph):
+                    model = graph.to(dev).to(dtype)
+                    x = torch.rand(batch, 3, 640, 640, device=dev, dtype=dtype)
+                    return lambda: model(x)
+
+                yield m, make, None
+
+    for m, make, flops in builders():
+        for dname in args.dtypes:
+            for batch in args.batches:
+                try:
+                    with torch.inference_mode():
+                        fn = make(batch, dtypes[dname])
+                        sec = timed(
+                            fn,
+                            sync,
+                            warmup=2 if dev.type == "cuda" else 1,
+                            min_seconds=args.seconds,
+                        )
+                except (RuntimeError, torch.OutOfMemoryError) as e:
+                    print(f"{m:<16}{dname:<6}{batch:>6}  failed: {str(e).splitlines()[0][:80]}")
+                    continue
+                rate = batch / sec
+                tf = f"{rate * flops / 1e12:9.1f}" if flops else f"{'':>9}"
+                print(
+                    f"{m:<16}{dname:<6}{batch:>6}{rate:>11.1f}{sec * 1000:>10.2f}{tf}", flush=True
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
