@@ -81,6 +81,7 @@ class Swapper:
         runtime: str = "onnxruntime",
         device: str | None = None,
         swapper: str = "classical",
+        anime_detector: str = "anime_lbpcascade",
     ) -> None:
         """watermark: visible text drawn on every output image or frame (e.g. "AI-generated").
 
@@ -93,6 +94,8 @@ class Swapper:
 
         self.store = ModelStore(models_dir, offline=offline)
         self.runtime, self.device = runtime, device
+        self.anime_detector = anime_detector
+        self._anime = None
         try:
             self.watermark = Watermark(watermark) if watermark else None
         except ValueError as e:
@@ -204,8 +207,12 @@ class Swapper:
         reference: ImageLike | None = None,
         target_faces: Sequence[ImageLike] | None = None,
         output: str | os.PathLike | None = None,
+        anime: bool | None = None,
     ) -> SwapResult:
         """Swap faces in one target image.
+
+        anime: True for illustrations (anime detector, line-art swap), False for photos, None to
+        decide: anime when no photographic face is found and the anime cascade is installed.
 
         source: one photo, or several. Without `target_faces` several photos are one person,
         combined; with `target_faces`, source i replaces the faces that look like target_faces[i].
@@ -220,16 +227,27 @@ class Swapper:
         tgt = _load(target)
         timings["read"] = time.perf_counter() - t
 
+        detected: list[Face] = []
+        if anime is not True:
+            t = time.perf_counter()
+            detected = self.detector.detect([tgt.rgb])[0]
+            timings["detect"] = time.perf_counter() - t
+            if not detected and anime is None and self._anime_installed():
+                anime = True  # no photographic face, and an anime detector is at hand
+        if anime:
+            if reference is not None or target_faces:
+                raise UsageError(
+                    "--reference and --target-faces need identity; not for anime faces"
+                )
+            return self._swap_anime(sources, tgt, many, output, timings)
+        if not detected:
+            hint = " (an illustration? try --anime)" if anime is None else ""
+            raise InputError(f"{tgt.path}: no face found in the target image{hint}")
+
         t = time.perf_counter()
         selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
         need_id = selection.needs_identity
         timings["source"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        detected = self.detector.detect([tgt.rgb])[0]
-        timings["detect"] = time.perf_counter() - t
-        if not detected:
-            raise InputError(f"{tgt.path}: no face found in the target image")
         t = time.perf_counter()
         faces = self.landmarker([tgt.rgb], [detected])[0]
         timings["landmarks"] = time.perf_counter() - t
@@ -259,6 +277,54 @@ class Swapper:
             label=label,
             timings=timings,
         )
+        if output is not None:
+            t = time.perf_counter()
+            write_image(output, image, tgt.alpha, label, self.quality)
+            timings["write"] = time.perf_counter() - t
+            result.output = str(output)
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")
+        return result
+
+    def _anime_installed(self) -> bool:
+        from twoface.anime import anime_available
+
+        return anime_available(self.store)
+
+    @property
+    def anime(self):
+        """The anime analyser (detector + 28-point landmarks when installed), made on first use."""
+        if self._anime is None:
+            from twoface.anime import AnimeAnalyzer
+
+            self._anime = AnimeAnalyzer(self.store, self.anime_detector, self.device)
+        return self._anime
+
+    def _swap_anime(self, sources, tgt: LoadedImage, many: bool, output, timings) -> SwapResult:
+        from twoface.anime.swap import AnimeSwapper
+
+        t = time.perf_counter()
+        loaded = [_load(s) for s in sources]
+        found = self.anime([x.rgb for x in loaded])
+        src_faces = []
+        for img, faces in zip(loaded, found, strict=True):
+            if not faces:
+                raise InputError(f"{img.path}: no anime face found in the source image")
+            src_faces.append(SourceFace(image=img.rgb, face=most_prominent(faces), origin=img.path))
+        identity = SourceIdentity.combine(src_faces[:1])
+        timings["source"] = time.perf_counter() - t
+        t = time.perf_counter()
+        faces = self.anime([tgt.rgb])[0]
+        timings["detect"] = time.perf_counter() - t
+        if not faces:
+            raise InputError(f"{tgt.path}: no anime face found in the target image")
+        chosen = faces if many else [most_prominent(faces)]
+        t = time.perf_counter()
+        image = AnimeSwapper().swap([tgt.rgb], [SwapJob(0, f, identity) for f in chosen])[0]
+        if self.watermark is not None:
+            image = self.watermark(image.copy())
+        timings["swap"] = time.perf_counter() - t
+        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
+        result = SwapResult(image, tgt.alpha, faces, chosen, label, timings=timings)
         if output is not None:
             t = time.perf_counter()
             write_image(output, image, tgt.alpha, label, self.quality)

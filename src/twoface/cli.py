@@ -110,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("detect", help="list the faces in an image")
     d.add_argument("path", metavar="PATH")
     _model_options(d)
+    d.add_argument(
+        "--anime",
+        action="store_true",
+        help="anime faces: boxes, scores and 28 points (with the anime_hrnetv2 file); "
+        "--detector anime_lbpcascade (default), anime_yolov3 or anime_faster_rcnn",
+    )
     d.add_argument("--json", action="store_true", help="print JSON")
 
     m = sub.add_parser("models", help="list, download, import and verify model files")
@@ -140,13 +146,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
+    from twoface.anime import ANIME_DETECTORS
     from twoface.detect import detector_names
     from twoface.swap import swapper_names
 
     p.add_argument(
         "--detector",
-        default="retinaface",
-        choices=detector_names(),
+        default=None,
+        choices=[*detector_names(), *ANIME_DETECTORS],
         metavar="NAME",
         help="face detector: retinaface (default) or dlib-hog ship with twoface; "
         "zoo detectors need their file (`twoface models list`)",
@@ -160,6 +167,18 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
             help="classical (default, ships with twoface) or a learned zoo swapper: "
             "inswapper_128, inswapper_128_fp16, reswapper_128_1019500, ...",
         )
+        kind = p.add_mutually_exclusive_group()
+        kind.add_argument(
+            "--anime",
+            dest="anime",
+            action="store_const",
+            const=True,
+            help="the images are illustrations: anime detector and line-art swap "
+            "(default: used when no photographic face is found and the anime cascade is installed)",
+        )
+        kind.add_argument(
+            "--photo", dest="anime", action="store_const", const=False, help="never use anime mode"
+        )
     p.add_argument(
         "--runtime",
         default="onnxruntime",
@@ -172,9 +191,21 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
 
 
 def _zoo_options(args) -> dict:
+    from twoface.anime import ANIME_DETECTORS
+
+    photo, anime = "retinaface", "anime_lbpcascade"
+    if args.detector in ANIME_DETECTORS:
+        anime = args.detector
+        if getattr(args, "anime", None) is False:
+            raise UsageError(f"--detector {args.detector} is an anime detector; drop --photo")
+    elif args.detector:
+        photo = args.detector
+        if getattr(args, "anime", None) is True:
+            raise UsageError(f"--detector {args.detector} is not an anime detector")
     return dict(
         swapper=getattr(args, "swapper", "classical"),
-        detector=args.detector,
+        detector=photo,
+        anime_detector=anime,
         runtime=args.runtime,
         device=args.device,
         models_dir=args.models_dir,
@@ -202,6 +233,8 @@ def _swap(args) -> int:
 
     selection = dict(many=args.many, reference=args.reference, target_faces=args.target_faces)
     if is_video_path(args.target):
+        if args.anime:
+            raise UsageError(f"{args.target}: --anime applies to images, not videos")
         video = swapper.swap_video(
             args.source,
             args.target,
@@ -220,7 +253,9 @@ def _swap(args) -> int:
     else:
         if args.trim:
             raise UsageError(f"{args.target}: --trim applies to videos, not images")
-        result = swapper.swap_image(args.source, args.target, output=args.output, **selection)
+        result = swapper.swap_image(
+            args.source, args.target, output=args.output, anime=args.anime, **selection
+        )
         summary = result.summary()
         line = (
             f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
@@ -232,32 +267,43 @@ def _swap(args) -> int:
 
 
 def _detect(args) -> int:
+    from twoface.anime import ANIME_DETECTORS
     from twoface.api import Swapper, _load
 
+    anime = args.anime or args.detector in ANIME_DETECTORS
     img = _load(args.path)
     swapper = Swapper(**_zoo_options(args))
-    faces = swapper.analyse([img.rgb])[0]
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "path": args.path,
-                    "width": img.rgb.shape[1],
-                    "height": img.rgb.shape[0],
-                    "faces": [f.to_dict() for f in faces],
-                },
-                indent=2,
-            )
-        )
+    note = None
+    if anime:
+        analyser = swapper.anime
+        faces = analyser([img.rgb])[0]
+        if analyser.landmarker is None:
+            note = f"no landmarks: {analyser.landmarks_missing}"
     else:
-        print(f"{args.path}: {len(faces)} face(s)")
-        for n, f in enumerate(faces):
-            x1, y1, x2, y2 = f.box
-            print(
-                f"  face {n}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f} "
-                f"eyes ({f.kps[0][0]:.0f}, {f.kps[0][1]:.0f}) ({f.kps[1][0]:.0f}, {f.kps[1][1]:.0f})"
-                f" 68 landmarks"
-            )
+        faces = swapper.analyse([img.rgb])[0]
+    if args.json:
+        report = {
+            "path": args.path,
+            "width": img.rgb.shape[1],
+            "height": img.rgb.shape[0],
+            "anime": bool(anime),
+            "faces": [f.to_dict() for f in faces],
+        }
+        if note:
+            report["note"] = note
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print(f"{args.path}: {len(faces)} {'anime ' if anime else ''}face(s)")
+    for n, f in enumerate(faces):
+        x1, y1, x2, y2 = f.box
+        line = f"  face {n}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f}"
+        if f.kps is not None:
+            line += f" eyes ({f.kps[0][0]:.0f}, {f.kps[0][1]:.0f}) ({f.kps[1][0]:.0f}, {f.kps[1][1]:.0f})"
+        if f.landmarks is not None:
+            line += f" {len(f.landmarks)} landmarks"
+        print(line)
+    if note:
+        print(note)
     return EXIT_OK
 
 

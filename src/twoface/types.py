@@ -17,11 +17,11 @@ class Face:
 
     box: np.ndarray  # (4,) float32: x1, y1, x2, y2
     score: float
-    kps: (
-        np.ndarray
-    )  # (5, 2) float32: eye (image left), eye (image right), nose, mouth left, mouth right
-    landmarks: np.ndarray | None = None  # (68, 2) float32, iBUG 300-W order
-    landmark_scheme: str | None = None  # "ibug68"
+    # (5, 2) float32: eye (image left), eye (image right), nose, mouth left, mouth right;
+    # None from box-only detectors (the anime cascade).
+    kps: np.ndarray | None
+    landmarks: np.ndarray | None = None  # (68, 2) "ibug68" or (28, 2) "anime28", float32
+    landmark_scheme: str | None = None
     embedding: np.ndarray | None = (
         None  # identity descriptor (dlib: 128-d, unit scale ~0.6 same-person)
     )
@@ -54,8 +54,9 @@ class Face:
         out: dict = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
-            "kps": [[round(float(x), 1), round(float(y), 1)] for x, y in self.kps],
         }
+        if self.kps is not None:
+            out["kps"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.kps]
         if self.landmarks is not None:
             out["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks]
             out["landmark_scheme"] = self.landmark_scheme

@@ -411,6 +411,21 @@ ENTRIES: tuple[ModelEntry, ...] = (
             size=1333, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)
         ),
     ),
+    *(
+        ModelEntry(
+            f"anime_{arch}_safetensors",
+            "landmarks" if arch == "hrnetv2" else "anime-detect",
+            f"anime_{arch}",
+            "safetensors",
+            f"anime-face-detector-{arch.replace('_', '-')}.safetensors",
+            (),
+            "MIT (anime-face-detector)",
+            False,
+            notes=f"the model hub's safetensors copy (hysts/anime-face-detector-{arch.replace('_', '-')}),"
+            " same key names as the .pth; import it under this name",
+        )
+        for arch in ("yolov3", "faster_rcnn", "hrnetv2")
+    ),
     ModelEntry(
         "anime_hrnetv2",
         "landmarks",
