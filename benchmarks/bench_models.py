@@ -94,6 +94,36 @@ def main() -> int:
                     return lambda: model(x, s)
 
                 yield m, make, flops
+            elif m in ("anime_yolov3", "anime_hrnetv2", "anime_frcnn_backbone"):
+                if m == "anime_yolov3":
+                    from twoface.anime.yolov3 import AnimeYOLOv3
+
+                    net, shape = AnimeYOLOv3().eval(), (608, 608)
+                elif m == "anime_hrnetv2":
+                    from twoface.anime.hrnet import AnimeHRNet
+
+                    net, shape = AnimeHRNet().eval(), (256, 256)
+                else:
+                    from twoface.anime.faster_rcnn import AnimeFasterRCNN
+
+                    full = AnimeFasterRCNN().eval()
+
+                    class _Dense(torch.nn.Module):  # backbone + FPN + RPN: the dense part
+                        def __init__(self, f):
+                            super().__init__()
+                            self.f = f
+
+                        def forward(self, x):
+                            return self.f.rpn_head(self.f.neck(self.f.backbone(x)))
+
+                    net, shape = _Dense(full), (800, 1216)
+
+                def make(batch, dtype, net=net, shape=shape):
+                    model = net.to(dev, dtype)
+                    x = torch.rand(batch, 3, *shape, device=dev, dtype=dtype)
+                    return lambda: model(x)
+
+                yield m, make, None
             elif m == "scrfd2.5g":
                 from twoface.detect.scrfd_mmdet import ScrfdNet
 

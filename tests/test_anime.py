@@ -185,6 +185,7 @@ torch = pytest.importorskip("torch")
 
 
 def _random_checkpoint(net, path, fmt="pth"):
+    torch.manual_seed(0)
     sd = {
         k: (torch.randn_like(v) * 0.05 if v.is_floating_point() else v)
         for k, v in net.state_dict().items()

@@ -321,7 +321,7 @@ class FasterRcnnAnimeDetector(Detector):
         feats = self.net.neck(self.net.backbone(x))
         rpn = self.net.rpn_head(feats)
         results = []
-        for i, (r, s) in enumerate(zip(resized, scales, strict=True)):
+        for i, (r, s, frame) in enumerate(zip(resized, scales, frames, strict=True)):
             shape = r.shape[:2]
             props = self.proposals(
                 [(c[i], g[i]) for c, g in rpn], shape, [f.shape[2:] for f in feats]
@@ -334,14 +334,17 @@ class FasterRcnnAnimeDetector(Detector):
                     rois[m] = roi_align(feats[lvl][i], props[m], 1.0 / RPN_STRIDES[lvl])
             cls, reg = self.net.roi_head.bbox_head(rois)
             score = F.softmax(cls, 1)[:, 0]
-            boxes = delta_decode(props, reg, (0.1, 0.1, 0.2, 0.2), shape)
+            boxes = delta_decode(props, reg, (0.1, 0.1, 0.2, 0.2), shape) / s
+            # Back in the frame's pixels; rounding the resize could overshoot its edge by a hair.
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, frame.shape[1])
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, frame.shape[0])
             ok = torch.nonzero(score > 0.05).squeeze(1)
             boxes, score = boxes[ok], score[ok]
             keep = nms_torch(boxes, score, 0.5)[:100] if len(ok) else ok
             results.append(
                 [
                     Face(
-                        box=(boxes[j].cpu().numpy() / s).astype(np.float32),
+                        box=boxes[j].cpu().numpy().astype(np.float32),
                         score=float(score[j]),
                         kps=None,
                     )
