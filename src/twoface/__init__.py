@@ -1,4 +1,4 @@
-"""twoface: swap faces in images, offline, with every output labelled as AI-generated."""
+"""twoface: swap faces in images and videos, offline first, every output labelled as AI-generated."""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -10,6 +10,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "Face",
     "InputError",
+    "ModelError",
     "SwapResult",
     "Swapper",
     "TwofaceError",
@@ -24,7 +25,7 @@ def __getattr__(name: str):
         from twoface import api
 
         return getattr(api, name)
-    if name in ("InputError", "TwofaceError", "UsageError"):
+    if name in ("InputError", "ModelError", "TwofaceError", "UsageError"):
         from twoface import errors
 
         return getattr(errors, name)

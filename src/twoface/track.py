@@ -68,7 +68,8 @@ class Tracker:
 
     With `identify` (frame, faces -> identity embeddings) a face that overlaps no live track is
     compared with the tracks lost in the last `forget_after` frames: the same person coming back
-    after an occlusion or a cut gets their old track, and so the same swap decision.
+    after an occlusion or a cut gets their old track, and so the same swap decision. Only tracks
+    that carry an embedding can come back (the pipeline gives one to every selected track).
     """
 
     def __init__(
@@ -114,7 +115,8 @@ class Tracker:
             seen.append(self._observe(self.tracks[ti], faces[fi], dt))
         new = [fi for fi in range(len(faces)) if fi not in used_f]
         embeddings: list[np.ndarray | None] = [None] * len(new)
-        if new and self.identify is not None and frame is not None:
+        # Identity costs an encoder pass per face: only worth it when someone lost could be back.
+        if new and self.identify is not None and frame is not None and self.lost:
             embeddings = list(self.identify(frame, [faces[fi] for fi in new]))
         for fi, emb in zip(new, embeddings, strict=True):
             track = self._revive(emb)

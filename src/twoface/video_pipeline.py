@@ -347,6 +347,9 @@ class _SwapStage:
                 )
                 alive_selected = alive_selected or tr.selected
             if tr.selected:
+                if not tr.embeddings and self.tracker.identify is not None:
+                    # A selected person must be recognisable if they leave and come back.
+                    tr.embeddings.append(self.tracker.identify(frame, [tr.last])[0])
                 entry.jobs.append(SwapJob(0, tr.last, self.sources[tr.source]))
                 self._close_gap(tr, index)
             self.last_seen[tr.id] = index
