@@ -175,3 +175,59 @@ def test_wrong_files_give_one_line_errors(models_dir, photos, tmp_path, capsys):
     code = main([*args, "-o", str(out), "--swapper", "inswapper_128", "--models-dir", str(home)])
     assert code == 4 and "inswapper_128.onnx: not a readable ONNX file" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def ghost_dir(tmp_path_factory):
+    """sber-swap's files as it saves them (plain state dicts), narrow and random."""
+    from twoface.identity.iresnet import IResNet
+    from twoface.swap.ghost import AEINet
+
+    home = tmp_path_factory.mktemp("ghost")
+    (home / "models").mkdir()
+    torch.manual_seed(0)
+    for backbone, blocks, name in (
+        ("unet", 2, "G_unet_2blocks.pth"),
+        ("linknet", 2, "G_linknet_2blocks.pth"),
+    ):
+        net = AEINet(backbone, blocks, width=1 / 16)
+        torch.save(net.state_dict(), home / "models" / name)
+    arc = IResNet((1, 2, 1, 1), width=1 / 8)
+    torch.save(arc.state_dict(), home / "models" / "backbone.pth")
+    return home
+
+
+@pytest.mark.parametrize("name", ["ghost_unet_2blocks", "ghost_linknet_2blocks"])
+def test_ghost_swaps_inside_the_face_only(ghost_dir, photos, name):
+    from twoface import Swapper
+
+    sw = Swapper(swapper=name, models_dir=ghost_dir)
+    assert sw.swapper.net.encoder.deconv2.link == (name == "ghost_linknet_2blocks")
+    result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
+    before = rgb(photos / "obama.jpg")
+    changed = np.abs(result.image.astype(int) - before.astype(int)).max(2) > 0
+    face = result.faces_swapped[0]
+    x1, y1, x2, y2 = face.box
+    assert changed.sum() > 0.2 * (x2 - x1) * (y2 - y1)
+    ys, xs = np.nonzero(changed)  # only within the landmark outline's reach
+    lm = face.landmarks
+    assert xs.min() >= lm[:, 0].min() - 2 and xs.max() <= lm[:, 0].max() + 2
+    assert ys.max() <= lm[:, 1].max() + 2
+
+
+def test_ghost_identity_encoder_by_key_names(ghost_dir, tmp_path):
+    from twoface.errors import ModelError
+    from twoface.identity.iresnet import IResNet, load_iresnet
+    from twoface.swap.ghost import load_aei_net
+
+    arc = load_iresnet(ghost_dir / "models" / "backbone.pth")
+    assert [len(getattr(arc, f"layer{i}")) for i in range(1, 5)] == [1, 2, 1, 1]
+    assert arc(torch.zeros(2, 3, 112, 112)).shape == (2, 512)
+    full = IResNet()  # iresnet100: the published backbone.pth's shape
+    assert sum(p.numel() for p in full.parameters()) == 65_156_160
+    wrong = tmp_path / "G.pth"
+    torch.save({"encoder.conv1.0.weight": torch.zeros(2, 3, 4, 4)}, wrong)
+    with pytest.raises(
+        ModelError, match="not an AEI-Net checkpoint|not a GHOST AEI-Net checkpoint"
+    ):
+        load_aei_net(wrong)

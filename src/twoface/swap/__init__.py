@@ -9,7 +9,7 @@ from __future__ import annotations
 from twoface.swap.base import SourceIdentity, SwapJob, Swapper
 from twoface.swap.classical import ClassicalSwapper
 
-LEARNED_ARCHS = ("inswapper", "reswapper")
+LEARNED_ARCHS = ("inswapper", "reswapper", "aei_unet", "aei_linknet")
 
 
 def swapper_names() -> list[str]:
@@ -35,6 +35,10 @@ def create_swapper(
         raise ValueError(f"unknown swapper {name!r}; choose from {', '.join(swapper_names())}")
     store = store or ModelStore()
     model = store.find(entry)
+    if entry.arch.startswith("aei_"):
+        from twoface.swap.ghost import GhostSwapper
+
+        return GhostSwapper(model, store.find(entry.pairs_with), device=device)
     encoder = ArcFaceEncoder(store.find(entry.pairs_with), runtime=runtime, device=device)
     emap_from = None
     if entry.arch == "reswapper":

@@ -39,10 +39,14 @@ def read_emap(path: str | os.PathLike) -> np.ndarray:
     return emap.astype(np.float32)
 
 
-def paste_back(frame: np.ndarray, face: np.ndarray, m: np.ndarray) -> None:
+def paste_back(
+    frame: np.ndarray, face: np.ndarray, m: np.ndarray, landmarks: np.ndarray | None = None
+) -> None:
     """Blend the generated crop into `frame` in place (insightface's inswapper paste-back).
 
-    Works on the region the crop covers only, so every pixel outside it stays bit-identical.
+    With 68 `landmarks` the mask is also limited to the face (jaw and lifted brows), for
+    generators whose crop holds hair and background too. Works on the region the crop covers
+    only, so every pixel outside it stays bit-identical.
     """
     size = face.shape[0]
     h, w = frame.shape[:2]
@@ -60,6 +64,13 @@ def paste_back(frame: np.ndarray, face: np.ndarray, m: np.ndarray) -> None:
     fake = cv2.warpAffine(face, shift, (rw, rh), borderValue=0)
     white = cv2.warpAffine(np.full((size, size), 255, np.uint8), shift, (rw, rh), borderValue=0)
     white[white > 20] = 255
+    if landmarks is not None and len(landmarks) == 68:
+        from twoface.mask import face_polygon
+
+        face_mask = np.zeros_like(white)
+        poly = np.round(face_polygon(landmarks) - (x0, y0)).astype(np.int32)
+        cv2.fillPoly(face_mask, [poly], 255)
+        white = np.minimum(white, face_mask)
     ys, xs = np.nonzero(white == 255)
     if len(ys) == 0:
         return

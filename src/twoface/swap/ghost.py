@@ -1,0 +1,257 @@
+"""GHOST (sber-swap) AEI-Net in PyTorch, loading `G_unet_*`/`G_linknet_*` state dicts by their key
+names (`encoder.convN.0`, `encoder.deconvN.deconv/bn`, `generator.up1`, `generator.AADBlkN.
+add_blocks.K.{conv1,conv2,fc1,fc2,conv_h}`), with the iresnet100 identity it was trained with.
+
+As sber-swap's inference: the target aligned to the ArcFace template at 224 px, resized to 256,
+RGB in [-1, 1]; the source aligned the same way, RGB [-1, 1], halved to 112 and embedded by
+iresnet100 (raw 512-d, as the generator was trained). The multi-level attribute encoder (7
+stride-2 4x4 convs, BN, LeakyReLU 0.1; 6 deconvs with U-Net concatenation or LinkNet addition
+skips) feeds 8 AAD residual blocks (identity and attribute denormalisation mixed by a learned
+sigmoid mask) that grow a 2x2 map to 256x256; tanh. The result is pasted back inside the target's
+landmark face mask (sber-swap also masks by landmarks).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from twoface.errors import ModelError
+from twoface.identity.arcface import align
+from twoface.swap.base import SourceIdentity, SwapJob, Swapper
+
+CROP, SIZE = 224, 256
+
+
+def _conv4x4(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1)
+    )
+
+
+class _Deconv(nn.Module):
+    def __init__(self, cin: int, cout: int, link: bool) -> None:
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.link = link
+
+    def forward(self, x, skip):
+        x = F.leaky_relu(self.bn(self.deconv(x)), 0.1)
+        return x + skip if self.link else torch.cat((x, skip), 1)
+
+
+class AttributeEncoder(nn.Module):
+    def __init__(self, link: bool, w: float) -> None:
+        super().__init__()
+        c = [max(1, int(v * w)) for v in (32, 64, 128, 256, 512, 1024)]
+        chain = [3, *c, c[-1]]
+        for i in range(7):
+            self.add_module(f"conv{i + 1}", _conv4x4(chain[i], chain[i + 1]))
+        up_in = [c[5]] + (
+            [c[5], c[4], c[3], c[2], c[1]]
+            if link
+            else [2 * c[5], 2 * c[4], 2 * c[3], 2 * c[2], 2 * c[1]]
+        )
+        up_out = [c[5], c[4], c[3], c[2], c[1], c[0]]
+        for i in range(6):
+            self.add_module(f"deconv{i + 1}", _Deconv(up_in[i], up_out[i], link))
+
+    def forward(self, x):
+        feats = []
+        for i in range(6):
+            x = getattr(self, f"conv{i + 1}")(x)
+            feats.append(x)
+        z = [self.conv7(x)]
+        for i in range(6):
+            z.append(getattr(self, f"deconv{i + 1}")(z[-1], feats[5 - i]))
+        z.append(F.interpolate(z[-1], scale_factor=2, mode="bilinear", align_corners=True))
+        return z
+
+
+class AADLayer(nn.Module):
+    def __init__(self, cx: int, c_attr: int, c_id: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_attr, cx, 1)
+        self.conv2 = nn.Conv2d(c_attr, cx, 1)
+        self.fc1 = nn.Linear(c_id, cx)
+        self.fc2 = nn.Linear(c_id, cx)
+        self.conv_h = nn.Conv2d(cx, 1, 1)
+
+    def forward(self, h, z_attr, z_id):
+        h = F.instance_norm(h)
+        a = self.conv1(z_attr) * h + self.conv2(z_attr)
+        i = self.fc1(z_id)[:, :, None, None] * h + self.fc2(z_id)[:, :, None, None]
+        m = torch.sigmoid(self.conv_h(h))
+        return (1 - m) * a + m * i
+
+
+class _AddBlocks(nn.Sequential):  # [AAD, ReLU, conv] x n, keys add_blocks.{3k}.*, .{3k+2}
+    def forward(self, h, z_attr, z_id):
+        mods = list(self)
+        for k in range(0, len(mods), 3):
+            h = mods[k + 2](F.relu(mods[k](h, z_attr, z_id)))
+        return h
+
+
+class AADResBlk(nn.Module):
+    def __init__(self, cin: int, cout: int, c_attr: int, c_id: int, blocks: int) -> None:
+        super().__init__()
+        layers = []
+        for i in range(blocks):
+            out = cin if i < blocks - 1 else cout
+            layers += [
+                AADLayer(cin, c_attr, c_id),
+                nn.ReLU(),
+                nn.Conv2d(cin, out, 3, 1, 1, bias=False),
+            ]
+        self.add_blocks = _AddBlocks(*layers)
+        self.cin, self.cout = cin, cout
+        if cin != cout:
+            self.last_add_block = _AddBlocks(
+                AADLayer(cin, c_attr, c_id), nn.ReLU(), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+            )
+
+    def forward(self, h, z_attr, z_id):
+        x = self.add_blocks(h, z_attr, z_id)
+        if self.cin != self.cout:
+            h = self.last_add_block(h, z_attr, z_id)
+        return x + h
+
+
+class AADGenerator(nn.Module):
+    def __init__(self, link: bool, blocks: int, w: float, c_id: int = 512) -> None:
+        super().__init__()
+        c = [max(1, int(v * w)) for v in (32, 64, 128, 256, 512, 1024)]
+        self.up1 = nn.ConvTranspose2d(c_id, c[5], 2, 1, 0)
+        chans = [c[5], c[5], c[5], c[5], c[4], c[3], c[2], c[1]]
+        outs = [c[5], c[5], c[5], c[4], c[3], c[2], c[1], 3]
+        attr = (
+            [c[5], c[5], c[4], c[3], c[2], c[1], c[0], c[0]]
+            if link
+            else [c[5], 2 * c[5], 2 * c[4], 2 * c[3], 2 * c[2], 2 * c[1], 2 * c[0], 2 * c[0]]
+        )
+        for i in range(8):
+            self.add_module(f"AADBlk{i + 1}", AADResBlk(chans[i], outs[i], attr[i], c_id, blocks))
+
+    def forward(self, z_attr, z_id):
+        m = self.up1(z_id[:, :, None, None])
+        for i in range(7):
+            m = getattr(self, f"AADBlk{i + 1}")(m, z_attr[i], z_id)
+            m = F.interpolate(m, scale_factor=2, mode="bilinear", align_corners=True)
+        return torch.tanh(self.AADBlk8(m, z_attr[7], z_id))
+
+
+class AEINet(nn.Module):
+    def __init__(self, backbone: str = "unet", blocks: int = 2, width: float = 1.0) -> None:
+        super().__init__()
+        link = backbone == "linknet"
+        self.encoder = AttributeEncoder(link, width)
+        self.generator = AADGenerator(link, blocks, width)
+
+    def forward(self, target, z_id):
+        return self.generator(self.encoder(target), z_id)
+
+    @classmethod
+    def from_state_dict(cls, sd) -> AEINet:
+        try:
+            width = sd["encoder.conv1.0.weight"].shape[0] / 32
+            c5 = sd["encoder.deconv2.deconv.weight"].shape[0]
+            link = c5 == sd["encoder.conv6.0.weight"].shape[0]  # unet doubles deconv2's input
+            blocks = (
+                len({k.split(".")[3] for k in sd if k.startswith("generator.AADBlk1.add_blocks.")})
+                // 2
+            )
+        except KeyError:
+            raise ModelError("not an AEI-Net checkpoint (no encoder/generator keys)") from None
+        return cls("linknet" if link else "unet", max(blocks, 1), width)
+
+
+def load_aei_net(path: str | os.PathLike) -> AEINet:
+    from twoface.runtime.checkpoints import load_torch_state
+
+    sd = load_torch_state(path)
+    net = AEINet.from_state_dict(sd)
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: not a GHOST AEI-Net checkpoint ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected keys, e.g. {(missing or unexpected)[0]})"
+        )
+    return net.eval()
+
+
+class GhostSwapper(Swapper):
+    name = "ghost"
+
+    def __init__(
+        self, model_path, arcface_path, device: str | None = None, half: bool = False
+    ) -> None:
+        from twoface.identity.iresnet import load_iresnet
+        from twoface.runtime import torch_device
+
+        self.device = torch_device(device)
+        self.dtype = torch.float16 if half else torch.float32
+        self.net = load_aei_net(model_path).to(self.device, self.dtype)
+        self.arcface = load_iresnet(arcface_path).to(self.device, self.dtype)
+        self._ids: dict[int, torch.Tensor] = {}
+
+    def _tensor(self, crops: Sequence[np.ndarray], size: int) -> torch.Tensor:
+        x = np.stack(
+            [
+                cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
+                if c.shape[0] != size
+                else c
+                for c in crops
+            ]
+        )
+        t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(self.device, self.dtype)
+        return t / 127.5 - 1
+
+    @torch.inference_mode()
+    def identity(self, source: SourceIdentity) -> torch.Tensor:
+        key = id(source)
+        if key not in self._ids:
+            crops = [align(f.image, f.face.kps, CROP)[0] for f in source.faces]
+            x = F.interpolate(
+                self._tensor(crops, CROP), scale_factor=0.5, mode="bilinear", align_corners=True
+            )
+            self._ids[key] = self.arcface(x).mean(0)
+        return self._ids[key]
+
+    @torch.inference_mode()
+    def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
+        from twoface.swap.inswapper import paste_back
+
+        out = list(frames)
+        if not jobs:
+            return out
+        crops, mats = zip(
+            *(align(frames[j.frame_index], j.target.kps, CROP) for j in jobs), strict=True
+        )
+        ids = torch.stack([self.identity(j.source) for j in jobs])
+        y = self.net(self._tensor(crops, SIZE), ids)
+        faces = (
+            ((y.float() * 0.5 + 0.5).clamp(0, 1) * 255)
+            .round()
+            .byte()
+            .permute(0, 2, 3, 1)
+            .cpu()
+            .numpy()
+        )
+        copied: set[int] = set()
+        for job, face, m in zip(jobs, faces, mats, strict=True):
+            i = job.frame_index
+            if i not in copied:
+                out[i] = frames[i].copy()
+                copied.add(i)
+            face = cv2.resize(face, (CROP, CROP), interpolation=cv2.INTER_AREA)
+            paste_back(out[i], face, m, landmarks=job.target.landmarks)
+        return out
