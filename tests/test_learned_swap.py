@@ -231,3 +231,78 @@ def test_ghost_identity_encoder_by_key_names(ghost_dir, tmp_path):
         ModelError, match="not an AEI-Net checkpoint|not a GHOST AEI-Net checkpoint"
     ):
         load_aei_net(wrong)
+
+
+def _save_simswap_arcface(path):
+    """SimSwap's ArcFace saved as SimSwap saved it: the whole model pickled, its classes living
+    in a module `models.arcface_models` (made up here, removed again after saving)."""
+    import sys
+    import types
+
+    from twoface.swap.simswap import _SE, SimSwapArcFace, _IRBlock
+
+    mod = types.ModuleType("models.arcface_models")
+    names = {SimSwapArcFace: "ResNet", _IRBlock: "IRBlock", _SE: "SEBlock"}
+    for base, name in names.items():
+        setattr(mod, name, type(name, (base,), {"__module__": "models.arcface_models"}))
+    torch.manual_seed(0)
+    model = SimSwapArcFace((1, 1, 1, 1)).eval()
+    for m in model.modules():
+        if type(m) in names:
+            m.__class__ = getattr(mod, names[type(m)])
+    sys.modules["models"] = types.ModuleType("models")
+    sys.modules["models.arcface_models"] = mod
+    try:
+        torch.save(model, path)
+    finally:
+        sys.modules.pop("models.arcface_models")
+        sys.modules.pop("models")
+    return model
+
+
+def test_simswap_arcface_pickle_loads_without_running_code(tmp_path):
+
+    from twoface.errors import ModelError
+    from twoface.swap.simswap import load_simswap_arcface
+
+    path = tmp_path / "arcface_checkpoint.tar"
+    model = _save_simswap_arcface(path)
+    net = load_simswap_arcface(path)
+    x = torch.rand(2, 3, 112, 112)
+    with torch.no_grad():
+        assert torch.allclose(net(x), model(x), atol=1e-5)
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    bad = tmp_path / "evil.tar"
+    torch.save({"model": Evil()}, bad)
+    with pytest.raises(ModelError, match="refusing to load global (posix|os|nt).system"):
+        load_simswap_arcface(bad)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_simswap_swaps_with_its_files(tmp_path, photos):
+
+    from twoface import Swapper
+    from twoface.swap.simswap import SimSwapGenerator
+
+    home = tmp_path / "simswap"
+    (home / "models").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(
+        SimSwapGenerator(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth"
+    )
+    _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
+    sw = Swapper(swapper="simswap_224", models_dir=home)
+    result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
+    before = rgb(photos / "obama.jpg")
+    changed = np.abs(result.image.astype(int) - before.astype(int)).max(2) > 0
+    lm = result.faces_swapped[0].landmarks
+    ys, xs = np.nonzero(changed)
+    assert (
+        changed.sum() > 1000 and xs.min() >= lm[:, 0].min() - 2 and xs.max() <= lm[:, 0].max() + 2
+    )

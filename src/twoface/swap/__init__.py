@@ -9,7 +9,7 @@ from __future__ import annotations
 from twoface.swap.base import SourceIdentity, SwapJob, Swapper
 from twoface.swap.classical import ClassicalSwapper
 
-LEARNED_ARCHS = ("inswapper", "reswapper", "aei_unet", "aei_linknet")
+LEARNED_ARCHS = ("inswapper", "reswapper", "aei_unet", "aei_linknet", "simswap")
 
 
 def swapper_names() -> list[str]:
@@ -35,6 +35,12 @@ def create_swapper(
         raise ValueError(f"unknown swapper {name!r}; choose from {', '.join(swapper_names())}")
     store = store or ModelStore()
     model = store.find(entry)
+    if entry.arch == "simswap":
+        from twoface.swap.simswap import SimSwapSwapper
+
+        return SimSwapSwapper(
+            model, store.find(entry.pairs_with), size=entry.preprocess.size or 224, device=device
+        )
     if entry.arch.startswith("aei_"):
         from twoface.swap.ghost import GhostSwapper
 
