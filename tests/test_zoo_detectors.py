@@ -159,3 +159,31 @@ def test_cli_detect_with_an_imported_zoo_model(tmp_path, photos, capsys):
     assert main([*args, "--runtime", "torch"]) == 0
     faces = json.loads(capsys.readouterr().out)["faces"]
     assert len(faces) == 2 and all(len(f["landmarks"]) == 68 for f in faces)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet0.25", "resnet50"])
+def test_retinaface_pth_official_layout_runs_through_the_shared_decoder(backbone, tmp_path, photos):
+    """biubug6's checkpoints are saved from DataParallel: every key starts with `module.`."""
+    from twoface.detect.retinaface_torch import RetinaFaceNet, RetinaFaceTorchDetector
+    from twoface.errors import ModelError
+
+    torch.manual_seed(0)
+    net = RetinaFaceNet(backbone)
+    sd = {f"module.{k}": v for k, v in net.state_dict().items()}
+    path = tmp_path / "Final.pth"
+    torch.save(sd, path)
+    det = RetinaFaceTorchDetector(path, device="cpu", score_threshold=0.0)
+    loc, conf, landms = det.forward(np.zeros((2, 3, 64, 96), np.float32))
+    anchors = (8 * 12 + 4 * 6 + 2 * 3) * 2  # strides 8/16/32, two priors per cell
+    assert (
+        loc.shape == (2, anchors, 4)
+        and conf.shape == (2, anchors, 2)
+        and landms.shape == (2, anchors, 10)
+    )
+    assert np.allclose(conf.sum(-1), 1, atol=1e-5)
+    faces = det.detect([np.zeros((120, 160, 3), np.uint8)])[0]
+    assert all(f.kps.shape == (5, 2) for f in faces)
+    bad = tmp_path / "bad.pth"
+    torch.save({"module.conv.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ModelError, match="not a RetinaFace checkpoint"):
+        RetinaFaceTorchDetector(bad, device="cpu")

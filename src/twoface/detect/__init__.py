@@ -16,7 +16,7 @@ BUILTIN: dict[str, type[Detector]] = {
     "dlib-hog": DlibHogDetector,
 }
 # Catalogue architectures a detector class can run.
-ZOO_ARCHS = ("scrfd", "scrfd_mmdet", "yunet")
+ZOO_ARCHS = ("scrfd", "scrfd_mmdet", "yunet", "retinaface_mobilenet", "retinaface_resnet50")
 
 
 def detector_names() -> list[str]:
@@ -53,6 +53,10 @@ def create_detector(
         from twoface.detect.yunet import YunetDetector
 
         return YunetDetector(path, runtime=runtime, device=device, **options)
+    if entry.arch.startswith("retinaface_"):
+        from twoface.detect.retinaface_torch import RetinaFaceTorchDetector
+
+        return RetinaFaceTorchDetector(path, device=device, **options)
     from twoface.detect.scrfd_mmdet import ScrfdMmdetDetector
 
     return ScrfdMmdetDetector(path, device=device, **options)

@@ -71,6 +71,11 @@ class RetinaFaceDetector(Detector):
             )
         return self._session
 
+    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """BGR-minus-mean NCHW batch -> (box deltas, class softmax, landmark deltas) per anchor."""
+        loc, conf, landmarks = self.session.run(None, {"input": batch})
+        return loc, conf, landmarks
+
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         if not frames:
             return []
@@ -85,7 +90,7 @@ class RetinaFaceDetector(Detector):
         batch = np.zeros((len(small), h, w, 3), np.float32)
         for i, im in enumerate(small):
             batch[i, : im.shape[0], : im.shape[1]] = im[..., ::-1].astype(np.float32) - MEAN_BGR
-        loc, conf, landmarks = self.session.run(None, {"input": batch.transpose(0, 3, 1, 2)})
+        loc, conf, landmarks = self.forward(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
         anchors = _anchors(h, w)
         results = []
         for i, scale in enumerate(scales):
