@@ -306,3 +306,49 @@ def test_simswap_swaps_with_its_files(tmp_path, photos):
     assert (
         changed.sum() > 1000 and xs.min() >= lm[:, 0].min() - 2 and xs.max() <= lm[:, 0].max() + 2
     )
+
+
+def test_2d106det_points_map_back_to_the_image(tmp_path, photos, capsys):
+    """A file with 2d106det's I/O (`data` [N,3,192,192] -> `fc1` [N,212]) whose output is a known
+    constant: the points must land where insightface's crop geometry puts them."""
+    import json
+
+    class Const(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 212)
+            torch.nn.init.zeros_(self.fc.weight)
+            with torch.no_grad():
+                self.fc.bias.copy_(torch.linspace(-0.5, 0.5, 212))
+
+        def forward(self, x):
+            return self.fc(x.mean((2, 3)))
+
+    home = tmp_path / "m"
+    (home / "models").mkdir(parents=True)
+    model = _export(
+        Const().eval(),
+        (torch.rand(1, 3, 192, 192),),
+        ["data"],
+        ["fc1"],
+        dynamic={"data": {0: "N"}, "fc1": {0: "N"}},
+    )
+    onnx.save(model, str(home / "models" / "2d106det.onnx"))
+    args = [
+        "detect",
+        str(photos / "two_people.jpg"),
+        "--landmarks",
+        "2d106det",
+        "--models-dir",
+        str(home),
+        "--json",
+    ]
+    assert main(args) == 0
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    bias = np.linspace(-0.5, 0.5, 212).reshape(106, 2)
+    for f in faces:
+        x1, y1, x2, y2 = f["box"]
+        scale = 192 / (max(x2 - x1, y2 - y1) * 1.5)
+        expect = ((bias + 1) * 96 - 96) / scale + [(x1 + x2) / 2, (y1 + y2) / 2]
+        assert len(f["landmarks"]) == 106
+        assert np.abs(np.array(f["landmarks"]) - expect).max() < 0.2

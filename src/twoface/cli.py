@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         help="anime faces: boxes, scores and 28 points (with the anime_hrnetv2 file); "
         "--detector anime_lbpcascade (default), anime_yolov3 or anime_faster_rcnn",
     )
+    d.add_argument(
+        "--landmarks",
+        choices=["dlib68", "2d106det"],
+        default="dlib68",
+        help="68 points (dlib, shipped) or insightface's 106 (needs landmarks_2d106det)",
+    )
     d.add_argument("--json", action="store_true", help="print JSON")
 
     m = sub.add_parser("models", help="list, download, import and verify model files")
@@ -279,6 +285,11 @@ def _detect(args) -> int:
         faces = analyser([img.rgb])[0]
         if analyser.landmarker is None:
             note = f"no landmarks: {analyser.landmarks_missing}"
+    elif args.landmarks == "2d106det":
+        from twoface.landmarks.det106 import Landmark106
+
+        marker = Landmark106(swapper.store.find("landmarks_2d106det"), args.runtime, args.device)
+        faces = marker([img.rgb], swapper.detector.detect([img.rgb]))[0]
     else:
         faces = swapper.analyse([img.rgb])[0]
     if args.json:
