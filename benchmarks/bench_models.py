@@ -94,6 +94,54 @@ def main() -> int:
                     return lambda: model(x, s)
 
                 yield m, make, flops
+            elif m in (
+                "simswap224",
+                "simswap512",
+                "ghost_unet2",
+                "arcface_iresnet100",
+                "simswap_arcface",
+                "retinaface_mnet",
+                "retinaface_r50",
+            ):
+                if m.startswith("simswap") and m != "simswap_arcface":
+                    from twoface.swap.simswap import SimSwapGenerator
+
+                    big = m == "simswap512"
+                    net, size, two = (
+                        SimSwapGenerator(size512=big).eval(),
+                        (512 if big else 224),
+                        True,
+                    )
+                elif m == "ghost_unet2":
+                    from twoface.swap.ghost import AEINet
+
+                    net, size, two = AEINet("unet", 2).eval(), 256, True
+                elif m == "arcface_iresnet100":
+                    from twoface.identity.iresnet import IResNet
+
+                    net, size, two = IResNet().eval(), 112, False
+                elif m == "simswap_arcface":
+                    from twoface.swap.simswap import SimSwapArcFace
+
+                    net, size, two = SimSwapArcFace().eval(), 112, False
+                else:
+                    from twoface.detect.retinaface_torch import RetinaFaceNet
+
+                    net, size, two = (
+                        RetinaFaceNet("mobilenet0.25" if m.endswith("mnet") else "resnet50").eval(),
+                        640,
+                        False,
+                    )
+
+                def make(batch, dtype, net=net, size=size, two=two):
+                    model = net.to(dev, dtype)
+                    x = torch.rand(batch, 3, size, size, device=dev, dtype=dtype)
+                    if two:
+                        z = torch.randn(batch, 512, device=dev, dtype=dtype)
+                        return lambda: model(x, z)
+                    return lambda: model(x)
+
+                yield m, make, None
             elif m in ("anime_yolov3", "anime_hrnetv2", "anime_frcnn_backbone"):
                 if m == "anime_yolov3":
                     from twoface.anime.yolov3 import AnimeYOLOv3

@@ -352,3 +352,35 @@ def test_2d106det_points_map_back_to_the_image(tmp_path, photos, capsys):
         expect = ((bias + 1) * 96 - 96) / scale + [(x1 + x2) / 2, (y1 + y2) / 2]
         assert len(f["landmarks"]) == 106
         assert np.abs(np.array(f["landmarks"]) - expect).max() < 0.2
+
+
+def test_reswapper_onnx_and_simswap_512_files(models_dir, tmp_path, photos):
+    """ReSwapper's ONNX export has inswapper's I/O (the emap comes along); SimSwap 512 adds the
+    32-channel outer stage and runs at 512 px."""
+    import shutil
+
+    from twoface import Swapper
+    from twoface.swap.simswap import SimSwapGenerator
+
+    home = tmp_path / "m"
+    (home / "models").mkdir(parents=True)
+    shutil.copy(
+        models_dir / "models" / "inswapper_128.onnx", home / "models" / "reswapper-1019500.onnx"
+    )
+    shutil.copy(models_dir / "models" / "w600k_r50.onnx", home / "models")
+    out = Swapper(swapper="reswapper_128_1019500_onnx", models_dir=home).swap_image(
+        photos / "biden.jpg", photos / "obama.jpg"
+    )
+    assert np.abs(out.image.astype(int) - rgb(photos / "obama.jpg")).max() > 50
+
+    torch.manual_seed(0)
+    torch.save(
+        SimSwapGenerator(size512=True, blocks=1).state_dict(),
+        home / "models" / "simswap_512_550000_net_G.pth",
+    )
+    _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
+    sw = Swapper(swapper="simswap_512", models_dir=home)
+    assert sw.swapper.size == 512 and sw.swapper.net.size512
+    result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
+    assert result.image.shape == rgb(photos / "obama.jpg").shape
+    assert (np.abs(result.image.astype(int) - rgb(photos / "obama.jpg")).max(2) > 0).sum() > 1000
