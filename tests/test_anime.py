@@ -288,3 +288,30 @@ def test_hrnetv2_official_layout_and_heatmap_decoding(tmp_path):
     coords, scores = decode_heatmaps(hm)
     assert np.abs(coords - pts).max() < 0.05 and scores.min() > 0.8
     assert np.abs(decode_heatmaps(hm, dark=False)[0] - pts).max() > 0.2  # DARK is what refines
+
+
+def test_cli_detect_anime_prints_28_points_with_the_hrnet_file(
+    grid, cascade_home, tmp_path, capsys
+):
+    import shutil
+
+    from twoface.anime.hrnet import AnimeHRNet
+
+    home = tmp_path / "home"
+    shutil.copytree(cascade_home, home)
+    _random_checkpoint(AnimeHRNet(), home / "models" / "mmpose_anime-face_hrnetv2.pth")
+    tile = tmp_path / "tile.png"
+    from PIL import Image
+
+    Image.fromarray(grid[:TILE, TILE : 2 * TILE]).save(tile)
+    assert (
+        main(
+            ["detect", "--anime", str(tile), "--models-dir", str(home), "--json", "--device", "cpu"]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["faces"] and "note" not in report
+    assert all(
+        len(f["landmarks"]) == 28 and f["landmark_scheme"] == "anime28" for f in report["faces"]
+    )

@@ -292,3 +292,53 @@ def test_tracker_revives_the_same_person_and_not_a_stranger():
     other = t.update([face(200), face(400)], 0.04, frame)[0]
     assert again is first and len(t.all_tracks) == 2
     assert {tr.id for tr in other} == {first.id, 1}
+
+
+def test_undecodable_stream_is_refused(face_rgb, photos, tmp_path, capsys):
+    clip = tmp_path / "scrambled.mkv"
+    write_clip(clip, [face_frame(face_rgb)] * 6)
+    data = bytearray(clip.read_bytes())
+    with av.open(str(clip)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    rng = np.random.default_rng(0)
+    for pos, size in packets:  # the container stays valid; the H.264 payload becomes noise
+        data[pos + 4 : pos + size] = rng.integers(0, 255, size - 4, dtype=np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    assert _swap(photos, clip, out) == 3
+    err = capsys.readouterr().err.strip()
+    assert "scrambled.mkv: not a readable video" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_path):
+    from twoface.io.video import probe
+    from twoface.video_pipeline import run_video
+
+    clip = tmp_path / "long.mp4"
+    write_clip(clip, [face_frame(face_rgb, shift=i) for i in range(40)])
+    out = tmp_path / "out.mp4"
+    selection, identities = swapper._selection_and_sources(
+        [photos / "biden.jpg"], False, None, None
+    )
+
+    def ctrl_c(n):
+        if n == 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_video(
+            swapper,
+            identities,
+            selection,
+            str(clip),
+            probe(clip),
+            str(out),
+            None,
+            18,
+            "ultrafast",
+            None,
+            progress=False,
+            on_frame=ctrl_c,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file

@@ -180,28 +180,35 @@ def test_zip_member_is_extracted(server, tmp_path):
 
 def test_cli_import_path_list_and_verify(tmp_path, capsys):
     home = str(tmp_path / "home")
-    real = tmp_path / "cascade.xml"
-    head = b'<?xml version="1.0"?>\n<opencv_storage>\n<cascade type_id="opencv-cascade-classifier">'
-    tail = b"</cascade></opencv_storage>"
-    real.write_bytes(head + b" " * (246_945 - len(head) - len(tail)) + tail)
-    assert real.stat().st_size == 246_945
+    mine = tmp_path / "yunet.onnx"
+    mine.write_bytes(BODY)  # a model without a published digest: pinned on import
     args = ["models", "--models-dir", home]
-    assert main([*args, "import", str(real), "--name", "anime_lbpcascade"]) == 0
-    assert main([*args, "path", "anime_lbpcascade"]) == 0
+    assert main([*args, "import", str(mine), "--name", "yunet_s"]) == 0
+    assert main([*args, "path", "yunet_s"]) == 0
     out = capsys.readouterr().out
-    assert out.strip().endswith("models/lbpcascade_animeface.xml")
+    assert out.strip().endswith("models/yunet_s_dynamic.onnx")
     assert main([*args, "list", "--json"]) == 0
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
-    assert listed["anime_lbpcascade"]["present"] and not listed["inswapper_128"]["present"]
+    assert listed["yunet_s"]["present"] and not listed["inswapper_128"]["present"]
     assert listed["inswapper_128"]["sha256"].startswith("e4a3f08c")
+    assert listed["yunet_s"]["hash"] == "pinned on first download"
     assert len(listed) == len(CATALOGUE)
     assert main([*args, "verify"]) == 0
-    assert "anime_lbpcascade: pinned" in capsys.readouterr().out
+    assert "yunet_s: pinned (pinned on first import)" in capsys.readouterr().out
 
-    cached = tmp_path / "home/models/lbpcascade_animeface.xml"
-    cached.write_bytes(cached.read_bytes().replace(b"</cascade>", b"</cascadX>"))
+    cached = tmp_path / "home/models/yunet_s_dynamic.onnx"
+    cached.write_bytes(BODY[:-1] + b"\x01")
     assert main([*args, "verify"]) == 4
-    assert "anime_lbpcascade: corrupt" in capsys.readouterr().out
+    assert "yunet_s: corrupt" in capsys.readouterr().out
+
+    # A cascade that is not nagadomi's: the catalogue knows the real file's digest.
+    fake = tmp_path / "cascade.xml"
+    head = b'<?xml version="1.0"?>\n<opencv_storage>\n<cascade type_id="opencv-cascade-classifier">'
+    tail = b"</cascade></opencv_storage>"
+    fake.write_bytes(head + b" " * (246_945 - len(head) - len(tail)) + tail)
+    assert main([*args, "import", str(fake), "--name", "anime_lbpcascade"]) == 4
+    assert "does not match anime_lbpcascade" in capsys.readouterr().err
+    assert not (tmp_path / "home/models/lbpcascade_animeface.xml").exists()
 
 
 def test_cli_refuses_wrong_files_and_caches_nothing(tmp_path, capsys):

@@ -111,6 +111,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             except av.EOFError:  # a header and no packet
                 first = None
             if first is None:
+                with av.open(str(p)) as again:  # count what the file holds, from the start
+                    stream = again.streams.video[0]
+                    has_data = any(
+                        pk.size for _, pk in zip(range(200), again.demux(stream), strict=False)
+                    )
+                if has_data:  # packets, but the decoder made no picture of them
+                    raise InputError(
+                        f"{p}: its {v.codec_context.name} video stream cannot be decoded"
+                    )
                 raise InputError(f"{p}: the video ends before its first frame (empty or cut short)")
             duration = float(c.duration) / 1e6 if c.duration else None
             return VideoInfo(
