@@ -226,42 +226,58 @@ def crop_matrix(center: np.ndarray, side: float, size: int = INPUT) -> np.ndarra
 
 
 def _gaussian_modulate(hm: np.ndarray, kernel: int = 11) -> np.ndarray:
+    """(M, H, W) heatmaps blurred as mmpose does (zero border, OpenCV's Gaussian with its
+    reflect-101 edge) and rescaled to their own peaks; one batched convolution for all maps."""
     border = (kernel - 1) // 2
-    out = np.empty_like(hm)
-    for i, h in enumerate(hm):
-        peak = h.max()
-        padded = np.zeros((h.shape[0] + 2 * border, h.shape[1] + 2 * border), np.float32)
-        padded[border:-border, border:-border] = h
-        blurred = cv2.GaussianBlur(padded, (kernel, kernel), 0)[border:-border, border:-border]
-        out[i] = blurred * (peak / max(float(blurred.max()), 1e-12))
-    return out
+    m = hm.shape[0]
+    peaks = hm.reshape(m, -1).max(1)
+    g = torch.from_numpy(cv2.getGaussianKernel(kernel, 0).astype(np.float32).ravel())
+    x = F.pad(torch.from_numpy(np.ascontiguousarray(hm, np.float32))[:, None], (border,) * 4)
+    x = F.pad(x, (border,) * 4, mode="reflect")
+    x = F.conv2d(x, (g[:, None] * g[None, :])[None, None])
+    out = x[:, 0, border:-border, border:-border].numpy()
+    return out * (peaks / np.maximum(out.reshape(m, -1).max(1), 1e-12))[:, None, None]
+
+
+def decode_heatmaps_batch(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, H, W) heatmaps -> (N, K, 2) sub-pixel peaks in heatmap pixels and (N, K) scores."""
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n * k, -1)
+    idx = flat.argmax(1)
+    scores = flat.max(1)
+    px, py = idx % w, idx // w
+    coords = np.stack([px, py], 1).astype(np.float64)
+    if dark:
+        hm = np.log(
+            np.clip(_gaussian_modulate(heatmaps.reshape(n * k, h, w).astype(np.float32)), 1e-3, 50)
+        )
+        ok = (px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)
+        j = np.nonzero(ok)[0]
+        x, y = px[j], py[j]
+
+        def at(dy, dx):
+            return hm[j, y + dy, x + dx].astype(np.float64)
+
+        dxv = 0.5 * (at(0, 1) - at(0, -1))
+        dyv = 0.5 * (at(1, 0) - at(-1, 0))
+        dxx = 0.25 * (at(0, 2) - 2 * at(0, 0) + at(0, -2))
+        dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+        dyy = 0.25 * (at(2, 0) - 2 * at(0, 0) + at(-2, 0))
+        det = dxx * dyy - dxy * dxy
+        good = np.abs(det) > 1e-12
+        safe = np.where(good, det, 1.0)
+        # offset = -H^-1 g with H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det
+        ox = -(dyy * dxv - dxy * dyv) / safe
+        oy = -(-dxy * dxv + dxx * dyv) / safe
+        coords[j[good], 0] += ox[good]
+        coords[j[good], 1] += oy[good]
+    return coords.reshape(n, k, 2), scores.reshape(n, k)
 
 
 def decode_heatmaps(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(K, H, W) heatmaps -> (K, 2) sub-pixel peak coordinates in heatmap pixels, (K,) scores."""
-    k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(k, -1)
-    idx = flat.argmax(1)
-    scores = flat.max(1)
-    coords = np.stack([idx % w, idx // w], 1).astype(np.float64)
-    if not dark:
-        return coords, scores
-    hm = np.log(np.clip(_gaussian_modulate(heatmaps.astype(np.float32)), 1e-3, 50))
-    for j in range(k):
-        px, py = int(coords[j, 0]), int(coords[j, 1])
-        if not (1 < px < w - 2 and 1 < py < h - 2):
-            continue
-        m = hm[j]
-        dx = 0.5 * (m[py, px + 1] - m[py, px - 1])
-        dy = 0.5 * (m[py + 1, px] - m[py - 1, px])
-        dxx = 0.25 * (m[py, px + 2] - 2 * m[py, px] + m[py, px - 2])
-        dxy = 0.25 * (m[py + 1, px + 1] - m[py - 1, px + 1] - m[py + 1, px - 1] + m[py - 1, px - 1])
-        dyy = 0.25 * (m[py + 2, px] - 2 * m[py, px] + m[py - 2, px])
-        det = dxx * dyy - dxy * dxy
-        if abs(det) > 1e-12:
-            hessian_inv = np.array([[dyy, -dxy], [-dxy, dxx]]) / det
-            coords[j] -= hessian_inv @ np.array([dx, dy])
-    return coords, scores
+    coords, scores = decode_heatmaps_batch(heatmaps[None], dark)
+    return coords[0], scores[0]
 
 
 def load_anime_hrnet(path: str | os.PathLike) -> AnimeHRNet:
@@ -321,8 +337,8 @@ class AnimeLandmarker:
             geometry.append((center, side))
         hms = self.heatmaps(np.stack(crops))
         out: list[list[Face]] = [[] for _ in faces]
-        for (i, f), hm, (center, side) in zip(jobs, hms, geometry, strict=True):
-            coords, _ = decode_heatmaps(hm)
+        all_coords, _ = decode_heatmaps_batch(hms)
+        for (i, f), coords, (center, side) in zip(jobs, all_coords, geometry, strict=True):
             pts = coords * (side / HEATMAP) + center - side / 2
             out[i].append(f.with_landmarks(pts.astype(np.float32), self.scheme))
         return out
