@@ -225,38 +225,35 @@ def crop_matrix(center: np.ndarray, side: float, size: int = INPUT) -> np.ndarra
     return np.array([[s, 0, size / 2 - s * center[0]], [0, s, size / 2 - s * center[1]]])
 
 
-def _gaussian_modulate(hm: np.ndarray, kernel: int = 11) -> np.ndarray:
+def _gaussian_modulate(hm: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     """(M, H, W) heatmaps blurred as mmpose does (zero border, OpenCV's Gaussian with its
     reflect-101 edge) and rescaled to their own peaks; one batched convolution for all maps."""
     border = (kernel - 1) // 2
     m = hm.shape[0]
-    peaks = hm.reshape(m, -1).max(1)
-    g = torch.from_numpy(cv2.getGaussianKernel(kernel, 0).astype(np.float32).ravel())
-    x = F.pad(torch.from_numpy(np.ascontiguousarray(hm, np.float32))[:, None], (border,) * 4)
-    x = F.pad(x, (border,) * 4, mode="reflect")
-    x = F.conv2d(x, (g[:, None] * g[None, :])[None, None])
-    out = x[:, 0, border:-border, border:-border].numpy()
-    return out * (peaks / np.maximum(out.reshape(m, -1).max(1), 1e-12))[:, None, None]
+    peaks = hm.reshape(m, -1).amax(1)
+    g = torch.from_numpy(cv2.getGaussianKernel(kernel, 0).astype(np.float32).ravel()).to(hm)
+    x = F.pad(hm[:, None], (border,) * 4)
+    x = F.conv2d(F.pad(x, (border,) * 4, mode="reflect"), (g[:, None] * g[None, :])[None, None])
+    out = x[:, 0, border:-border, border:-border]
+    return out * (peaks / out.reshape(m, -1).amax(1).clamp(min=1e-12))[:, None, None]
 
 
-def decode_heatmaps_batch(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K, H, W) heatmaps -> (N, K, 2) sub-pixel peaks in heatmap pixels and (N, K) scores."""
-    n, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(n * k, -1)
-    idx = flat.argmax(1)
-    scores = flat.max(1)
-    px, py = idx % w, idx // w
-    coords = np.stack([px, py], 1).astype(np.float64)
+def decode_heatmaps_batch(heatmaps, dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, H, W) heatmaps (numpy, or a torch tensor on any device) -> (N, K, 2) sub-pixel
+    peaks in heatmap pixels and (N, K) scores, computed where the heatmaps are."""
+    hm0 = torch.as_tensor(heatmaps).float()
+    n, k, h, w = hm0.shape
+    flat = hm0.reshape(n * k, -1)
+    scores, idx = flat.max(1)
+    px, py = idx % w, torch.div(idx, w, rounding_mode="floor")
+    coords = torch.stack([px, py], 1).double()
     if dark:
-        hm = np.log(
-            np.clip(_gaussian_modulate(heatmaps.reshape(n * k, h, w).astype(np.float32)), 1e-3, 50)
-        )
-        ok = (px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)
-        j = np.nonzero(ok)[0]
+        hm = torch.log(_gaussian_modulate(hm0.reshape(n * k, h, w)).clamp(1e-3, 50)).double()
+        j = torch.nonzero((px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)).squeeze(1)
         x, y = px[j], py[j]
 
         def at(dy, dx):
-            return hm[j, y + dy, x + dx].astype(np.float64)
+            return hm[j, y + dy, x + dx]
 
         dxv = 0.5 * (at(0, 1) - at(0, -1))
         dyv = 0.5 * (at(1, 0) - at(-1, 0))
@@ -264,14 +261,12 @@ def decode_heatmaps_batch(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.n
         dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
         dyy = 0.25 * (at(2, 0) - 2 * at(0, 0) + at(-2, 0))
         det = dxx * dyy - dxy * dxy
-        good = np.abs(det) > 1e-12
-        safe = np.where(good, det, 1.0)
-        # offset = -H^-1 g with H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det
-        ox = -(dyy * dxv - dxy * dyv) / safe
-        oy = -(-dxy * dxv + dxx * dyv) / safe
-        coords[j[good], 0] += ox[good]
-        coords[j[good], 1] += oy[good]
-    return coords.reshape(n, k, 2), scores.reshape(n, k)
+        good = det.abs() > 1e-12
+        safe = torch.where(good, det, torch.ones_like(det))
+        # offset = -H^-1 g, with H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det
+        offset = torch.stack([-(dyy * dxv - dxy * dyv) / safe, -(dxx * dyv - dxy * dxv) / safe], 1)
+        coords[j] += offset * good[:, None]
+    return coords.reshape(n, k, 2).cpu().numpy(), scores.reshape(n, k).cpu().numpy()
 
 
 def decode_heatmaps(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -311,8 +306,9 @@ class AnimeLandmarker:
         self.flip_test = flip_test
 
     @torch.inference_mode()
-    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 256, 256, 3) RGB uint8 crops -> (N, 28, 64, 64) heatmaps (flip-tested)."""
+    def heatmaps(self, crops: np.ndarray) -> torch.Tensor:
+        """(N, 256, 256, 3) RGB uint8 crops -> (N, 28, 64, 64) heatmaps (flip-tested), on the
+        model's device."""
         x = torch.from_numpy(((crops.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2).copy())
         x = x.to(self.device)
         hm = self.net(x)
@@ -321,7 +317,7 @@ class AnimeLandmarker:
             flipped = torch.flip(flipped, dims=[3])[:, list(FLIP_INDICES)]
             flipped[:, :, :, 1:] = flipped[:, :, :, :-1].clone()  # mmpose's shift_heatmap
             hm = (hm + flipped) / 2
-        return hm.float().cpu().numpy()
+        return hm.float()
 
     def __call__(
         self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
@@ -337,7 +333,8 @@ class AnimeLandmarker:
             geometry.append((center, side))
         hms = self.heatmaps(np.stack(crops))
         out: list[list[Face]] = [[] for _ in faces]
-        all_coords, _ = decode_heatmaps_batch(hms)
+        with torch.inference_mode():
+            all_coords, _ = decode_heatmaps_batch(hms)
         for (i, f), coords, (center, side) in zip(jobs, all_coords, geometry, strict=True):
             pts = coords * (side / HEATMAP) + center - side / 2
             out[i].append(f.with_landmarks(pts.astype(np.float32), self.scheme))
