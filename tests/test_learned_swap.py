@@ -6,6 +6,7 @@ the tests run fast on a CPU."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -384,3 +385,91 @@ def test_reswapper_onnx_and_simswap_512_files(models_dir, tmp_path, photos):
     result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
     assert result.image.shape == rgb(photos / "obama.jpg").shape
     assert (np.abs(result.image.astype(int) - rgb(photos / "obama.jpg")).max(2) > 0).sum() > 1000
+
+
+@pytest.fixture(scope="module")
+def all_swappers_dir(models_dir, ghost_dir, tmp_path_factory):
+    """One model folder with a file of every learned swapper family (random weights)."""
+    import shutil
+
+    from twoface.swap.simswap import SimSwapGenerator
+
+    home = tmp_path_factory.mktemp("all")
+    shutil.copytree(models_dir / "models", home / "models")
+    for f in (ghost_dir / "models").iterdir():
+        shutil.copy(f, home / "models" / f.name)
+    torch.manual_seed(0)
+    torch.save(
+        SimSwapGenerator(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth"
+    )
+    _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
+    return home
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "inswapper_128",
+        "reswapper_128_1019500",
+        "ghost_unet_2blocks",
+        "ghost_linknet_2blocks",
+        "simswap_224",
+    ],
+)
+def test_cli_swaps_and_labels_with_every_swapper_family(
+    all_swappers_dir, photos, tmp_path, capsys, name
+):
+    out = tmp_path / "out.jpg"
+    target = photos / "obama.jpg"
+    args = ["swap", "-s", str(photos / "biden.jpg"), "-t", str(target), "-o", str(out)]
+    assert main([*args, "--swapper", name, "--models-dir", str(all_swappers_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["faces_swapped"] == 1 and summary["label"].startswith("AI-generated")
+    assert rgb(out).shape == rgb(target).shape
+    assert main(["inspect", str(out)]) == 0
+
+
+def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Weights, constants and graph I/O in float16, as the published inswapper_128_fp16 has them
+    (Resize scales stay float32: ONNX requires it)."""
+    from onnx import TensorProto, numpy_helper
+
+    keep = {name for n in model.graph.node if n.op_type == "Resize" for name in n.input[1:]}
+    for init in model.graph.initializer:
+        if init.data_type == TensorProto.FLOAT and init.name not in keep:
+            init.CopyFrom(
+                numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name)
+            )
+    for n in model.graph.node:
+        if (
+            n.op_type == "Constant"
+            and n.output[0] not in keep
+            and n.attribute[0].t.data_type == TensorProto.FLOAT
+        ):
+            t = n.attribute[0].t
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name))
+    for v in [*model.graph.input, *model.graph.output]:
+        v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del model.graph.value_info[:]
+    return model
+
+
+def test_inswapper_fp16_file_runs_on_both_runtimes(models_dir, tmp_path, photos):
+    import shutil
+
+    from twoface import Swapper
+
+    home = tmp_path / "fp16"
+    (home / "models").mkdir(parents=True)
+    model = _to_fp16(onnx.load(str(models_dir / "models" / "inswapper_128.onnx")))
+    onnx.save(model, str(home / "models" / "inswapper_128_fp16.onnx"))
+    shutil.copy(models_dir / "models" / "w600k_r50.onnx", home / "models")
+    full = (
+        Swapper(swapper="inswapper_128", models_dir=models_dir)
+        .swap_image(photos / "biden.jpg", photos / "obama.jpg")
+        .image
+    )
+    for runtime in ("onnxruntime", "torch"):
+        sw = Swapper(swapper="inswapper_128_fp16", models_dir=home, runtime=runtime)
+        half = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg").image
+        assert np.abs(half.astype(int) - full.astype(int)).max() <= 3, runtime
