@@ -94,6 +94,35 @@ def main() -> int:
                     return lambda: model(x, s)
 
                 yield m, make, flops
+            elif m == "inswapper_onnx_graph":
+                # The path a downloaded inswapper_128.onnx takes with --runtime torch: the ONNX
+                # graph run by twoface's interpreter (exported here from the same architecture).
+                import io
+
+                from twoface.runtime.onnx_torch import OnnxModule
+
+                buf = io.BytesIO()
+                torch.onnx.export(
+                    StyleTransferModel().eval(),
+                    (torch.rand(1, 3, 128, 128), torch.rand(1, 512)),
+                    buf,
+                    input_names=["target", "source"],
+                    output_names=["output"],
+                    dynamo=False,
+                    opset_version=11,
+                )
+                graph = OnnxModule(buf.getvalue()).eval()
+                flops = 2 * macs_per_face(128)
+
+                def make(batch, dtype, graph=graph):
+                    model = graph.to(dev).to(dtype)
+                    if args.compile:
+                        model = torch.compile(model, mode="max-autotune-no-cudagraphs")
+                    x = torch.rand(batch, 3, 128, 128, device=dev, dtype=dtype)
+                    s = torch.nn.functional.normalize(torch.randn(batch, 512, device=dev), dim=1)
+                    return lambda: model(x, s.to(dtype))
+
+                yield m, make, flops
             elif m in (
                 "simswap224",
                 "simswap512",

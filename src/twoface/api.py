@@ -82,13 +82,16 @@ class Swapper:
         device: str | None = None,
         swapper: str = "classical",
         anime_detector: str = "anime_lbpcascade",
+        half: bool = False,
+        compile: bool = False,  # noqa: A002
     ) -> None:
         """watermark: visible text drawn on every output image or frame (e.g. "AI-generated").
 
         detector: "retinaface" (default) or "dlib-hog", shipped with the package, or a detector
         of the model zoo (`twoface models list`) found in `models_dir`; `runtime` runs zoo ONNX
         files on onnxruntime or PyTorch (`device` "cpu", "cuda", ...). swapper: "classical"
-        (shipped) or a learned swapper of the zoo (inswapper_128, reswapper_...).
+        (shipped) or a learned swapper of the zoo (inswapper_128, reswapper_...). half and
+        compile run the inswapper family in fp16 / torch.compile'd on the PyTorch runtime.
         """
         from twoface.zoo.store import ModelStore
 
@@ -109,7 +112,7 @@ class Swapper:
         self.landmarker = Dlib68Landmarker()
         self._encoder: Dlib128Encoder | None = None
         try:
-            self.swapper = create_swapper(swapper, self.store, runtime, device)
+            self.swapper = create_swapper(swapper, self.store, runtime, device, half, compile)
         except ValueError as e:
             raise UsageError(str(e)) from None
         self.similarity = similarity

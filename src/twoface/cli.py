@@ -173,6 +173,12 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
             help="classical (default, ships with twoface) or a learned zoo swapper: "
             "inswapper_128, inswapper_128_fp16, reswapper_128_1019500, ...",
         )
+        p.add_argument("--half", action="store_true", help="fp16 generator (PyTorch runtime, GPU)")
+        p.add_argument(
+            "--compile",
+            action="store_true",
+            help="torch.compile the generator (PyTorch runtime; slow start, 2.4x on a GPU)",
+        )
         kind = p.add_mutually_exclusive_group()
         kind.add_argument(
             "--anime",
@@ -209,6 +215,8 @@ def _zoo_options(args) -> dict:
         if getattr(args, "anime", None) is True:
             raise UsageError(f"--detector {args.detector} is not an anime detector")
     return dict(
+        half=getattr(args, "half", False),
+        compile=getattr(args, "compile", False),
         swapper=getattr(args, "swapper", "classical"),
         detector=photo,
         anime_detector=anime,

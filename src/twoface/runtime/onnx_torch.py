@@ -30,9 +30,30 @@ def _op(*names: str):
 
 
 def _attrs(node) -> dict:
-    from onnx import helper
+    """A node's attributes as plain Python values (tensor attributes: scalars or torch tensors),
+    so nothing ONNX-specific runs in `forward` and torch.compile can trace it."""
+    from onnx import TensorProto, helper, numpy_helper
 
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    out = {}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        if isinstance(value, TensorProto):
+            arr = np.array(numpy_helper.to_array(value))
+            value = arr.reshape(-1)[0].item() if arr.size == 1 else torch.from_numpy(arr)
+        out[a.name] = value
+    return out
+
+
+def _constant_value(node) -> torch.Tensor:
+    """A Constant node's value, whichever attribute carries it."""
+    from onnx import helper, numpy_helper
+
+    a = node.attribute[0]
+    if a.name == "value":
+        return torch.from_numpy(np.array(numpy_helper.to_array(a.t)))
+    value = helper.get_attribute_value(a)
+    dtype = torch.int64 if a.name.startswith("value_int") else torch.float32
+    return torch.tensor(value, dtype=dtype)
 
 
 def _ints(t) -> list[int]:
@@ -66,8 +87,7 @@ class OnnxModule(torch.nn.Module):
         constants = {}
         for node in graph.node:
             if node.op_type == "Constant":
-                value = _attrs(node)["value"]
-                constants[node.output[0]] = torch.from_numpy(np.array(numpy_helper.to_array(value)))
+                constants[node.output[0]] = _constant_value(node)
         for j, (name, value) in enumerate(constants.items()):
             key = f"c{j}"
             self._names[name] = key
@@ -418,7 +438,7 @@ def _reshape(x, shape, batch=None, allowzero=0):
 
 @_op("Flatten")
 def _flatten(x, batch=None, axis=1):
-    return x.reshape(int(np.prod(x.shape[:axis])), -1)
+    return x.reshape(math.prod(x.shape[:axis]), -1)
 
 
 @_op("Transpose")
@@ -432,11 +452,9 @@ def _expand(x, shape, batch=None):
 
 
 @_op("ConstantOfShape")
-def _const_of_shape(shape, batch=None, value=None):
-    from onnx import numpy_helper
-
-    v = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
-    return torch.full(_ints(shape), float(v.reshape(-1)[0]), device=shape.device)
+def _const_of_shape(shape, batch=None, value=0.0):
+    fill = float(value) if not isinstance(value, torch.Tensor) else float(value.reshape(-1)[0])
+    return torch.full(_ints(shape), fill, device=shape.device)
 
 
 @_op("Split")

@@ -20,8 +20,14 @@ def swapper_names() -> list[str]:
 
 
 def create_swapper(
-    name: str = "classical", store=None, runtime: str = "onnxruntime", device: str | None = None
+    name: str = "classical",
+    store=None,
+    runtime: str = "onnxruntime",
+    device: str | None = None,
+    half: bool = False,
+    compile: bool = False,  # noqa: A002
 ) -> Swapper:
+    """half/compile apply to the PyTorch runtime of the inswapper family (fp16, torch.compile)."""
     if name == "classical":
         return ClassicalSwapper()
     from twoface.errors import ModelError
@@ -64,6 +70,8 @@ def create_swapper(
         runtime=runtime,
         device=device,
         emap_from=emap_from,
+        half=half,
+        compile=compile,
     )
 
 

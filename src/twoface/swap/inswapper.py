@@ -96,6 +96,7 @@ class InswapperSwapper(Swapper):
         device: str | None = None,
         emap_from: str | os.PathLike | None = None,
         half: bool = False,
+        compile: bool = False,  # noqa: A002
     ) -> None:
         path = Path(model_path)
         self.size = size
@@ -105,7 +106,7 @@ class InswapperSwapper(Swapper):
             from twoface.runtime import load_graph
 
             self.emap = read_emap(emap_from or path)
-            self.graph = load_graph(path, runtime, device=device, half=half)
+            self.graph = load_graph(path, runtime, device=device, half=half, compile=compile)
             names = self.graph.input_names
             if sorted(names) != ["source", "target"]:
                 raise ModelError(f"{path}: inputs {names}; an inswapper file has target and source")
@@ -134,6 +135,8 @@ class InswapperSwapper(Swapper):
             self.device = torch_device(device)
             self.dtype = torch.float16 if half else torch.float32
             self.net = net.to(self.device, self.dtype).eval()
+            if compile:
+                self.net = torch.compile(self.net, mode="max-autotune-no-cudagraphs")
             self._run = self._run_torch
 
     # -- model calls ------------------------------------------------------------------------------
