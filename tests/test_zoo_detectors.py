@@ -187,3 +187,16 @@ def test_retinaface_pth_official_layout_runs_through_the_shared_decoder(backbone
     torch.save({"module.conv.weight": torch.zeros(1)}, bad)
     with pytest.raises(ModelError, match="not a RetinaFace checkpoint"):
         RetinaFaceTorchDetector(bad, device="cpu")
+
+
+def test_onnx_graph_traces_under_torch_compile():
+    """--compile wraps the interpreter in torch.compile: its forward must be traceable (no ONNX
+    or numpy objects at run time). The eager backend checks the tracing without a C++ build."""
+    from twoface.runtime.onnx_torch import OnnxModule
+
+    graph = OnnxModule(shared_model("yunet_s_dynamic.onnx")).eval()
+    x = torch.rand(2, 3, 160, 160) * 255
+    compiled = torch.compile(graph, backend="eager")
+    with torch.inference_mode():
+        for a, b in zip(graph(x), compiled(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
