@@ -264,22 +264,19 @@ class Swapper:
             raise InputError(
                 self._no_match_message(tgt.path, faces, selection, reference, target_faces)
             )
-        t = time.perf_counter()
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
-        image = self.swapper.swap([tgt.rgb], jobs)[0]
+        return self._finish(self.swapper, tgt, faces, jobs, output, timings)
+
+    def _finish(self, engine, tgt: LoadedImage, faces, jobs, output, timings) -> SwapResult:
+        """Swap, watermark, label and write: the end every image swap shares."""
+        t = time.perf_counter()
+        image = engine.swap([tgt.rgb], jobs)[0]
         if self.watermark is not None:
             image = self.watermark(image.copy())
         timings["swap"] = time.perf_counter() - t
-
         label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
-        result = SwapResult(
-            image=image,
-            alpha=tgt.alpha,
-            faces_found=faces,
-            faces_swapped=[f for f, _ in pairs],
-            label=label,
-            timings=timings,
-        )
+        swapped = [job.target for job in jobs]
+        result = SwapResult(image, tgt.alpha, faces, swapped, label, timings=timings)
         if output is not None:
             t = time.perf_counter()
             write_image(output, image, tgt.alpha, label, self.quality)
@@ -321,20 +318,8 @@ class Swapper:
         if not faces:
             raise InputError(f"{tgt.path}: no anime face found in the target image")
         chosen = faces if many else [most_prominent(faces)]
-        t = time.perf_counter()
-        image = AnimeSwapper().swap([tgt.rgb], [SwapJob(0, f, identity) for f in chosen])[0]
-        if self.watermark is not None:
-            image = self.watermark(image.copy())
-        timings["swap"] = time.perf_counter() - t
-        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
-        result = SwapResult(image, tgt.alpha, faces, chosen, label, timings=timings)
-        if output is not None:
-            t = time.perf_counter()
-            write_image(output, image, tgt.alpha, label, self.quality)
-            timings["write"] = time.perf_counter() - t
-            result.output = str(output)
-        timings["total"] = sum(v for k, v in timings.items() if k != "total")
-        return result
+        jobs = [SwapJob(0, f, identity) for f in chosen]
+        return self._finish(AnimeSwapper(), tgt, faces, jobs, output, timings)
 
     def swap_video(
         self,

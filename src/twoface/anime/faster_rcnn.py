@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from twoface.detect.base import Detector
-from twoface.errors import ModelError
 from twoface.types import Face
 
 MAX_LONG, MAX_SHORT = 1333, 800
@@ -250,18 +249,11 @@ def map_levels(rois: torch.Tensor, levels: int = 4, finest: int = 56) -> torch.T
 
 
 def load_anime_faster_rcnn(path: str | os.PathLike) -> AnimeFasterRCNN:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     net = AnimeFasterRCNN()
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not the anime Faster R-CNN checkpoint ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "the anime Faster R-CNN checkpoint")
 
 
 class FasterRcnnAnimeDetector(Detector):

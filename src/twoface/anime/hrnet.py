@@ -276,21 +276,14 @@ def decode_heatmaps(heatmaps: np.ndarray, dark: bool = True) -> tuple[np.ndarray
 
 
 def load_anime_hrnet(path: str | os.PathLike) -> AnimeHRNet:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     key = "backbone.transition1.0.0.weight"
     if key not in sd:
         raise ModelError(f"{path}: not an anime HRNetV2 checkpoint (no {key})")
     net = AnimeHRNet(int(sd[key].shape[0]))
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not an anime HRNetV2 checkpoint ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "an anime HRNetV2 checkpoint")
 
 
 class AnimeLandmarker:

@@ -21,7 +21,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from twoface.detect.base import Detector, nms
-from twoface.errors import ModelError
 from twoface.types import Face
 
 SIZE = 608
@@ -169,18 +168,11 @@ def decode(preds: Sequence[np.ndarray], scale: float) -> list[Face]:
 
 
 def load_anime_yolov3(path: str | os.PathLike) -> AnimeYOLOv3:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     net = AnimeYOLOv3()
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not the anime YOLOv3 checkpoint ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "the anime YOLOv3 checkpoint")
 
 
 class YoloAnimeDetector(Detector):

@@ -145,7 +145,7 @@ class RetinaFaceNet(nn.Module):
 
 
 def load_retinaface(path: str | os.PathLike) -> RetinaFaceNet:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     if "body.stage1.0.0.weight" in sd:
@@ -156,13 +156,7 @@ def load_retinaface(path: str | os.PathLike) -> RetinaFaceNet:
         raise ModelError(
             f"{path}: not a RetinaFace checkpoint (no body.stage1/body.layer1 weights)"
         )
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not a RetinaFace checkpoint ({len(missing)} missing, {len(unexpected)} unexpected keys)"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "a RetinaFace checkpoint")
 
 
 class RetinaFaceTorchDetector(RetinaFaceDetector):

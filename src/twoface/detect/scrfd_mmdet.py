@@ -204,18 +204,11 @@ class ScrfdNet(nn.Module):
 
 
 def load_scrfd_mmdet(path: str | os.PathLike) -> ScrfdNet:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     net = ScrfdNet.from_state_dict(sd)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not an SCRFD mmdetection checkpoint ({len(missing)} missing keys, "
-            f"{len(unexpected)} unexpected, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "an SCRFD mmdetection checkpoint")
 
 
 class ScrfdMmdetDetector(Detector):

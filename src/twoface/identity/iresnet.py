@@ -61,7 +61,7 @@ class IResNet(nn.Module):
 
 
 def load_iresnet(path: str | os.PathLike) -> IResNet:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     try:
@@ -75,11 +75,4 @@ def load_iresnet(path: str | os.PathLike) -> IResNet:
     if 0 in layers:
         raise ModelError(f"{path}: not an iResNet checkpoint (no layer1..layer4 blocks)")
     net = IResNet(layers, width, embedding)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not an iResNet checkpoint ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected keys, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "an iResNet checkpoint")

@@ -53,3 +53,17 @@ def load_torch_state(path: str | os.PathLike) -> dict:
     if all(k.startswith("module.") for k in obj):  # saved from DataParallel
         obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
+
+
+def load_into(net, state: dict, path: str | os.PathLike, what: str):
+    """Load `state` into `net` by key names; a one-line ModelError naming `what` the file is not
+    when keys are missing or left over (BatchNorm's num_batches_tracked may be absent)."""
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        example = (missing or unexpected)[0]
+        raise ModelError(
+            f"{path}: not {what} ({len(missing)} missing, {len(unexpected)} unexpected keys, "
+            f"e.g. {example})"
+        )
+    return net.eval()

@@ -174,18 +174,11 @@ class AEINet(nn.Module):
 
 
 def load_aei_net(path: str | os.PathLike) -> AEINet:
-    from twoface.runtime.checkpoints import load_torch_state
+    from twoface.runtime.checkpoints import load_into, load_torch_state
 
     sd = load_torch_state(path)
     net = AEINet.from_state_dict(sd)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not a GHOST AEI-Net checkpoint ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected keys, e.g. {(missing or unexpected)[0]})"
-        )
-    return net.eval()
+    return load_into(net, sd, path, "a GHOST AEI-Net checkpoint")
 
 
 class GhostSwapper(Swapper):
@@ -228,11 +221,10 @@ class GhostSwapper(Swapper):
 
     @torch.inference_mode()
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import paste_back
+        from twoface.swap.inswapper import paste_faces
 
-        out = list(frames)
         if not jobs:
-            return out
+            return list(frames)
         crops, mats = zip(
             *(align(frames[j.frame_index], j.target.kps, CROP) for j in jobs), strict=True
         )
@@ -246,12 +238,5 @@ class GhostSwapper(Swapper):
             .cpu()
             .numpy()
         )
-        copied: set[int] = set()
-        for job, face, m in zip(jobs, faces, mats, strict=True):
-            i = job.frame_index
-            if i not in copied:
-                out[i] = frames[i].copy()
-                copied.add(i)
-            face = cv2.resize(face, (CROP, CROP), interpolation=cv2.INTER_AREA)
-            paste_back(out[i], face, m, landmarks=job.target.landmarks)
-        return out
+        faces = [cv2.resize(f, (CROP, CROP), interpolation=cv2.INTER_AREA) for f in faces]
+        return paste_faces(frames, jobs, faces, mats, landmark_mask=True)

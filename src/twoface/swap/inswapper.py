@@ -84,6 +84,26 @@ def paste_back(
     frame[y0:y1, x0:x1] = np.clip(merged + 0.5, 0, 255).astype(np.uint8)
 
 
+def paste_faces(
+    frames: Sequence[np.ndarray],
+    jobs: Sequence[SwapJob],
+    faces: Sequence[np.ndarray],
+    mats: Sequence[np.ndarray],
+    landmark_mask: bool = False,
+) -> list[np.ndarray]:
+    """New frames with each job's generated crop pasted back; frames without a job are the
+    originals, a frame with jobs is copied once."""
+    out = list(frames)
+    copied: set[int] = set()
+    for job, face, m in zip(jobs, faces, mats, strict=True):
+        i = job.frame_index
+        if i not in copied:
+            out[i] = frames[i].copy()
+            copied.add(i)
+        paste_back(out[i], face, m, job.target.landmarks if landmark_mask else None)
+    return out
+
+
 class InswapperSwapper(Swapper):
     name = "inswapper"
 
@@ -116,7 +136,7 @@ class InswapperSwapper(Swapper):
             import torch
 
             from twoface.runtime import torch_device
-            from twoface.runtime.checkpoints import load_torch_state
+            from twoface.runtime.checkpoints import load_into, load_torch_state
             from twoface.swap.styletransfer import StyleTransferModel
 
             if emap_from is None:
@@ -125,13 +145,9 @@ class InswapperSwapper(Swapper):
                 )
             self.emap = read_emap(emap_from)
             sd = load_torch_state(path)
-            net = StyleTransferModel.from_state_dict(sd)
-            missing, unexpected = net.load_state_dict(sd, strict=False)
-            if missing or unexpected:
-                raise ModelError(
-                    f"{path}: not a ReSwapper checkpoint ({len(missing)} missing, "
-                    f"{len(unexpected)} unexpected keys)"
-                )
+            net = load_into(
+                StyleTransferModel.from_state_dict(sd), sd, path, "a ReSwapper checkpoint"
+            )
             self.device = torch_device(device)
             self.dtype = torch.float16 if half else torch.float32
             self.net = net.to(self.device, self.dtype).eval()
@@ -167,9 +183,8 @@ class InswapperSwapper(Swapper):
         return self._latents[key]
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        out = list(frames)
         if not jobs:
-            return out
+            return list(frames)
         crops, mats = [], []
         for job in jobs:
             crop, m = align(frames[job.frame_index], job.target.kps, self.size)
@@ -179,11 +194,4 @@ class InswapperSwapper(Swapper):
         latents = np.stack([self.latent(job.source) for job in jobs])
         y = self._run(np.ascontiguousarray(x), latents)
         faces = np.clip(y.transpose(0, 2, 3, 1) * 255 + 0.5, 0, 255).astype(np.uint8)
-        copied: set[int] = set()
-        for job, face, m in zip(jobs, faces, mats, strict=True):
-            i = job.frame_index
-            if i not in copied:
-                out[i] = frames[i].copy()
-                copied.add(i)
-            paste_back(out[i], face, m)
-        return out
+        return paste_faces(frames, jobs, faces, mats)

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from twoface.errors import ModelError
 from twoface.identity.arcface import align
+from twoface.runtime.checkpoints import load_into
 from twoface.swap.base import SourceIdentity, SwapJob, Swapper
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -186,28 +187,18 @@ def load_simswap_arcface(path: str | os.PathLike) -> SimSwapArcFace:
     layers = tuple(
         len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)
     )
-    net = SimSwapArcFace(layers, se=any(".se." in k for k in sd))
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected or 0 in layers:
-        raise ModelError(
-            f"{path}: not SimSwap's ArcFace ({len(missing)} missing, {len(unexpected)} unexpected weights)"
-        )
-    return net.eval()
+    if 0 in layers:
+        raise ModelError(f"{path}: not SimSwap's ArcFace (no layer1..layer4 blocks)")
+    return load_into(
+        SimSwapArcFace(layers, se=any(".se." in k for k in sd)), sd, path, "SimSwap's ArcFace"
+    )
 
 
 def load_simswap_generator(path: str | os.PathLike) -> SimSwapGenerator:
     from twoface.runtime.checkpoints import load_torch_state
 
     sd = load_torch_state(path)
-    net = SimSwapGenerator.from_state_dict(sd)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: not a SimSwap generator ({len(missing)} missing, {len(unexpected)} unexpected keys)"
-        )
-    return net.eval()
+    return load_into(SimSwapGenerator.from_state_dict(sd), sd, path, "a SimSwap generator")
 
 
 class SimSwapSwapper(Swapper):
@@ -241,22 +232,14 @@ class SimSwapSwapper(Swapper):
 
     @torch.inference_mode()
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import paste_back
+        from twoface.swap.inswapper import paste_faces
 
-        out = list(frames)
         if not jobs:
-            return out
+            return list(frames)
         crops, mats = zip(
             *(align(frames[j.frame_index], j.target.kps, self.size) for j in jobs), strict=True
         )
         ids = torch.stack([self.identity(j.source) for j in jobs])
         y = self.net(self._batch(crops), ids)
         faces = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        copied: set[int] = set()
-        for job, face, m in zip(jobs, faces, mats, strict=True):
-            i = job.frame_index
-            if i not in copied:
-                out[i] = frames[i].copy()
-                copied.add(i)
-            paste_back(out[i], face, m, landmarks=job.target.landmarks)
-        return out
+        return paste_faces(frames, jobs, faces, mats, landmark_mask=True)
