@@ -473,3 +473,24 @@ def test_inswapper_fp16_file_runs_on_both_runtimes(models_dir, tmp_path, photos)
         sw = Swapper(swapper="inswapper_128_fp16", models_dir=home, runtime=runtime)
         half = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg").image
         assert np.abs(half.astype(int) - full.astype(int)).max() <= 3, runtime
+
+
+def test_video_swap_with_a_learned_swapper_batches_frames(models_dir, photos, tmp_path):
+    from videotools import decode, face_frame, write_clip
+
+    from twoface import Swapper
+
+    face = rgb(photos / "obama2.jpg")
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, [face_frame(face, shift=2 * i) for i in range(12)])
+    out = tmp_path / "out.mp4"
+    sw = Swapper(swapper="inswapper_128", models_dir=models_dir, runtime="torch")
+    result = sw.swap_video(photos / "biden.jpg", clip, out, progress=False)
+    before, _, _ = decode(clip)
+    after, _, _ = decode(out)
+    assert result.frames == len(after) == 12 and result.frames_swapped == 12
+    changed = [
+        np.abs(a.astype(int) - b.astype(int)).max(2).mean()
+        for a, b in zip(before, after, strict=True)
+    ]
+    assert min(changed) > 2
