@@ -494,3 +494,14 @@ def test_video_swap_with_a_learned_swapper_batches_frames(models_dir, photos, tm
         for a, b in zip(before, after, strict=True)
     ]
     assert min(changed) > 2
+
+
+def test_pose_templates_pick_the_pose_the_keypoints_have():
+    """GHOST and SimSwap 224 crop with insightface's five pose templates: a face whose keypoints
+    match one template (moved and scaled) is aligned exactly onto that one."""
+    from twoface.geometry import POSE_112, apply_affine, fit_template
+
+    for i, t in enumerate(POSE_112):
+        kps = t * (1.3 + 0.2 * i) + [17.0 * i, 5.0]
+        m = fit_template(kps, "insightface_pose", 224)
+        assert np.abs(apply_affine(m, kps) - t * 2).max() < 1e-3, i

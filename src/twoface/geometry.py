@@ -17,6 +17,48 @@ ARCFACE_112 = np.array(
 )
 
 
+# insightface's five pose templates (left profile, left, frontal, right, right profile) at 112 px,
+# used by its older `estimate_norm(mode != "arcface")`, which SimSwap 224 and GHOST crop with.
+POSE_112 = np.array(
+    [
+        [[51.642, 50.115], [57.617, 49.990], [35.740, 69.007], [51.157, 89.050], [57.025, 89.702]],
+        [[45.031, 50.118], [65.568, 50.872], [39.677, 68.111], [45.177, 86.190], [64.246, 86.758]],
+        [[39.730, 51.138], [72.270, 51.138], [56.000, 68.493], [42.463, 87.010], [69.537, 87.010]],
+        [[46.845, 50.872], [67.382, 50.118], [72.737, 68.111], [48.167, 86.758], [67.236, 86.190]],
+        [[54.796, 49.990], [60.771, 50.115], [76.673, 69.007], [55.388, 89.702], [61.257, 89.050]],
+    ],
+    dtype=np.float32,
+)
+# FFHQ alignment at 512 px (facexlib; GFPGAN, CodeFormer and SimSwap 512 crop with it).
+FFHQ_512 = np.array(
+    [
+        [192.98138, 239.94708],
+        [318.90277, 240.1936],
+        [256.63416, 314.01935],
+        [201.26117, 371.41043],
+        [313.08905, 371.15118],
+    ],
+    dtype=np.float32,
+)
+
+
+def fit_template(kps: np.ndarray, name: str, size: int) -> np.ndarray:
+    """2x3 matrix taking the five keypoints onto the named template at `size` px.
+
+    "insightface_pose" tries the five pose templates and keeps the one the keypoints fit best
+    (summed point error), as insightface's older estimate_norm did.
+    """
+    if name != "insightface_pose":
+        return estimate_similarity(kps, template(name, size))
+    best, best_error = None, np.inf
+    for t in POSE_112 * (size / 112.0):
+        m = estimate_similarity(kps, t)
+        error = float(np.linalg.norm(apply_affine(m, kps) - t, axis=1).sum())
+        if error < best_error:
+            best, best_error = m, error
+    return best
+
+
 def template(name: str, size: int) -> np.ndarray:
     """A named five-point template scaled to a square crop of `size` pixels."""
     if name == "arcface":
@@ -26,6 +68,8 @@ def template(name: str, size: int) -> np.ndarray:
             return ARCFACE_112 * (size / 112.0)
         ratio = size / 128.0
         return (ARCFACE_112 + np.array([8.0, 0.0], np.float32)) * ratio
+    if name == "ffhq":
+        return FFHQ_512 * (size / 512.0)
     if name == "landmark":
         # ArcFace points pulled towards the centre so that the whole jaw and brows fit in the crop.
         centre = np.array([56.0, 62.0], np.float32)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from twoface.geometry import estimate_similarity, template
+from twoface.geometry import fit_template
 from twoface.types import Face
 
 SIZE = 112
@@ -23,7 +23,7 @@ def align(
     image: np.ndarray, kps: np.ndarray, size: int, name: str = "arcface"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The face cropped to `size` by the named template; and the 2x3 matrix that did it."""
-    m = estimate_similarity(kps, template(name, size))
+    m = fit_template(kps, name, size)
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
     return crop, m
 

@@ -27,6 +27,7 @@ from twoface.identity.arcface import align
 from twoface.swap.base import SourceIdentity, SwapJob, Swapper
 
 CROP, SIZE = 224, 256
+TEMPLATE = "insightface_pose"  # sber-swap crops with insightface's pose templates
 
 
 def _conv4x4(cin: int, cout: int) -> nn.Sequential:
@@ -212,7 +213,7 @@ class GhostSwapper(Swapper):
     def identity(self, source: SourceIdentity) -> torch.Tensor:
         key = id(source)
         if key not in self._ids:
-            crops = [align(f.image, f.face.kps, CROP)[0] for f in source.faces]
+            crops = [align(f.image, f.face.kps, CROP, TEMPLATE)[0] for f in source.faces]
             x = F.interpolate(
                 self._tensor(crops, CROP), scale_factor=0.5, mode="bilinear", align_corners=True
             )
@@ -226,7 +227,8 @@ class GhostSwapper(Swapper):
         if not jobs:
             return list(frames)
         crops, mats = zip(
-            *(align(frames[j.frame_index], j.target.kps, CROP) for j in jobs), strict=True
+            *(align(frames[j.frame_index], j.target.kps, CROP, TEMPLATE) for j in jobs),
+            strict=True,
         )
         ids = torch.stack([self.identity(j.source) for j in jobs])
         y = self.net(self._tensor(crops, SIZE), ids)

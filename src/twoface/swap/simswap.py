@@ -211,6 +211,8 @@ class SimSwapSwapper(Swapper):
 
         self.device = torch_device(device)
         self.size = size
+        # SimSwap crops 224 px faces with insightface's pose templates, 512 px ones as FFHQ.
+        self.template = "ffhq" if size == 512 else "insightface_pose"
         self.net = load_simswap_generator(model_path).to(self.device)
         self.arcface = load_simswap_arcface(arcface_path).to(self.device)
         self._ids: dict[int, torch.Tensor] = {}
@@ -223,7 +225,9 @@ class SimSwapSwapper(Swapper):
     def identity(self, source: SourceIdentity) -> torch.Tensor:
         key = id(source)
         if key not in self._ids:
-            x = self._batch([align(f.image, f.face.kps, 224)[0] for f in source.faces])
+            x = self._batch(
+                [align(f.image, f.face.kps, 224, "insightface_pose")[0] for f in source.faces]
+            )
             x = (x - IMAGENET_MEAN.to(x)) / IMAGENET_STD.to(x)
             emb = self.arcface(F.interpolate(x, size=(112, 112)))
             emb = F.normalize(emb, dim=1).mean(0)
@@ -237,7 +241,8 @@ class SimSwapSwapper(Swapper):
         if not jobs:
             return list(frames)
         crops, mats = zip(
-            *(align(frames[j.frame_index], j.target.kps, self.size) for j in jobs), strict=True
+            *(align(frames[j.frame_index], j.target.kps, self.size, self.template) for j in jobs),
+            strict=True,
         )
         ids = torch.stack([self.identity(j.source) for j in jobs])
         y = self.net(self._batch(crops), ids)
