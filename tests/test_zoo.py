@@ -232,3 +232,32 @@ def test_cli_refuses_wrong_files_and_caches_nothing(tmp_path, capsys):
     assert main([*args, "download", "no_such_model"]) == 4
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
     assert not (home / "models").exists() or list((home / "models").iterdir()) == []
+
+
+def test_torch_models_without_pytorch_say_so_in_one_line(tmp_path, photos, capsys, monkeypatch):
+    """The default install has no PyTorch: asking for a PyTorch-only model is a usage error
+    with the fix, not an ImportError traceback."""
+    import sys
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    for name in ("G_unet_2blocks.pth", "backbone.pth", "scrfd_2.5g_mmdet.pth"):
+        (home / "models" / name).write_bytes(b"PK\x03\x04")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    out = tmp_path / "o.jpg"
+    base = ["-s", str(photos / "biden.jpg"), "-t", str(photos / "obama.jpg"), "-o", str(out)]
+    cases = [
+        (
+            ["swap", *base, "--swapper", "ghost_unet_2blocks"],
+            "swapper ghost_unet_2blocks needs PyTorch",
+        ),
+        (
+            ["detect", str(photos / "obama.jpg"), "--detector", "scrfd_2.5g_mmdet"],
+            "detector scrfd_2.5g_mmdet needs PyTorch",
+        ),
+    ]
+    for args, message in cases:
+        code = main([*args, "--models-dir", str(home)])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "pip install torch" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -34,6 +34,10 @@ def create_anime_detector(name: str, store, device: str | None = None):
             f"unknown anime detector {name!r}; choose from {', '.join(ANIME_DETECTORS)}"
         )
     path = find_weights(store, name)
+    if name != "anime_lbpcascade":
+        from twoface.runtime import require_torch
+
+        require_torch(f"anime detector {name}")
     if name == "anime_lbpcascade":
         from twoface.anime.cascade import CascadeAnimeDetector
 
@@ -63,6 +67,9 @@ class AnimeAnalyzer:
         except ModelError as e:
             self.landmarks_missing = str(e)
         else:
+            from twoface.runtime import require_torch
+
+            require_torch("anime landmarks (anime_hrnetv2)")
             from twoface.anime.hrnet import AnimeLandmarker
 
             self.landmarker = AnimeLandmarker(path, device=device)

@@ -43,6 +43,10 @@ def create_detector(
     if entry is None or entry.task != "detect" or entry.arch not in ZOO_ARCHS:
         raise ValueError(f"unknown detector {name!r}; choose from {', '.join(detector_names())}")
     path = (store or ModelStore()).find(entry)
+    if entry.format == "torch":
+        from twoface.runtime import require_torch
+
+        require_torch(f"detector {name}")
     if entry.arch == "scrfd_mmdet":
         options.pop("threads", None)  # PyTorch sets its own thread pool
     if entry.arch == "scrfd":

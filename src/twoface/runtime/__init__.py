@@ -20,6 +20,16 @@ Runtime = Literal["onnxruntime", "torch"]
 RUNTIMES = ("onnxruntime", "torch")
 
 
+def require_torch(what: str) -> None:
+    """A one-line usage error, not an ImportError traceback, when PyTorch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            f"{what} needs PyTorch: pip install torch, then pip install 'twoface[torch]'"
+        ) from None
+
+
 def torch_device(device: str | None = None) -> str:
     """The device PyTorch code runs on: the one asked for, else CUDA when present, else CPU."""
     import torch
@@ -100,6 +110,7 @@ def load_graph(
             return [np.asarray(o, np.float32) for o in session.run(names, feed)]
 
         return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run)
+    require_torch("--runtime torch")
     import torch
 
     from twoface.runtime.onnx_torch import OnnxModule

@@ -41,6 +41,10 @@ def create_swapper(
         raise ValueError(f"unknown swapper {name!r}; choose from {', '.join(swapper_names())}")
     store = store or ModelStore()
     model = store.find(entry)
+    if entry.format == "torch" or runtime == "torch":
+        from twoface.runtime import require_torch
+
+        require_torch(f"swapper {name}")
     if entry.arch == "simswap":
         from twoface.swap.simswap import SimSwapSwapper
 
