@@ -100,6 +100,12 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
+def square_crop(center: np.ndarray, side: float, size: int) -> np.ndarray:
+    """2x3 affine taking the axis-aligned square (center, side) onto a size x size crop."""
+    s = size / side
+    return np.array([[s, 0, size / 2 - s * center[0]], [0, s, size / 2 - s * center[1]]])
+
+
 def invert_affine(m: np.ndarray) -> np.ndarray:
     a = np.vstack([m, [0.0, 0.0, 1.0]])
     return np.linalg.inv(a)[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -88,3 +89,16 @@ class FrameBatch:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+def flatten(faces: Sequence[Sequence[Face]]) -> list[tuple[int, Face]]:
+    """(frame index, face) for every face of every frame: one batch for a per-face model."""
+    return [(i, f) for i, fs in enumerate(faces) for f in fs]
+
+
+def regroup(frames: int, flat: Sequence[tuple[int, Face]], new: Sequence[Face]) -> list[list[Face]]:
+    """The faces of `new` (in `flat`'s order) put back into one list per frame."""
+    out: list[list[Face]] = [[] for _ in range(frames)]
+    for (i, _), face in zip(flat, new, strict=True):
+        out[i].append(face)
+    return out

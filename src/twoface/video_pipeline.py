@@ -57,8 +57,7 @@ class VideoResult:
 def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
     if trim is None:
         return info.frames
-    length = min(trim[1], info.duration or trim[1]) - trim[0]
-    return max(0, int(round(length * float(info.rate))))
+    return int(round((info.cut_duration(trim) or 0.0) * float(info.rate)))
 
 
 class _Progress:

@@ -23,7 +23,8 @@ from torch.nn import functional as F
 
 from twoface.anime.layout import FLIP_INDICES, N_POINTS
 from twoface.errors import ModelError
-from twoface.types import Face
+from twoface.geometry import square_crop
+from twoface.types import Face, flatten, regroup
 
 INPUT = 256
 HEATMAP = 64
@@ -219,12 +220,6 @@ def box_to_center_scale(box: np.ndarray) -> tuple[np.ndarray, float]:
     return center, max(w, h) * PADDING
 
 
-def crop_matrix(center: np.ndarray, side: float, size: int = INPUT) -> np.ndarray:
-    """2x3 affine taking the square (center, side) onto a size x size crop."""
-    s = size / side
-    return np.array([[s, 0, size / 2 - s * center[0]], [0, s, size / 2 - s * center[1]]])
-
-
 def _gaussian_modulate(hm: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     """(M, H, W) heatmaps blurred as mmpose does (zero border, OpenCV's Gaussian with its
     reflect-101 edge) and rescaled to their own peaks; one batched convolution for all maps."""
@@ -315,20 +310,22 @@ class AnimeLandmarker:
     def __call__(
         self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
     ) -> list[list[Face]]:
-        jobs = [(i, f) for i, fs in enumerate(faces) for f in fs]
+        jobs = flatten(faces)
         if not jobs:
             return [list(fs) for fs in faces]
         crops, geometry = [], []
         for i, f in jobs:
             center, side = box_to_center_scale(f.box)
-            m = crop_matrix(center, side)
+            m = square_crop(center, side, INPUT)
             crops.append(cv2.warpAffine(frames[i], m, (INPUT, INPUT), flags=cv2.INTER_LINEAR))
             geometry.append((center, side))
         hms = self.heatmaps(np.stack(crops))
-        out: list[list[Face]] = [[] for _ in faces]
         with torch.inference_mode():
             all_coords, _ = decode_heatmaps_batch(hms)
-        for (i, f), coords, (center, side) in zip(jobs, all_coords, geometry, strict=True):
-            pts = coords * (side / HEATMAP) + center - side / 2
-            out[i].append(f.with_landmarks(pts.astype(np.float32), self.scheme))
-        return out
+        new = [
+            f.with_landmarks(
+                (c * (side / HEATMAP) + center - side / 2).astype(np.float32), self.scheme
+            )
+            for (_, f), c, (center, side) in zip(jobs, all_coords, geometry, strict=True)
+        ]
+        return regroup(len(faces), jobs, new)

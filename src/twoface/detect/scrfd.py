@@ -114,16 +114,15 @@ class ScrfdDetector(Detector):
         """Network outputs per image (scores, boxes, kps per level) and the letterbox scales."""
         boxed = [letterbox(f, self.size) for f in frames]
         x = np.stack([b for b, _ in boxed]).astype(np.float32)
-        x = ((x - 127.5) / 128.0).transpose(0, 3, 1, 2)
-        out = self.graph(np.ascontiguousarray(x))
-        names = self.graph.output_names
-        per_image = []
-        for i in range(len(frames)):
-            arrays = [out[n] for n in names]
-            # Batch-1 exports drop the batch axis: (anchors, C) instead of (N, anchors, C).
-            arrays = [a[i] if a.ndim == 3 else a for a in arrays]
-            per_image.append(arrays)
-        return per_image, [s for _, s in boxed]
+        x = np.ascontiguousarray(((x - 127.5) / 128.0).transpose(0, 3, 1, 2))
+        return self.forward(x), [s for _, s in boxed]
+
+    def forward(self, x: np.ndarray) -> list[list[np.ndarray]]:
+        """Normalised NCHW batch -> per image [scores x3, boxes x3, (kps x3)], strides 8/16/32."""
+        out = self.graph(x)
+        arrays = [out[n] for n in self.graph.output_names]
+        # Batch-1 exports drop the batch axis: (anchors, C) instead of (N, anchors, C).
+        return [[a[i] if a.ndim == 3 else a for a in arrays] for i in range(len(x))]
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         if not frames:

@@ -18,8 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twoface.detect.base import Detector
-from twoface.detect.scrfd import STRIDES, decode_levels, letterbox
+from twoface.detect.scrfd import STRIDES, ScrfdDetector
 from twoface.errors import ModelError
 from twoface.types import Face
 
@@ -211,8 +210,9 @@ def load_scrfd_mmdet(path: str | os.PathLike) -> ScrfdNet:
     return load_into(net, sd, path, "an SCRFD mmdetection checkpoint")
 
 
-class ScrfdMmdetDetector(Detector):
-    """The mmdetection checkpoint on PyTorch, batched; keypoints from dlib when it has none."""
+class ScrfdMmdetDetector(ScrfdDetector):
+    """The mmdetection checkpoint on PyTorch, batched; keypoints from dlib when it has none.
+    Pre- and post-processing are ScrfdDetector's; only the network differs."""
 
     name = "scrfd-mmdet"
 
@@ -231,35 +231,26 @@ class ScrfdMmdetDetector(Detector):
         self.size = size
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
+        self.has_kps = self.net.bbox_head.use_kps
         self._keypoints = None
 
     @torch.inference_mode()
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        if not frames:
-            return []
-        boxed = [letterbox(f, self.size) for f in frames]
-        x = torch.from_numpy(np.stack([b for b, _ in boxed])).to(self.device).float()
-        x = ((x - 127.5) / 128.0).permute(0, 3, 1, 2).contiguous()
-        levels = self.net(x)
-        results = []
-        for i, (_, scale) in enumerate(boxed):
-            scores = [lv[0][i].cpu().numpy() for lv in levels]
-            boxes = [lv[1][i].cpu().numpy() for lv in levels]
-            kps = [lv[2][i].cpu().numpy() for lv in levels] if levels[0][2] is not None else None
-            faces = decode_levels(
-                scores,
-                boxes,
-                kps,
-                (self.size, self.size),
-                self.score_threshold,
-                self.iou_threshold,
-                scale,
-            )
-            if kps is None and faces:
-                if self._keypoints is None:
-                    from twoface.detect.keypoints import Dlib5Keypoints
+    def forward(self, x: np.ndarray) -> list[list[np.ndarray]]:
+        levels = self.net(torch.from_numpy(x).to(self.device))
+        parts = [[lv[0] for lv in levels], [lv[1] for lv in levels]]
+        if self.has_kps:
+            parts.append([lv[2] for lv in levels])
+        return [[t[i].cpu().numpy() for part in parts for t in part] for i in range(len(x))]
 
-                    self._keypoints = Dlib5Keypoints()
-                faces = self._keypoints(frames[i], faces)
-            results.append(faces)
-        return results
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        results = super().detect(frames)
+        if self.has_kps or not any(results):
+            return results
+        if self._keypoints is None:
+            from twoface.detect.keypoints import Dlib5Keypoints
+
+            self._keypoints = Dlib5Keypoints()
+        return [
+            self._keypoints(f, faces) if faces else faces
+            for f, faces in zip(frames, results, strict=True)
+        ]

@@ -46,22 +46,13 @@ class YunetDetector(Detector):
             cv2.resize(f, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else f
             for f, s in zip(frames, scales, strict=True)
         ]
-        fixed = self.graph.max_batch == 1 and self._fixed_size()
-        if fixed:
-            h = w = fixed
-            scales = [
-                s * min(fixed / im.shape[0], fixed / im.shape[1], 1.0)
-                for s, im in zip(scales, small, strict=True)
-            ]
+        if self.graph.input_size:  # a fixed-size file (opencv_zoo's is 1x3x640x640): fit into it
+            h, w = self.graph.input_size
+            fits = [min(h / im.shape[0], w / im.shape[1], 1.0) for im in small]
+            scales = [s * f for s, f in zip(scales, fits, strict=True)]
             small = [
-                cv2.resize(
-                    im,
-                    None,
-                    fx=min(fixed / im.shape[0], fixed / im.shape[1], 1.0),
-                    fy=min(fixed / im.shape[0], fixed / im.shape[1], 1.0),
-                    interpolation=cv2.INTER_AREA,
-                )
-                for im in small
+                cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else im
+                for im, f in zip(small, fits, strict=True)
             ]
         else:
             h = -(-max(im.shape[0] for im in small) // 32) * 32
@@ -71,9 +62,6 @@ class YunetDetector(Detector):
             batch[i, : im.shape[0], : im.shape[1]] = im[..., ::-1]
         out = self.graph(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
         return out, scales, (h, w)
-
-    def _fixed_size(self) -> int | None:
-        return 640  # the opencv_zoo file is 1x3x640x640
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         if not frames:

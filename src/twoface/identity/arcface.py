@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from twoface.geometry import fit_template
-from twoface.types import Face
+from twoface.types import Face, flatten, regroup
 
 SIZE = 112
 
@@ -56,9 +56,7 @@ class ArcFaceEncoder:
     def __call__(
         self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
     ) -> list[list[Face]]:
-        flat = [(i, f) for i, fs in enumerate(faces) for f in fs]
+        flat = flatten(faces)
         emb = self.embed([frames[i] for i, _ in flat], [f.kps for _, f in flat])
-        out: list[list[Face]] = [[] for _ in faces]
-        for (i, f), e in zip(flat, emb, strict=True):
-            out[i].append(f.with_embedding(e, self.kind))
-        return out
+        new = [f.with_embedding(e, self.kind) for (_, f), e in zip(flat, emb, strict=True)]
+        return regroup(len(faces), flat, new)

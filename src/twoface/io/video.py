@@ -73,12 +73,11 @@ class VideoInfo:
     audio_codecs: tuple[str, ...] = ()
     animation: bool = False  # GIF/WebP read with Pillow
 
-    @property
-    def upright_size(self) -> tuple[int, int]:
-        """(width, height) of the frames as shown."""
-        if self.rotation % 180:
-            return self.height, self.width
-        return self.width, self.height
+    def cut_duration(self, trim: tuple[float, float] | None) -> float | None:
+        """Seconds the output lasts: the whole video, or what `trim` keeps of it."""
+        if trim is None:
+            return self.duration
+        return max(0.0, min(trim[1], self.duration or trim[1]) - trim[0])
 
 
 def _check_dimensions(p: Path, w: int, h: int) -> None:
@@ -258,10 +257,7 @@ def open_writer(
     """A writer for the output's extension: a video container, or an animated GIF/WebP."""
     ext = Path(path).suffix.lower()
     if ext in ANIMATION_EXTENSIONS:
-        end = info.duration
-        if trim is not None:
-            end = min(trim[1], end or trim[1]) - trim[0]
-        return AnimationWriter(path, label, end_time=end)
+        return AnimationWriter(path, label, end_time=info.cut_duration(trim))
     return VideoWriter(path, source, info, label, crf, preset, codec)
 
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from twoface.geometry import apply_affine, invert_affine
-from twoface.types import Face
+from twoface.geometry import apply_affine, invert_affine, square_crop
+from twoface.types import Face, flatten, regroup
 
 SIZE = 192
 POINTS = 106
@@ -42,26 +42,25 @@ class Landmark106:
     def __call__(
         self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]
     ) -> list[list[Face]]:
-        jobs = [(i, f) for i, fs in enumerate(faces) for f in fs]
+        jobs = flatten(faces)
         if not jobs:
             return [list(fs) for fs in faces]
         crops, mats = [], []
         for i, f in jobs:
             x1, y1, x2, y2 = f.box.astype(np.float64)
-            scale = SIZE / (max(x2 - x1, y2 - y1) * 1.5)
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            m = np.array([[scale, 0, SIZE / 2 - cx * scale], [0, scale, SIZE / 2 - cy * scale]])
+            m = square_crop(
+                np.array([(x1 + x2) / 2, (y1 + y2) / 2]), 1.5 * max(x2 - x1, y2 - y1), SIZE
+            )
             crops.append(cv2.warpAffine(frames[i], m, (SIZE, SIZE), borderValue=0))
             mats.append(m)
         x = (np.stack(crops).astype(np.float32) - self.mean) / self.std
         out = next(iter(self.graph(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).values()))
         pts = out.reshape(len(jobs), -1, 2)[:, -POINTS:]
-        result: list[list[Face]] = [[] for _ in faces]
-        for (i, f), p, m in zip(jobs, pts, mats, strict=True):
-            crop_pts = (p + 1) * (SIZE // 2)
-            result[i].append(
-                f.with_landmarks(
-                    apply_affine(invert_affine(m), crop_pts).astype(np.float32), self.scheme
-                )
+        new = [
+            f.with_landmarks(
+                apply_affine(invert_affine(m), (p + 1) * (SIZE // 2)).astype(np.float32),
+                self.scheme,
             )
-        return result
+            for (_, f), p, m in zip(jobs, pts, mats, strict=True)
+        ]
+        return regroup(len(faces), jobs, new)

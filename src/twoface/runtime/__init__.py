@@ -8,7 +8,6 @@ class is written once.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,14 +49,16 @@ def ort_providers() -> list[str]:
 
 @dataclass
 class Graph:
-    """A loaded ONNX graph; `max_batch` is 1 when the file fixes its batch (onnxruntime only)."""
+    """A loaded ONNX graph. onnxruntime only: `max_batch` is 1 when the file fixes its batch, and
+    `input_size` (height, width) is set when it fixes its spatial size (the PyTorch runtime runs
+    any batch and, for convolutional graphs, any size)."""
 
     runtime: str
     input_names: list[str]
     output_names: list[str]
     max_batch: int | None
     _run: object
-    dtype: str = "float32"
+    input_size: tuple[int, int] | None = None
 
     def __call__(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
         n = inputs[0].shape[0]
@@ -97,8 +98,10 @@ def load_graph(
                 f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
             ) from None
         inputs = session.get_inputs()
-        first = inputs[0].shape[0] if inputs[0].shape else None
-        max_batch = first if isinstance(first, int) and first > 0 else None
+        dims = list(inputs[0].shape or [])
+        fixed = [d if isinstance(d, int) and d > 0 else None for d in dims]
+        max_batch = fixed[0] if fixed else None
+        size = tuple(fixed[2:4]) if len(fixed) == 4 and None not in fixed[2:4] else None
         in_type = inputs[0].type
         names = [o.name for o in session.get_outputs()]
 
@@ -109,7 +112,7 @@ def load_graph(
             }
             return [np.asarray(o, np.float32) for o in session.run(names, feed)]
 
-        return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run)
+        return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run, size)
     require_torch("--runtime torch")
     import torch
 
@@ -133,9 +136,4 @@ def load_graph(
         tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(dev, dtype) for x in xs]
         return [o.float().cpu().numpy() for o in run_module(*tensors)]
 
-    return Graph("torch", module.input_names, module.output_names, None, run_torch, str(dtype))
-
-
-def stack_nchw(images: Sequence[np.ndarray]) -> np.ndarray:
-    """HWC float images of one size -> NCHW float32."""
-    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
+    return Graph("torch", module.input_names, module.output_names, None, run_torch)

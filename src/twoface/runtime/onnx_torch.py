@@ -227,10 +227,7 @@ def _conv(
     b = b.to(x.dtype) if b is not None else None
     if auto_pad not in ("NOTSET", b"NOTSET") and pads is None:
         k = w.shape[2:]
-        pads = [
-            ((s - 1) * 0 + (kk - 1) * d) // 2
-            for kk, d, s in zip(k, dilations, strides, strict=True)
-        ] * 2
+        pads = [(kk - 1) * d // 2 for kk, d in zip(k, dilations, strict=True)] * 2
     flat, padding = _pad_args(pads or [0] * (2 * nd), nd)
     if flat is not None:
         x = F.pad(x, flat)

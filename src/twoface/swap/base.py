@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ class SourceFace:
     origin: str = "<array>"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class SourceIdentity:
     """A source person: one or more photos, combined.
 
@@ -45,6 +46,23 @@ class SwapJob:
     frame_index: int
     target: Face
     source: SourceIdentity
+
+
+class PerSource:
+    """A value computed once per SourceIdentity (an embedding, a latent) and dropped with it.
+
+    Keyed by the object itself, weakly: keying by id() would hand a new identity the value of
+    a freed one that happened to get the same address.
+    """
+
+    def __init__(self, compute: Callable[[SourceIdentity], object]) -> None:
+        self._compute = compute
+        self._values: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __call__(self, source: SourceIdentity):
+        if source not in self._values:
+            self._values[source] = self._compute(source)
+        return self._values[source]
 
 
 class Swapper(ABC):

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from twoface.errors import ModelError
 from twoface.identity.arcface import align
-from twoface.swap.base import SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
 
 CROP, SIZE = 224, 256
 TEMPLATE = "insightface_pose"  # sber-swap crops with insightface's pose templates
@@ -195,7 +195,7 @@ class GhostSwapper(Swapper):
         self.dtype = torch.float16 if half else torch.float32
         self.net = load_aei_net(model_path).to(self.device, self.dtype)
         self.arcface = load_iresnet(arcface_path).to(self.device, self.dtype)
-        self._ids: dict[int, torch.Tensor] = {}
+        self.identity = PerSource(self._identity)
 
     def _tensor(self, crops: Sequence[np.ndarray], size: int) -> torch.Tensor:
         x = np.stack(
@@ -210,26 +210,21 @@ class GhostSwapper(Swapper):
         return t / 127.5 - 1
 
     @torch.inference_mode()
-    def identity(self, source: SourceIdentity) -> torch.Tensor:
-        key = id(source)
-        if key not in self._ids:
-            crops = [align(f.image, f.face.kps, CROP, TEMPLATE)[0] for f in source.faces]
-            x = F.interpolate(
-                self._tensor(crops, CROP), scale_factor=0.5, mode="bilinear", align_corners=True
-            )
-            self._ids[key] = self.arcface(x).mean(0)
-        return self._ids[key]
+    def _identity(self, source: SourceIdentity) -> torch.Tensor:
+        """Mean raw iresnet100 embedding of the source photos (224 crops halved to 112)."""
+        crops = [align(f.image, f.face.kps, CROP, TEMPLATE)[0] for f in source.faces]
+        x = F.interpolate(
+            self._tensor(crops, CROP), scale_factor=0.5, mode="bilinear", align_corners=True
+        )
+        return self.arcface(x).mean(0)
 
     @torch.inference_mode()
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import paste_faces
+        from twoface.swap.inswapper import crop_jobs, paste_faces
 
         if not jobs:
             return list(frames)
-        crops, mats = zip(
-            *(align(frames[j.frame_index], j.target.kps, CROP, TEMPLATE) for j in jobs),
-            strict=True,
-        )
+        crops, mats = crop_jobs(frames, jobs, CROP, TEMPLATE)
         ids = torch.stack([self.identity(j.source) for j in jobs])
         y = self.net(self._tensor(crops, SIZE), ids)
         faces = (

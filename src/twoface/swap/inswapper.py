@@ -19,7 +19,7 @@ import numpy as np
 from twoface.errors import ModelError
 from twoface.geometry import invert_affine
 from twoface.identity.arcface import ArcFaceEncoder, align
-from twoface.swap.base import SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
 
 
 def read_emap(path: str | os.PathLike) -> np.ndarray:
@@ -84,6 +84,14 @@ def paste_back(
     frame[y0:y1, x0:x1] = np.clip(merged + 0.5, 0, 255).astype(np.uint8)
 
 
+def crop_jobs(
+    frames: Sequence[np.ndarray], jobs: Sequence[SwapJob], size: int, template: str = "arcface"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each job's target face aligned to `template` at `size` px, and the matrices that did it."""
+    pairs = [align(frames[j.frame_index], j.target.kps, size, template) for j in jobs]
+    return [c for c, _ in pairs], [m for _, m in pairs]
+
+
 def paste_faces(
     frames: Sequence[np.ndarray],
     jobs: Sequence[SwapJob],
@@ -121,7 +129,7 @@ class InswapperSwapper(Swapper):
         path = Path(model_path)
         self.size = size
         self.encoder = encoder
-        self._latents: dict[int, np.ndarray] = {}
+        self.latent = PerSource(self._latent)
         if path.suffix == ".onnx":
             from twoface.runtime import load_graph
 
@@ -170,26 +178,20 @@ class InswapperSwapper(Swapper):
             return self.net(t, s).float().cpu().numpy()
 
     # -- identity ----------------------------------------------------------------------------------
-    def latent(self, identity: SourceIdentity) -> np.ndarray:
-        key = id(identity)
-        if key not in self._latents:
-            emb = self.encoder.embed(
-                [f.image for f in identity.faces], [f.face.kps for f in identity.faces]
-            )
-            mean = emb.mean(0)
-            mean /= max(np.linalg.norm(mean), 1e-12)
-            lat = mean @ self.emap
-            self._latents[key] = (lat / max(np.linalg.norm(lat), 1e-12)).astype(np.float32)
-        return self._latents[key]
+    def _latent(self, identity: SourceIdentity) -> np.ndarray:
+        """Normed mean ArcFace embedding of the source photos @ emap, normed."""
+        emb = self.encoder.embed(
+            [f.image for f in identity.faces], [f.face.kps for f in identity.faces]
+        )
+        mean = emb.mean(0)
+        mean /= max(np.linalg.norm(mean), 1e-12)
+        lat = mean @ self.emap
+        return (lat / max(np.linalg.norm(lat), 1e-12)).astype(np.float32)
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         if not jobs:
             return list(frames)
-        crops, mats = [], []
-        for job in jobs:
-            crop, m = align(frames[job.frame_index], job.target.kps, self.size)
-            crops.append(crop)
-            mats.append(m)
+        crops, mats = crop_jobs(frames, jobs, self.size)
         x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         latents = np.stack([self.latent(job.source) for job in jobs])
         y = self._run(np.ascontiguousarray(x), latents)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from twoface.errors import ModelError
 from twoface.identity.arcface import align
 from twoface.runtime.checkpoints import load_into
-from twoface.swap.base import SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -215,35 +215,29 @@ class SimSwapSwapper(Swapper):
         self.template = "ffhq" if size == 512 else "insightface_pose"
         self.net = load_simswap_generator(model_path).to(self.device)
         self.arcface = load_simswap_arcface(arcface_path).to(self.device)
-        self._ids: dict[int, torch.Tensor] = {}
+        self.identity = PerSource(self._identity)
 
     def _batch(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         t = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).to(self.device)
         return t.float() / 255.0
 
     @torch.inference_mode()
-    def identity(self, source: SourceIdentity) -> torch.Tensor:
-        key = id(source)
-        if key not in self._ids:
-            x = self._batch(
-                [align(f.image, f.face.kps, 224, "insightface_pose")[0] for f in source.faces]
-            )
-            x = (x - IMAGENET_MEAN.to(x)) / IMAGENET_STD.to(x)
-            emb = self.arcface(F.interpolate(x, size=(112, 112)))
-            emb = F.normalize(emb, dim=1).mean(0)
-            self._ids[key] = F.normalize(emb, dim=0)
-        return self._ids[key]
+    def _identity(self, source: SourceIdentity) -> torch.Tensor:
+        """Normed mean of the source photos' normed SimSwap-ArcFace embeddings."""
+        x = self._batch(
+            [align(f.image, f.face.kps, 224, "insightface_pose")[0] for f in source.faces]
+        )
+        x = (x - IMAGENET_MEAN.to(x)) / IMAGENET_STD.to(x)
+        emb = F.normalize(self.arcface(F.interpolate(x, size=(112, 112))), dim=1).mean(0)
+        return F.normalize(emb, dim=0)
 
     @torch.inference_mode()
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import paste_faces
+        from twoface.swap.inswapper import crop_jobs, paste_faces
 
         if not jobs:
             return list(frames)
-        crops, mats = zip(
-            *(align(frames[j.frame_index], j.target.kps, self.size, self.template) for j in jobs),
-            strict=True,
-        )
+        crops, mats = crop_jobs(frames, jobs, self.size, self.template)
         ids = torch.stack([self.identity(j.source) for j in jobs])
         y = self.net(self._batch(crops), ids)
         faces = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -108,10 +108,6 @@ class ModelStore:
                 f"unknown model {name!r}; `twoface models list` shows the catalogue"
             ) from None
 
-    @staticmethod
-    def catalogue_names() -> list[str]:
-        return list(CATALOGUE)
-
     def path(self, entry: ModelEntry) -> Path:
         return self.models_dir / entry.filename
 
