@@ -256,12 +256,12 @@ def test_bad_videos_get_one_line_exit_3_and_no_output(
 
 
 def test_progress_line_shows_bar_fps_and_eta():
-    from twoface.video_pipeline import _Progress
+    from twoface.progress import ProgressLine
 
-    line = _Progress(200, enabled=True).line(50, 5.0)
+    line = ProgressLine().line("frames", 50, 200, 5.0)
     assert line.startswith("[######..................]  25% 50/200 frames")
     assert "10.0 fps" in line and "ETA 0:15" in line
-    assert _Progress(0, enabled=True).line(30, 65.0).startswith("30 frames    0.5 fps  1:05")
+    assert ProgressLine().line("frames", 30, 0, 65.0).startswith("30 frames    0.5 fps  1:05")
 
 
 def test_tracker_revives_the_same_person_and_not_a_stranger():

@@ -20,6 +20,20 @@ BODY = b"\x08\x07" + bytes(range(256)) * 4096  # ONNX-looking bytes, 1 MiB and a
 DIGEST = hashlib.sha256(BODY).hexdigest()
 
 
+def tiny_onnx(outputs: int = 9, pad: int = 0) -> bytes:
+    """A real ONNX graph with a detector's interface: image in, `outputs` tensors out."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    outs = [helper.make_tensor_value_info(f"o{i}", TensorProto.FLOAT, None) for i in range(outputs)]
+    w = numpy_helper.from_array(np.full((1,), 2.0 + pad, np.float32), "w")
+    nodes = [helper.make_node("Mul", ["input", "w"], [f"o{i}"]) for i in range(outputs)]
+    graph = helper.make_graph(nodes, "tiny", [x], outs, [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
 class _Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     modes: dict[str, str] = {}
@@ -136,14 +150,15 @@ def test_server_error_and_wrong_size(server, tmp_path):
 
 def test_unknown_digest_is_pinned_on_first_download_then_enforced(server, tmp_path):
     base, h = server
-    h.files["/m.onnx"] = BODY
+    h.files["/m.onnx"] = tiny_onnx()
     store = ModelStore(tmp_path)
     entry = _entry(base, sha256=None, size=None)
     store.download(entry)
     pins = json.loads(store.pins_file.read_text())
-    assert pins["test_model"]["sha256"] == DIGEST and pins["test_model"]["from"] == "download"
+    digest = hashlib.sha256(tiny_onnx()).hexdigest()
+    assert pins["test_model"]["sha256"] == digest and pins["test_model"]["from"] == "download"
     store.path(entry).unlink()
-    h.files["/m.onnx"] = b"\x08" + bytes(len(BODY) - 1)  # another file under the same name
+    h.files["/m.onnx"] = tiny_onnx(pad=1)  # another file under the same name
     with pytest.raises(ModelError, match="does not match"):
         store.download(entry)
 
@@ -158,9 +173,13 @@ def test_offline_never_touches_the_network(server, tmp_path):
 
 def test_zip_member_is_extracted(server, tmp_path):
     base, h = server
+    import torch
+
+    pth = io.BytesIO()
+    torch.save({"layer.weight": torch.ones(3)}, pth)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("people/latest_net_G.pth", b"PK\x03\x04" + b"x" * 100)
+        z.writestr("people/latest_net_G.pth", pth.getvalue())
         z.writestr("other.txt", b"nothing")
     h.files["/checkpoints.zip"] = buf.getvalue()
     entry = ModelEntry(
@@ -175,13 +194,13 @@ def test_zip_member_is_extracted(server, tmp_path):
         member="people/latest_net_G.pth",
     )
     path = ModelStore(tmp_path).download(entry)
-    assert path.read_bytes() == b"PK\x03\x04" + b"x" * 100
+    assert path.read_bytes() == pth.getvalue()
 
 
 def test_cli_import_path_list_and_verify(tmp_path, capsys):
     home = str(tmp_path / "home")
     mine = tmp_path / "yunet.onnx"
-    mine.write_bytes(BODY)  # a model without a published digest: pinned on import
+    mine.write_bytes(tiny_onnx(12))  # a model without a published digest: pinned on import
     args = ["models", "--models-dir", home]
     assert main([*args, "import", str(mine), "--name", "yunet_s"]) == 0
     assert main([*args, "path", "yunet_s"]) == 0
@@ -197,7 +216,7 @@ def test_cli_import_path_list_and_verify(tmp_path, capsys):
     assert "yunet_s: pinned (pinned on first import)" in capsys.readouterr().out
 
     cached = tmp_path / "home/models/yunet_s_dynamic.onnx"
-    cached.write_bytes(BODY[:-1] + b"\x01")
+    cached.write_bytes(tiny_onnx(12, pad=1))
     assert main([*args, "verify"]) == 4
     assert "yunet_s: corrupt" in capsys.readouterr().out
 

@@ -18,9 +18,17 @@ import numpy as np
 from twoface.detect import create_detector
 from twoface.errors import InputError, UsageError
 from twoface.identity import SAME_PERSON_DISTANCE, Dlib128Encoder, identity_distance
-from twoface.io.image import LoadedImage, check_output_path, output_format, read_image, write_image
-from twoface.io.provenance import COMPOSITE_SYNTHETIC, Label, make_label
+from twoface.io.image import (
+    MIN_SIDE,
+    LoadedImage,
+    check_output_path,
+    output_format,
+    read_image,
+    write_image,
+)
+from twoface.io.provenance import Label, make_label
 from twoface.landmarks import Dlib68Landmarker
+from twoface.progress import ProgressCallback, resolve
 from twoface.select import Selection, most_prominent, select
 from twoface.swap import SourceIdentity, create_swapper
 from twoface.swap.base import SourceFace, SwapJob
@@ -39,6 +47,7 @@ class SwapResult:
     label: Label | None
     output: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the user should know (one line each)
 
     def summary(self) -> dict:
         return {
@@ -47,11 +56,22 @@ class SwapResult:
             "faces_swapped": len(self.faces_swapped),
             "swapped": [f.to_dict() for f in self.faces_swapped],
             "label": self.label.description if self.label else None,
+            "digital_source_type": self.label.source_type if self.label else None,
+            "notes": self.notes,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
 
 def _load(image: ImageLike) -> LoadedImage:
+    """An input image of a swap; one no face could fit in (a 100000x1 strip) is refused."""
+    loaded = _load_any(image)
+    h, w = loaded.rgb.shape[:2]
+    if min(w, h) < MIN_SIDE:
+        raise InputError(f"{loaded.path}: {w}x{h} pixels is too small to hold a face")
+    return loaded
+
+
+def _load_any(image: ImageLike) -> LoadedImage:
     if isinstance(image, np.ndarray):
         arr = image
         if arr.dtype != np.uint8:
@@ -63,6 +83,33 @@ def _load(image: ImageLike) -> LoadedImage:
         alpha = arr[..., 3].copy() if arr.shape[2] == 4 else None
         return LoadedImage(np.ascontiguousarray(arr[..., :3]), alpha, "<array>", "array")
     return read_image(image)
+
+
+def _stage(report: ProgressCallback | None, name: str, number: int, stages: int = 5) -> None:
+    if report is not None:
+        report(name, number, stages)
+
+
+def _unturn_points(pts: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
+    """Points of an image turned by np.rot90(.., k), in the unturned image (width x height)."""
+    x, y = pts[..., 0], pts[..., 1]
+    if k == 1:
+        x, y = width - 1 - y, x
+    elif k == 2:
+        x, y = width - 1 - x, height - 1 - y
+    elif k == 3:
+        x, y = y, height - 1 - x
+    return np.stack([x, y], axis=-1).astype(np.float32)
+
+
+def _unturn_face(face: Face, k: int, width: int, height: int) -> Face:
+    from dataclasses import replace
+
+    corners = _unturn_points(face.box.reshape(2, 2), k, width, height)
+    box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+    kps = None if face.kps is None else _unturn_points(face.kps, k, width, height)
+    marks = None if face.landmarks is None else _unturn_points(face.landmarks, k, width, height)
+    return replace(face, box=box, kps=kps, landmarks=marks)
 
 
 class Swapper:
@@ -211,6 +258,7 @@ class Swapper:
         target_faces: Sequence[ImageLike] | None = None,
         output: str | os.PathLike | None = None,
         anime: bool | None = None,
+        progress: bool | None | ProgressCallback = False,
     ) -> SwapResult:
         """Swap faces in one target image.
 
@@ -220,31 +268,50 @@ class Swapper:
         source: one photo, or several. Without `target_faces` several photos are one person,
         combined; with `target_faces`, source i replaces the faces that look like target_faces[i].
         many: replace every face, not only the most prominent. reference: replace only faces of
-        the person in this photo (within `similarity`).
+        the person in this photo (within `similarity`). progress: a callback
+        `(stage, number, stages)`, True for a status line on stderr, None for one only on a
+        terminal.
         """
+        report = resolve(progress)
+        try:
+            return self._swap_image(
+                source, target, many, reference, target_faces, output, anime, report
+            )
+        finally:
+            if report is not None and hasattr(report, "close"):
+                report.close()
+
+    def _swap_image(
+        self, source, target, many, reference, target_faces, output, anime, report
+    ) -> SwapResult:
         timings: dict[str, float] = {}
         if output is not None:
             output_format(output)
         sources = self._plan(source, target, many, reference, target_faces, output)
+        _stage(report, "read", 1)
         t = time.perf_counter()
         tgt = _load(target)
         timings["read"] = time.perf_counter() - t
 
         detected: list[Face] = []
+        auto = anime is None
         if anime is not True:
+            _stage(report, "detect", 2)
             t = time.perf_counter()
             detected = self.detector.detect([tgt.rgb])[0]
+            if not detected:
+                tgt, detected = self._upright(tgt)
             timings["detect"] = time.perf_counter() - t
-            if not detected and anime is None and self._anime_installed():
+            if not detected and auto and self._anime_installed():
                 anime = True  # no photographic face, and an anime detector is at hand
         if anime:
             if reference is not None or target_faces:
                 raise UsageError(
                     "--reference and --target-faces need identity; not for anime faces"
                 )
-            return self._swap_anime(sources, tgt, many, output, timings)
+            return self._swap_anime(sources, tgt, many, output, timings, auto, report)
         if not detected:
-            hint = " (an illustration? try --anime)" if anime is None else ""
+            hint = " (an illustration? try --anime)" if auto else ""
             raise InputError(f"{tgt.path}: no face found in the target image{hint}")
 
         t = time.perf_counter()
@@ -265,24 +332,54 @@ class Swapper:
                 self._no_match_message(tgt.path, faces, selection, reference, target_faces)
             )
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
-        return self._finish(self.swapper, tgt, faces, jobs, output, timings)
+        return self._finish(self.swapper, tgt, faces, jobs, output, timings, report)
 
-    def _finish(self, engine, tgt: LoadedImage, faces, jobs, output, timings) -> SwapResult:
+    def _upright(self, tgt: LoadedImage) -> tuple[LoadedImage, list[Face]]:
+        """A photo whose faces lie on their side (a phone picture without its EXIF rotation):
+        try the other three quarter turns; the swap is turned back before writing."""
+        for k in (1, 3, 2):
+            turned = np.ascontiguousarray(np.rot90(tgt.rgb, k))
+            found = self.detector.detect([turned])[0]
+            if found:
+                alpha = None if tgt.alpha is None else np.ascontiguousarray(np.rot90(tgt.alpha, k))
+                return LoadedImage(turned, alpha, tgt.path, tgt.format, turned=k), found
+        return tgt, []
+
+    def _finish(
+        self, engine, tgt: LoadedImage, faces, jobs, output, timings, report=None
+    ) -> SwapResult:
         """Swap, watermark, label and write: the end every image swap shares."""
+        _stage(report, "swap", 4)
         t = time.perf_counter()
         image = engine.swap([tgt.rgb], jobs)[0]
+        timings["swap"] = time.perf_counter() - t
+        label = make_label(engine.source_type) if self.label else None
+        swapped = [job.target for job in jobs]
+        alpha = tgt.alpha
+        if tgt.turned:  # faces were found on a quarter-turned copy: turn everything back
+            k = tgt.turned
+            image = np.ascontiguousarray(np.rot90(image, -k))
+            alpha = None if alpha is None else np.ascontiguousarray(np.rot90(alpha, -k))
+            h, w = image.shape[:2]
+            faces = [_unturn_face(f, k, w, h) for f in faces]
+            swapped = [_unturn_face(f, k, w, h) for f in swapped]
         if self.watermark is not None:
             image = self.watermark(image.copy())
-        timings["swap"] = time.perf_counter() - t
-        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
-        swapped = [job.target for job in jobs]
-        result = SwapResult(image, tgt.alpha, faces, swapped, label, timings=timings)
+        result = SwapResult(image, alpha, faces, swapped, label, timings=timings)
+        result.notes = [f"{tgt.path}: {tgt.note}"] if tgt.note else []
+        if tgt.turned:
+            result.notes.append(
+                f"{tgt.path}: its faces lie on their side; found after a quarter turn"
+            )
         if output is not None:
+            _stage(report, "write", 5)
             t = time.perf_counter()
-            write_image(output, image, tgt.alpha, label, self.quality)
+            write_image(output, image, alpha, label, self.quality)
             timings["write"] = time.perf_counter() - t
             result.output = str(output)
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
+        if report is not None:
+            report("done", 5, 5)
         return result
 
     def _anime_installed(self) -> bool:
@@ -299,27 +396,43 @@ class Swapper:
             self._anime = AnimeAnalyzer(self.store, self.anime_detector, self.device)
         return self._anime
 
-    def _swap_anime(self, sources, tgt: LoadedImage, many: bool, output, timings) -> SwapResult:
+    def _swap_anime(
+        self, sources, tgt: LoadedImage, many: bool, output, timings, auto=False, report=None
+    ) -> SwapResult:
+        """The line-art swap. With `auto` (no --anime) this runs only because the photo detector
+        found no face in the target, so the messages say what was tried."""
         from twoface.anime.swap import AnimeSwapper
 
-        t = time.perf_counter()
-        loaded = [_load(s) for s in sources]
-        found = self.anime([x.rgb for x in loaded])
-        src_faces = []
-        for img, faces in zip(loaded, found, strict=True):
-            if not faces:
-                raise InputError(f"{img.path}: no anime face found in the source image")
-            src_faces.append(SourceFace(image=img.rgb, face=most_prominent(faces), origin=img.path))
-        identity = SourceIdentity.combine(src_faces[:1])
-        timings["source"] = time.perf_counter() - t
         t = time.perf_counter()
         faces = self.anime([tgt.rgb])[0]
         timings["detect"] = time.perf_counter() - t
         if not faces:
-            raise InputError(f"{tgt.path}: no anime face found in the target image")
+            tried = (
+                f"neither the photo detector ({self.detector.name}) nor the anime detector "
+                f"({self.anime_detector}) found one"
+                if auto
+                else f"the anime detector {self.anime_detector} found none"
+            )
+            raise InputError(f"{tgt.path}: no face found in the target image ({tried})")
+        t = time.perf_counter()
+        loaded = [_load(s) for s in sources]
+        found = self.anime([x.rgb for x in loaded])
+        src_faces = []
+        for img, src in zip(loaded, found, strict=True):
+            if not src:
+                why = (
+                    f" (the target {Path(tgt.path).name} has no photographic face, so it is "
+                    f"swapped as anime art; use --photo to refuse that)"
+                    if auto
+                    else ""
+                )
+                raise InputError(f"{img.path}: no anime face found in the source image{why}")
+            src_faces.append(SourceFace(image=img.rgb, face=most_prominent(src), origin=img.path))
+        identity = SourceIdentity.combine(src_faces[:1])
+        timings["source"] = time.perf_counter() - t
         chosen = faces if many else [most_prominent(faces)]
         jobs = [SwapJob(0, f, identity) for f in chosen]
-        return self._finish(AnimeSwapper(), tgt, faces, jobs, output, timings)
+        return self._finish(AnimeSwapper(), tgt, faces, jobs, output, timings, report)
 
     def swap_video(
         self,
@@ -334,7 +447,7 @@ class Swapper:
         preset: str = "medium",
         codec: str | None = None,
         batch_size: int = 8,
-        progress: bool | None = None,
+        progress: bool | None | ProgressCallback = None,
         trim: tuple[float, float] | None = None,
         track_identity: bool = True,
     ):
@@ -346,10 +459,19 @@ class Swapper:
         Audio is copied where the output container takes it, else re-encoded.
         Returns a `VideoResult`.
         """
-        from twoface.io.video import check_video_output, probe
+        from twoface.io.video import (
+            audio_notes,
+            check_encoder_options,
+            check_video_output,
+            default_codec,
+            probe,
+        )
         from twoface.video_pipeline import run_video
 
         check_video_output(output)
+        video_codec = codec or default_codec(output)
+        if video_codec is not None:
+            check_encoder_options(crf, preset, video_codec)
         if trim is not None:
             start, end = (float(x) for x in trim)
             if not (0 <= start < end):
@@ -362,8 +484,9 @@ class Swapper:
                 f"{target}: --trim starts at {trim[0]:g} s but the video lasts {info.duration:.2f} s"
             )
         selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
-        label = make_label(COMPOSITE_SYNTHETIC) if self.label else None
-        return run_video(
+        label = make_label(self.swapper.source_type) if self.label else None
+        notes = audio_notes(info, output)
+        result = run_video(
             self,
             identities,
             selection,
@@ -380,6 +503,8 @@ class Swapper:
             watermark=self.watermark,
             track_identity=track_identity,
         )
+        result.notes = notes
+        return result
 
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:
         refs = [selection.reference] if selection.reference is not None else selection.target_refs

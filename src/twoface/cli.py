@@ -1,19 +1,29 @@
-"""Command line: `twoface swap | detect | inspect`. Parsing, messages and exit codes only.
+"""Command line: `twoface swap | detect | inspect | models`. Parsing, messages, exit codes only.
 
 Exit codes: 0 success; 1 `inspect` found no label; 2 usage error; 3 input error; 4 model file
-missing, corrupt or not downloadable; 130 interrupted.
+missing, corrupt or not downloadable; 5 the output cannot be written (disk full, no permission);
+70 internal error (a bug: please report it; --verbose shows the traceback); 130 interrupted
+(Ctrl-C); 141 the output pipe was closed (`| head`); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from twoface.errors import TwofaceError, UsageError
 
 EXIT_OK, EXIT_UNLABELLED, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL, EXIT_PIPE, EXIT_TERMINATED = 70, 141, 143
+MODELS_DIR_HELP = (
+    "model store folder (default: $TWOFACE_HOME, else ~/.cache/twoface); "
+    "files live in its models/ subfolder"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Swap faces in images, offline. Every output is labelled as AI-generated.",
     )
     p.add_argument("--version", action="version", version=f"twoface {__version__}")
+    _store_options(p, top=True)
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="codec log lines, and a traceback for internal errors",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("swap", help="replace faces in a target image with a source face")
@@ -68,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--similarity",
         type=float,
-        default=0.6,
+        default=None,
         metavar="F",
         help="largest identity distance (dlib 128-d) that counts as the same person "
         "for --reference/--target-faces; lower is stricter (default 0.6)",
@@ -76,11 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--crf",
         type=int,
-        default=18,
+        default=None,
         metavar="N",
-        help="video quality for H.264/H.265 (lower is better; default 18)",
+        help="video quality, lower is better: H.264/H.265 0-51 (default 18), VP9 0-50",
     )
-    s.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    s.add_argument(
+        "--preset",
+        default=None,
+        help="x264/x265 speed preset: ultrafast ... medium (default) ... veryslow",
+    )
     s.add_argument(
         "--codec",
         choices=["libx264", "libx265", "libvpx-vp9"],
@@ -98,7 +119,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
     )
-    s.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1-100")
+    s.add_argument(
+        "--quality", type=int, default=None, metavar="N", help="JPEG/WebP quality 1-100 (95)"
+    )
+    s.add_argument(
+        "--progress",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="progress on stderr: auto (only on a terminal), on (also when piped), off",
+    )
     _model_options(s, swap=True)
     s.add_argument(
         "--no-label",
@@ -125,25 +154,30 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON")
 
     m = sub.add_parser("models", help="list, download, import and verify model files")
-    m.add_argument(
-        "--models-dir",
-        metavar="DIR",
-        help="model folder (default $TWOFACE_HOME or ~/.cache/twoface)",
-    )
-    m.add_argument("--offline", action="store_true", help="never touch the network")
+    _store_options(m)
     ms = m.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    ml = ms.add_parser("list", help="the catalogue, and which files are here")
+    ml = ms.add_parser("list", help="the catalogue: what runs, licences, which files are here")
     ml.add_argument("--json", action="store_true")
     md = ms.add_parser("download", help="fetch files (resumable; size and sha256 checked)")
     md.add_argument("names", nargs="+", metavar="NAME")
     mi = ms.add_parser("import", help="register a file you already have")
     mi.add_argument("file", metavar="FILE")
-    mi.add_argument("--name", required=True, metavar="NAME", help="catalogue name it is")
+    mi.add_argument(
+        "--name",
+        metavar="NAME",
+        help="catalogue name it is (default: recognised by its sha256)",
+    )
     mv = ms.add_parser("verify", help="re-hash cached files against the catalogue or pins")
     mv.add_argument("names", nargs="*", metavar="NAME")
     mv.add_argument("--json", action="store_true")
     mp = ms.add_parser("path", help="print where a model file is (exit 4 if missing)")
     mp.add_argument("name", metavar="NAME")
+    mu = ms.add_parser(
+        "unpin", help="forget the digest pinned for a model (and delete its cached file)"
+    )
+    mu.add_argument("name", metavar="NAME")
+    for action in (ml, md, mi, mv, mp, mu):
+        _store_options(action)
 
     i = sub.add_parser("inspect", help="print a file's synthetic-media label; exit 1 if none")
     i.add_argument("path", metavar="PATH")
@@ -197,9 +231,21 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
         choices=["onnxruntime", "torch"],
         help="where zoo ONNX models run (torch: batched, GPU when present)",
     )
-    p.add_argument("--device", metavar="DEV", help="PyTorch device, e.g. cpu or cuda")
-    p.add_argument("--models-dir", metavar="DIR", help="model folder (default ~/.cache/twoface)")
-    p.add_argument("--offline", action="store_true", help="never touch the network")
+    p.add_argument("--device", metavar="DEV", help="PyTorch device, e.g. cpu, cuda or cuda:1")
+    _store_options(p)
+
+
+def _store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """--models-dir and --offline, accepted before and after the subcommand: the copies on
+    subcommands default to SUPPRESS so they never undo what was given before them."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--models-dir", metavar="DIR", default=default, help=MODELS_DIR_HELP)
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="never touch the network",
+    )
 
 
 def _zoo_options(args) -> dict:
@@ -227,56 +273,110 @@ def _zoo_options(args) -> dict:
     )
 
 
+def _note(message: str) -> None:
+    print(f"twoface: note: {message}", file=sys.stderr)
+
+
+def _ignored_options(args, video: bool) -> list[str]:
+    """Options given that do nothing for this engine or file: said, not silently dropped."""
+    notes = []
+    if not video:
+        given = [f"--{n}" for n in ("crf", "preset", "codec") if getattr(args, n) is not None]
+        if given:
+            notes.append(f"{', '.join(given)} apply to video outputs; ignored for an image")
+    elif args.quality is not None and not args.output.lower().endswith(".webp"):
+        notes.append("--quality applies to JPEG/WebP images; ignored for a video")
+    if args.similarity is not None and not (args.reference or args.target_faces):
+        notes.append("--similarity applies with --reference or --target-faces; ignored")
+    zoo_detector = args.detector not in (None, "retinaface", "dlib-hog")
+    if args.swapper == "classical" and not zoo_detector:
+        torch_only = [
+            flag
+            for flag, given in (
+                ("--device", args.device is not None),
+                ("--half", args.half),
+                ("--compile", args.compile),
+                ("--runtime torch", args.runtime == "torch"),
+            )
+            if given
+        ]
+        if torch_only and not args.anime:
+            notes.append(
+                f"{', '.join(torch_only)} apply to zoo models; the classical engine and "
+                "the built-in detector run on the CPU without them"
+            )
+    elif (args.half or args.compile) and args.runtime != "torch":
+        notes.append("--half and --compile apply with --runtime torch; ignored")
+    return notes
+
+
 def _swap(args) -> int:
     from twoface.api import Swapper
-
-    if not 1 <= args.quality <= 100:
-        raise UsageError(f"--quality must be between 1 and 100, got {args.quality}")
-    if args.similarity <= 0:
-        raise UsageError(f"--similarity must be positive, got {args.similarity}")
-    if args.reference and args.target_faces:
-        raise UsageError("use either --reference or --target-faces, not both")
-    swapper = Swapper(
-        **_zoo_options(args),
-        similarity=args.similarity,
-        label=not args.no_label,
-        quality=args.quality,
-        watermark=args.watermark,
-    )
+    from twoface.identity import SAME_PERSON_DISTANCE
     from twoface.io.video import is_video_path
 
+    quality = 95 if args.quality is None else args.quality
+    similarity = SAME_PERSON_DISTANCE if args.similarity is None else args.similarity
+    if not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be between 1 and 100, got {quality}")
+    if similarity <= 0:
+        raise UsageError(f"--similarity must be positive, got {similarity}")
+    if args.reference and args.target_faces:
+        raise UsageError("use either --reference or --target-faces, not both")
+    video = is_video_path(args.target)
+    if video and args.anime:
+        raise UsageError(f"{args.target}: --anime applies to images, not videos")
+    if not video and args.trim:
+        raise UsageError(f"{args.target}: --trim applies to videos, not images")
+    for note in _ignored_options(args, video):
+        _note(note)
+    if args.device:
+        from twoface.runtime import check_device, require_torch
+
+        require_torch(f"--device {args.device}")
+        check_device(args.device)
+    swapper = Swapper(
+        **_zoo_options(args),
+        similarity=similarity,
+        label=not args.no_label,
+        quality=quality,
+        watermark=args.watermark,
+    )
+    progress = {"auto": None, "on": True, "off": False}[args.progress]
     selection = dict(many=args.many, reference=args.reference, target_faces=args.target_faces)
-    if is_video_path(args.target):
-        if args.anime:
-            raise UsageError(f"{args.target}: --anime applies to images, not videos")
-        video = swapper.swap_video(
+    if video:
+        result = swapper.swap_video(
             args.source,
             args.target,
             args.output,
-            crf=args.crf,
-            preset=args.preset,
+            crf=18 if args.crf is None else args.crf,
+            preset=args.preset or "medium",
             codec=args.codec,
             trim=args.trim,
+            progress=progress,
             **selection,
         )
-        summary = video.summary()
         line = (
-            f"{args.output}: {video.frames} frames, swapped faces in "
-            f"{video.frames_swapped}, {video.frames / video.seconds:.1f} fps"
+            f"{args.output}: {result.frames} frames, swapped faces in "
+            f"{result.frames_swapped}, {result.frames / result.seconds:.1f} fps"
         )
     else:
-        if args.trim:
-            raise UsageError(f"{args.target}: --trim applies to videos, not images")
         result = swapper.swap_image(
-            args.source, args.target, output=args.output, anime=args.anime, **selection
+            args.source,
+            args.target,
+            output=args.output,
+            anime=args.anime,
+            progress=progress,
+            **selection,
         )
-        summary = result.summary()
         line = (
             f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
             f"face(s) in {result.timings['total']:.2f} s"
             + ("" if result.label else " (unlabelled)")
         )
-    print(json.dumps(summary, indent=2) if args.json else line)
+    for note in result.notes:
+        _note(note)
+    print(json.dumps(result.summary(), indent=2) if args.json else line)
     return EXIT_OK
 
 
@@ -359,12 +459,33 @@ def _inspect(args) -> int:
     return EXIT_OK if label else EXIT_UNLABELLED
 
 
+def _runnable() -> set[str]:
+    """Catalogue names twoface can run today (the rest are listed for what comes next)."""
+    from twoface.anime import ANIME_DETECTORS, LANDMARK_MODEL
+    from twoface.detect import detector_names
+    from twoface.swap import swapper_names
+    from twoface.zoo.catalogue import CATALOGUE
+
+    names = {*swapper_names(), *detector_names(), "landmarks_2d106det"}
+    for anime in (*ANIME_DETECTORS, LANDMARK_MODEL):
+        names |= {anime, f"{anime}_safetensors"}
+    names |= {CATALOGUE[n].pairs_with for n in swapper_names() if n in CATALOGUE}
+    return {n for n in names if n in CATALOGUE}
+
+
+LIST_LEGEND = (
+    "* file present   runs: yes = twoface runs it today, no = catalogued only   "
+    "NC = non-commercial licence   sha256: catalogue (published) or pin (first download)"
+)
+
+
 def _models(args) -> int:
     from twoface.zoo.catalogue import CATALOGUE
     from twoface.zoo.store import ModelStore, progress_bar
 
     store = ModelStore(args.models_dir, offline=args.offline)
     if args.action == "list":
+        runnable = _runnable()
         rows = []
         for e in CATALOGUE.values():
             st = store.status(e)
@@ -375,9 +496,11 @@ def _models(args) -> int:
                     "arch": e.arch,
                     "format": e.format,
                     "file": e.filename,
+                    "runs": e.name in runnable,
                     "size": e.size,
                     "sha256": e.sha256,
                     "hash": "catalogue" if e.sha256 else "pinned on first download",
+                    "hash_source": e.source or None,
                     "licence": e.licence,
                     "non_commercial": e.non_commercial,
                     "urls": list(e.urls),
@@ -396,11 +519,20 @@ def _models(args) -> int:
             print(json.dumps({"models_dir": str(store.models_dir), "models": rows}, indent=2))
         else:
             print(f"models in {store.models_dir}")
+            print(
+                f"   {'name':<30} {'task':<13} {'format':<11} {'size':>11}  runs sha256    licence"
+            )
             for r in rows:
                 mark = "*" if r["present"] else " "
                 size = f"{r['size'] / 1e6:8.1f} MB" if r["size"] else "       ? MB"
-                nc = "  non-commercial" if r["non_commercial"] else ""
-                print(f" {mark} {r['name']:<30} {r['task']:<13} {r['format']:<11} {size}{nc}")
+                runs = "yes " if r["runs"] else "no  "
+                sha = "catalogue" if r["sha256"] else "pin      "
+                nc = "NC" if r["non_commercial"] else "  "
+                print(
+                    f" {mark} {r['name']:<30} {r['task']:<13} {r['format']:<11} {size}  "
+                    f"{runs} {sha} {nc}"
+                )
+            print(LIST_LEGEND)
         return EXIT_OK
     if args.action == "download":
         entries = [store.entry(n) for n in args.names]
@@ -410,11 +542,15 @@ def _models(args) -> int:
             print(f"{e.name}: {path} ({how})")
         return EXIT_OK
     if args.action == "import":
-        path = store.import_file(args.file, args.name)
-        print(f"{args.name}: {path}")
+        name, path = store.import_file(args.file, args.name)
+        print(f"{name}: {path}")
         return EXIT_OK
     if args.action == "path":
         print(store.find(args.name))
+        return EXIT_OK
+    if args.action == "unpin":
+        removed = store.unpin(args.name)
+        print(f"{args.name}: " + (f"removed {', '.join(removed)}" if removed else "nothing pinned"))
         return EXIT_OK
     names = args.names or [e.name for e in CATALOGUE.values() if store.path(e).is_file()]
     results = [store.status(store.entry(n), rehash=True) for n in names]
@@ -429,17 +565,67 @@ def _models(args) -> int:
     return 4 if bad else EXIT_OK
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every `with` block cleans up as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush of the
+    buffered output cannot raise BrokenPipeError again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from twoface.io.video import quiet_codec_logs
+
+    verbose = False
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = _parser().parse_args(argv)
+        verbose = args.verbose
+        quiet_codec_logs(verbose)
         commands = {"swap": _swap, "detect": _detect, "inspect": _inspect, "models": _models}
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        sys.stdout.flush()
+        return code
     except TwofaceError as e:
         print(f"twoface: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("twoface: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("twoface: terminated; nothing was written", file=sys.stderr)
+        return EXIT_TERMINATED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
+    except MemoryError:
+        print("twoface: error: out of memory (try a smaller input)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as e:  # a bug: one line, and the traceback only when asked for
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        detail = (str(e).splitlines() or [""])[0][:200]
+        print(
+            f"twoface: internal error: {type(e).__name__}: {detail} (please report it; "
+            "--verbose shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -49,15 +49,50 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+class SceneCuts:
+    """Says whether a frame starts a new shot: its small grey thumbnail differs a lot from the
+    previous frame's, in pixels and in brightness histogram. Measured on the shared clips: the
+    three cuts of hamilton_clip.mp4 score 26-30 (mean absolute difference, 0-255) against 10.9
+    at most for the fastest motion in dance.mp4."""
+
+    MAD = 20.0  # mean absolute thumbnail difference (grey levels)...
+    HIST = 0.15  # ...together with a Bhattacharyya histogram distance above this
+    MAD_ALONE = 40.0  # or a difference this large on its own
+
+    def __init__(self) -> None:
+        self.prev: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        import cv2
+
+        small = cv2.resize(frame, (64, 36), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        hist = cv2.calcHist([grey], [0], None, [32], [0, 256]).ravel()
+        hist /= max(float(hist.sum()), 1.0)
+        prev, self.prev = self.prev, (grey, hist)
+        if prev is None:
+            return False
+        mad = float(np.abs(grey - prev[0]).mean())
+        if mad > self.MAD_ALONE:
+            return True
+        return (
+            mad > self.MAD and cv2.compareHist(hist, prev[1], cv2.HISTCMP_BHATTACHARYYA) > self.HIST
+        )
+
+
 @dataclass
 class Track:
     id: int
     last: Face
     missed: int = 0
-    selected: bool | None = None  # decided once per track
+    selected: bool | None = None  # swapped now? (twoface.people decides, frame by frame)
     source: int = 0  # which source identity replaces it
     embeddings: list[np.ndarray] = field(default_factory=list)
     filter: OneEuro = field(default_factory=OneEuro)
+    checks: int = 0  # identity looks taken for the selection
+    checked_at: int = -1  # frame of the last look
+    embedded_at: int = -1  # frame of the newest embedding
+    best_size: float = 0.0  # tallest face box seen at an identity look (pixels)
 
 
 Identify = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
@@ -66,10 +101,10 @@ Identify = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
 class Tracker:
     """Greedy IoU association; a track survives `max_missed` frames without a detection.
 
-    With `identify` (frame, faces -> identity embeddings) a face that overlaps no live track is
-    compared with the tracks lost in the last `forget_after` frames: the same person coming back
-    after an occlusion or a cut gets their old track, and so the same swap decision. Only tracks
-    that carry an embedding can come back (the pipeline gives one to every selected track).
+    With `identify` (frame, faces -> identity embeddings) every new track gets an embedding, and
+    a face that overlaps no live track is compared with the tracks lost in the last
+    `forget_after` frames: the same person coming back after an occlusion or a cut gets their
+    old track, and so the same swap decision.
     """
 
     def __init__(
@@ -88,6 +123,10 @@ class Tracker:
         self.tracks: list[Track] = []
         self.all_tracks: list[Track] = []
         self.lost: list[Track] = []
+        self.new_ids: set[int] = set()  # tracks begun in the last update
+        self.frame_no = -1
+        self.cuts = SceneCuts()
+        self.cut = False  # whether the last update's frame began a new shot
         self._next = 0
 
     def update(
@@ -95,8 +134,17 @@ class Tracker:
     ) -> tuple[list[Track], list[Track]]:
         """Assign faces to tracks; returns (tracks seen in this frame, tracks bridged over a miss).
 
-        Seen tracks' `last` face carries the track id and smoothed landmarks and keypoints.
+        Seen tracks' `last` face carries the track id and smoothed landmarks and keypoints. At a
+        scene cut box overlap means nothing (another person may stand where the last one was):
+        every track is ended there, and people are matched across the cut by identity alone.
         """
+        self.frame_no += 1
+        self.cut = frame is not None and self.cuts(frame)
+        if self.cut:
+            for t in self.tracks:
+                t.missed = self.max_missed + 1
+            self.lost += [t for t in self.tracks if t.embeddings]
+            self.tracks = []
         pairs = sorted(
             (
                 (iou(t.last.box, f.box), ti, fi)
@@ -115,17 +163,22 @@ class Tracker:
             seen.append(self._observe(self.tracks[ti], faces[fi], dt))
         new = [fi for fi in range(len(faces)) if fi not in used_f]
         embeddings: list[np.ndarray | None] = [None] * len(new)
-        # Identity costs an encoder pass per face: only worth it when someone lost could be back.
-        if new and self.identify is not None and frame is not None and self.lost:
+        # An encoder pass per new face (new tracks begin at cuts and entrances: rare), so that
+        # anyone who leaves can be recognised when they come back.
+        if new and self.identify is not None and frame is not None:
             embeddings = list(self.identify(frame, [faces[fi] for fi in new]))
+        self.new_ids = set()
         for fi, emb in zip(new, embeddings, strict=True):
             track = self._revive(emb)
             if track is None:
                 track = Track(id=self._next, last=faces[fi])
                 self._next += 1
-                if emb is not None:
-                    track.embeddings.append(emb)
                 self.all_tracks.append(track)
+                self.new_ids.add(track.id)
+            if emb is not None:
+                track.embeddings.append(emb)
+                del track.embeddings[:-8]
+                track.embedded_at = self.frame_no
             self.tracks.append(track)
             seen.append(self._observe(track, faces[fi], dt))
         bridged = []
@@ -145,7 +198,7 @@ class Tracker:
         """The lost track of the same person, taken off the lost list; None if nobody matches."""
         if embedding is None or not self.lost:
             return None
-        d = [float(np.linalg.norm(t.embeddings[0] - embedding)) for t in self.lost]
+        d = [min(float(np.linalg.norm(e - embedding)) for e in t.embeddings) for t in self.lost]
         j = int(np.argmin(d))
         if d[j] > self.same_person:
             return None

@@ -6,20 +6,22 @@ Three threads joined by bounded queues, so decoding, processing and encoding ove
 
 from __future__ import annotations
 
+import contextlib
 import queue
-import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from twoface.errors import InputError
-from twoface.identity import identity_distance
-from twoface.io.atomic import atomic_path
+from twoface.errors import InputError, OutputError, TwofaceError
+from twoface.io.atomic import atomic_path, output_error
 from twoface.io.video import VideoInfo, audio_plan, open_writer, read_video
+from twoface.people import PeoplePicker
+from twoface.progress import ProgressCallback, resolve
 from twoface.select import Selection
 from twoface.swap.base import SourceIdentity, SwapJob
 from twoface.track import Tracker
@@ -39,6 +41,8 @@ class VideoResult:
     seconds: float
     audio_packets: int
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    faces_per_frame: array = field(default_factory=lambda: array("H"))  # swapped, per frame
 
     def summary(self) -> dict:
         return {
@@ -50,6 +54,7 @@ class VideoResult:
             "audio_packets_copied": self.audio_packets,
             "seconds": round(self.seconds, 2),
             "fps": round(self.frames / self.seconds, 2) if self.seconds else None,
+            "notes": self.notes,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -58,62 +63,6 @@ def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
     if trim is None:
         return info.frames
     return int(round((info.cut_duration(trim) or 0.0) * float(info.rate)))
-
-
-class _Progress:
-    """One status line on stderr: bar, frames done, fps and ETA; redrawn at most 5 times a second."""
-
-    WIDTH = 24
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self.start = total, enabled, time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, done: int, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.2 and not final):
-            return
-        self.last = now
-        sys.stderr.write("\r" + self.line(done, now - self.start) + ("\n" if final else ""))
-        sys.stderr.flush()
-
-    def line(self, done: int, elapsed: float) -> str:
-        fps = done / elapsed if elapsed > 0 else 0.0
-        if self.total:
-            frac = min(done / self.total, 1.0)
-            fill = int(frac * self.WIDTH)
-            eta = (self.total - done) / fps if fps > 0 else 0.0
-            return (
-                f"[{'#' * fill}{'.' * (self.WIDTH - fill)}] {100 * frac:3.0f}% "
-                f"{done}/{self.total} frames  {fps:5.1f} fps  ETA {_clock(max(eta, 0))} "
-            )
-        return f"{done} frames  {fps:5.1f} fps  {_clock(elapsed)} "
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _decide(track, frame_faces, selection: Selection, encoder, frame, any_selected_alive):
-    """Whether a new track is swapped, and by which source; decided once per track."""
-    face = track.last
-    if selection.needs_identity:
-        if track.embeddings:
-            emb = track.embeddings[0]
-        else:
-            emb = encoder([frame], [[face]])[0][0].embedding
-            track.embeddings.append(emb)
-        refs = selection.target_refs or (selection.reference,)
-        d = [identity_distance(emb, r) for r in refs]
-        j = int(np.argmin(d))
-        return d[j] <= selection.threshold, (j if selection.target_refs else 0)
-    if selection.many:
-        return True, 0
-    # Default: the most prominent person; while a chosen track lives, nobody else is chosen.
-    largest = max(frame_faces, key=lambda f: f.area)
-    return (not any_selected_alive) and face is largest, 0
 
 
 def run_video(
@@ -129,7 +78,7 @@ def run_video(
     codec: str | None,
     batch_size: int = 8,
     queue_size: int = 16,
-    progress: bool | None = None,
+    progress: bool | None | ProgressCallback = None,
     on_frame: Callable[[int], None] | None = None,
     trim: tuple[float, float] | None = None,
     watermark: Watermark | None = None,
@@ -169,10 +118,12 @@ def run_video(
         writer = open_writer(tmp, target, info, label, crf, preset, codec, trim)
 
         def encoder_loop() -> None:
+            ended = False
             try:
                 while True:
                     item = out_q.get()
                     if item is _END:
+                        ended = True
                         break
                     kind, payload, meta = item
                     if kind == "video":
@@ -183,7 +134,10 @@ def run_video(
             except BaseException as e:
                 errors.append(e)
                 stop.set()
-                while out_q.get() is not _END:  # drain so the producer never blocks
+                writer.abort()
+                # Drain so the producer never blocks -- unless the end marker was already
+                # taken (the final write failed): waiting for a second one would hang.
+                while not ended and out_q.get() is not _END:
                     pass
 
         threads = [
@@ -192,16 +146,12 @@ def run_video(
         ]
         for t in threads:
             t.start()
-        identify = None
-        if track_identity:
-
-            def identify(frame, faces):
-                return [f.embedding for f in swapper.encoder([frame], [faces])[0]]
+        identify = _embedder(swapper) if track_identity else None
 
         dt = float(1 / info.rate) if info.rate else 1 / 25
         stage = _SwapStage(swapper, sources, selection, dt, timings, Tracker(identify=identify))
         total = _expected_frames(info, trim)
-        show = _Progress(total, sys.stderr.isatty() if progress is None else progress)
+        report = resolve(progress)
 
         def emit(items: list) -> None:
             for kind, payload, meta in items:
@@ -209,7 +159,8 @@ def run_video(
                     if watermark is not None:
                         payload = watermark(payload)
                     counts["frames"] += 1
-                    show(counts["frames"])
+                    if report is not None:
+                        report("frames", counts["frames"], total)
                     if on_frame:
                         on_frame(counts["frames"])
                 else:
@@ -228,22 +179,26 @@ def run_video(
                     if item[0] != "video" or stage.count_video(batch) < batch_size:
                         continue
                 if errors:
-                    raise errors[0]
+                    raise _user_error(errors[0], output)
                 emit(stage.push(batch))
                 batch = []
             emit(stage.flush())
         except BaseException:
             stop.set()
-            out_q.put(_END)
+            with contextlib.suppress(queue.Full):
+                out_q.put(_END, timeout=5)
             for t in threads:
                 t.join(timeout=5)
+            if report is not None and hasattr(report, "close"):
+                report.close()
             raise
         out_q.put(_END)
         for t in threads:
             t.join()
-        show(counts["frames"], final=True)
+        if report is not None:
+            report("frames", counts["frames"], counts["frames"])
         if errors:
-            raise errors[0]
+            raise _user_error(errors[0], output)
         if counts["frames"] == 0:
             if trim is not None:
                 raise InputError(f"{target}: no frames between {trim[0]} s and {trim[1]} s")
@@ -252,17 +207,37 @@ def run_video(
             raise InputError(
                 f"{target}: no face found in any frame; nothing to swap, no output written"
             )
-    selected_tracks = sum(1 for t in stage.tracker.all_tracks if t.selected)
+    selected_tracks = len(stage.picker.ever_selected)
     return VideoResult(
         output=str(output),
         frames=counts["frames"],
         frames_swapped=stage.frames_swapped,
+        faces_per_frame=stage.swaps,
         tracks=len(stage.tracker.all_tracks),
         tracks_swapped=selected_tracks,
         seconds=time.perf_counter() - t_start,
         audio_packets=counts["audio"],
         timings=timings,
     )
+
+
+def _embedder(swapper):
+    """frame, faces -> identity embeddings, with the swapper's encoder."""
+
+    def identify(frame, faces):
+        return [f.embedding for f in swapper.encoder([frame], [faces])[0]]
+
+    return identify
+
+
+def _user_error(e: BaseException, output: str) -> BaseException:
+    """What the encoder thread raised, as the one-line error a user should see."""
+    if isinstance(e, TwofaceError | KeyboardInterrupt | SystemExit):
+        return e
+    if isinstance(e, OSError) and (err := output_error(output, e)) is not None:
+        return err
+    detail = (str(e).splitlines() or [type(e).__name__])[0][:160]
+    return OutputError(f"{output}: writing the video failed ({detail})")
 
 
 @dataclass
@@ -288,6 +263,8 @@ class _SwapStage:
     def __init__(self, swapper, sources, selection, dt, timings, tracker: Tracker) -> None:
         self.swapper, self.sources, self.selection = swapper, sources, selection
         self.dt, self.timings, self.tracker = dt, timings, tracker
+        self.picker = PeoplePicker(selection, _embedder(swapper))
+        self.swaps = array("H")  # faces swapped per frame, in frame order
         self.window: deque[_Entry] = deque()
         self.gaps: dict[int, list[tuple[_Entry, Face, int]]] = {}
         self.last_seen: dict[int, int] = {}
@@ -333,24 +310,13 @@ class _SwapStage:
         self.frame_no += 1
         entry = _Entry(item, index)
         seen, bridged = self.tracker.update(faces, self.dt, frame)
-        alive_selected = any(tr.selected for tr in self.tracker.tracks)
+        self.picker.update(index, frame, seen, self.tracker.tracks, self.tracker.new_ids)
         for tr in seen:
-            if tr.selected is None:
-                tr.selected, tr.source = _decide(
-                    tr,
-                    [x.last for x in seen],
-                    self.selection,
-                    self.swapper.encoder,
-                    frame,
-                    alive_selected,
-                )
-                alive_selected = alive_selected or tr.selected
             if tr.selected:
-                if not tr.embeddings and self.tracker.identify is not None:
-                    # A selected person must be recognisable if they leave and come back.
-                    tr.embeddings.append(self.tracker.identify(frame, [tr.last])[0])
                 entry.jobs.append(SwapJob(0, tr.last, self.sources[tr.source]))
                 self._close_gap(tr, index)
+            else:
+                self._drop_gap(tr.id)  # back, but no longer swapped: those frames pass
             self.last_seen[tr.id] = index
         for tr in bridged:
             if tr.selected:
@@ -358,9 +324,12 @@ class _SwapStage:
                 entry.open_gaps += 1
         alive = {tr.id for tr in self.tracker.tracks}
         for track_id in [i for i in self.gaps if i not in alive]:  # gone for good
-            for waiting, _, _ in self.gaps.pop(track_id):
-                waiting.open_gaps -= 1
+            self._drop_gap(track_id)
         return entry
+
+    def _drop_gap(self, track_id: int) -> None:
+        for waiting, _, _ in self.gaps.pop(track_id, []):
+            waiting.open_gaps -= 1
 
     def _close_gap(self, track, index: int) -> None:
         """The person is back: swap them into the frames they were missed in, interpolated."""
@@ -380,6 +349,7 @@ class _SwapStage:
         frames = self.swapper.swapper.swap([e.item[1] for e in video], jobs) if jobs else None
         self.timings["swap"] += time.perf_counter() - t
         self.frames_swapped += sum(1 for e in video if e.jobs)
+        self.swaps.extend(min(len(e.jobs), 65535) for e in video)
         out, k = [], 0
         for e in ready:
             if e.index >= 0:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twoface.detect.base import Detector
+from twoface.detect.base import Detector, resize_by
 from twoface.types import Face
 
 MAX_LONG, MAX_SHORT = 1333, 800
@@ -301,9 +301,7 @@ class FasterRcnnAnimeDetector(Detector):
             h, w = f.shape[:2]
             s = min(MAX_LONG / max(h, w), MAX_SHORT / min(h, w))
             scales.append(s)
-            resized.append(
-                cv2.resize(f, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
-            )
+            resized.append(resize_by(f, s, cv2.INTER_LINEAR))
         H = -(-max(r.shape[0] for r in resized) // 32) * 32  # noqa: N806
         W = -(-max(r.shape[1] for r in resized) // 32) * 32  # noqa: N806
         batch = np.zeros((len(frames), H, W, 3), np.float32)

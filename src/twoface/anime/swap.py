@@ -58,6 +58,7 @@ def match_palette(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndar
 
 class AnimeSwapper(Swapper):
     name = "anime"
+    source_type = "compositeSynthetic"  # a warp of the source drawing; no trained model
 
     def __init__(self, feather: float = 0.015, palette: bool = True) -> None:
         self.feather = feather  # times the face size: small, to keep outlines crisp

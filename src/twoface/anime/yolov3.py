@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twoface.detect.base import Detector, nms
+from twoface.detect.base import Detector, nms, resize_by
 from twoface.types import Face
 
 SIZE = 608
@@ -189,12 +189,7 @@ class YoloAnimeDetector(Detector):
         if not frames:
             return []
         scales = [SIZE / max(f.shape[0], f.shape[1]) for f in frames]
-        resized = [
-            cv2.resize(
-                f, (round(f.shape[1] * s), round(f.shape[0] * s)), interpolation=cv2.INTER_LINEAR
-            )
-            for f, s in zip(frames, scales, strict=True)
-        ]
+        resized = [resize_by(f, s, cv2.INTER_LINEAR) for f, s in zip(frames, scales, strict=True)]
         h = -(-max(r.shape[0] for r in resized) // 32) * 32
         w = -(-max(r.shape[1] for r in resized) // 32) * 32
         batch = np.zeros((len(frames), h, w, 3), np.float32)

@@ -39,3 +39,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 def downscale_factor(shape: tuple[int, ...], max_side: int) -> float:
     """Scale (<= 1) that brings the longer side of an image down to max_side."""
     return min(1.0, max_side / float(max(shape[0], shape[1])))
+
+
+def resize_by(image: np.ndarray, s: float, interpolation: int | None = None) -> np.ndarray:
+    """`image` scaled by `s` (returned as is when s >= 1 is not asked to enlarge it), never to
+    a zero-pixel side: a 100000x1 strip scaled by 0.0064 stays 640x1, not 640x0."""
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if size == (w, h):
+        return image
+    return cv2.resize(
+        image, size, interpolation=cv2.INTER_AREA if interpolation is None else interpolation
+    )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
-from twoface.detect.base import Detector, downscale_factor
+from twoface.detect.base import Detector, downscale_factor, resize_by
 from twoface.detect.keypoints import Dlib5Keypoints
 from twoface.types import Face
 
@@ -30,11 +29,7 @@ class DlibHogDetector(Detector):
         out = []
         for frame in frames:
             s = downscale_factor(frame.shape, self.max_side)
-            small = (
-                cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                if s < 1
-                else frame
-            )
+            small = resize_by(frame, s) if s < 1 else frame
             small = np.ascontiguousarray(small)
             rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
             faces = []

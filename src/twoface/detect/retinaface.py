@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-import cv2
 import numpy as np
 
-from twoface.detect.base import Detector, downscale_factor, nms
+from twoface.detect.base import Detector, downscale_factor, nms, resize_by
 from twoface.types import Face
 
 STRIDES = (8, 16, 32)
@@ -80,10 +79,7 @@ class RetinaFaceDetector(Detector):
         if not frames:
             return []
         scales = [downscale_factor(f.shape, self.max_side) for f in frames]
-        small = [
-            cv2.resize(f, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else f
-            for f, s in zip(frames, scales, strict=True)
-        ]
+        small = [resize_by(f, s) if s < 1 else f for f, s in zip(frames, scales, strict=True)]
         # One padded batch: frames of one video share a size, so padding is usually a no-op.
         h = max(im.shape[0] for im in small)
         w = max(im.shape[1] for im in small)

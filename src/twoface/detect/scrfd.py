@@ -36,7 +36,7 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     """The frame scaled to fit size x size (ratio kept), top-left on black; and the scale."""
     h, w = frame.shape[:2]
     scale = min(size / h, size / w)
-    nh, nw = int(round(h * scale)), int(round(w * scale))
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
     out = np.zeros((size, size, 3), np.uint8)
     out[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return out, scale

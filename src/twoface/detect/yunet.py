@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
-from twoface.detect.base import Detector, downscale_factor, nms
+from twoface.detect.base import Detector, downscale_factor, nms, resize_by
 from twoface.detect.scrfd import anchor_centres
 from twoface.types import Face
 
@@ -42,18 +41,12 @@ class YunetDetector(Detector):
 
     def raw(self, frames: Sequence[np.ndarray]):
         scales = [downscale_factor(f.shape, self.max_side) for f in frames]
-        small = [
-            cv2.resize(f, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else f
-            for f, s in zip(frames, scales, strict=True)
-        ]
+        small = [resize_by(f, s) if s < 1 else f for f, s in zip(frames, scales, strict=True)]
         if self.graph.input_size:  # a fixed-size file (opencv_zoo's is 1x3x640x640): fit into it
             h, w = self.graph.input_size
             fits = [min(h / im.shape[0], w / im.shape[1], 1.0) for im in small]
             scales = [s * f for s, f in zip(scales, fits, strict=True)]
-            small = [
-                cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else im
-                for im, f in zip(small, fits, strict=True)
-            ]
+            small = [resize_by(im, f) if f < 1 else im for im, f in zip(small, fits, strict=True)]
         else:
             h = -(-max(im.shape[0] for im in small) // 32) * 32
             w = -(-max(im.shape[1] for im in small) // 32) * 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from twoface.io.provenance import SIDECAR_SUFFIX, Label, xmp_packet
 
 # 100 megapixels: four 5K frames. Larger images are refused before their pixels are decoded.
 MAX_PIXELS = 100_000_000
+# No face fits in fewer pixels than this on the shorter side (a 100000x1 strip is refused).
+MIN_SIDE = 16
 
 # Output extension -> Pillow format.
 WRITE_FORMATS = {
@@ -45,6 +48,8 @@ class LoadedImage:
     alpha: np.ndarray | None  # (H, W) uint8 or None
     path: str
     format: str
+    turned: int = 0  # quarter turns (np.rot90) applied to stand sideways faces upright
+    note: str | None = None  # e.g. content whose format differs from the extension
 
 
 def check_input_file(path: str | os.PathLike) -> Path:
@@ -60,7 +65,7 @@ def check_input_file(path: str | os.PathLike) -> Path:
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode an image file into RGB uint8 (+ alpha), or raise InputError naming the problem."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     p = check_input_file(path)
     with warnings.catch_warnings():
@@ -81,24 +86,36 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
                 allowed = READ_EXTENSIONS.get(fmt)
                 if allowed is None:
                     raise InputError(f"{p}: unsupported image format {fmt}")
+                note = None
                 if ext in IMAGE_EXTENSIONS and ext not in allowed:
-                    raise InputError(
-                        f"{p}: content is {fmt} but the extension says {ext[1:].upper()}; "
-                        "rename the file to match its content"
+                    # Pillow identified the content by its signature: read what it really is.
+                    note = (
+                        f"content is {fmt} but the extension says {ext[1:].upper()}; read as {fmt}"
                     )
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                im, exif_note = _upright(im)
+                note = "; ".join(n for n in (note, exif_note) if n) or None
                 rgb, alpha = _to_rgb8(im)
         except InputError:
             raise
         except UnidentifiedImageError:
             raise InputError(f"{p}: not an image, or the image data is corrupt") from None
-        except (OSError, SyntaxError, ValueError) as e:
+        except (OSError, SyntaxError, ValueError, struct.error, EOFError) as e:
             detail = str(e).split("\n")[0] or type(e).__name__
             raise InputError(f"{p}: corrupt or truncated image ({detail})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = old_limit
-    return LoadedImage(rgb=rgb, alpha=alpha, path=str(p), format=fmt)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=str(p), format=fmt, note=note)
+
+
+def _upright(im):
+    """Apply the EXIF orientation; a malformed EXIF block leaves the picture as stored."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(im), None
+    except (struct.error, ValueError, TypeError, KeyError, OSError, SyntaxError, EOFError):
+        return im, "its EXIF block is malformed; orientation not applied"
 
 
 def _to_rgb8(im) -> tuple[np.ndarray, np.ndarray | None]:
@@ -106,10 +123,7 @@ def _to_rgb8(im) -> tuple[np.ndarray, np.ndarray | None]:
     mode = im.mode
     alpha = None
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
-        grey = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2), None
+        return np.repeat(_grey8(im)[..., None], 3, axis=2), None
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         arr = np.asarray(im)
@@ -117,6 +131,22 @@ def _to_rgb8(im) -> tuple[np.ndarray, np.ndarray | None]:
     if mode != "RGB":
         im = im.convert("RGB")  # CMYK, YCbCr, L, 1, P ...
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), alpha
+
+
+def _grey8(im, rows: int = 2048) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float grey image as uint8, converted in bands of rows so a
+    100-megapixel image never needs a float64 copy (2.9 GB) of itself."""
+    a = np.asarray(im)
+    if a.dtype.byteorder not in ("=", "|"):
+        a = a.astype(a.dtype.newbyteorder("="))
+    top = 65535.0 if im.mode.startswith("I;16") or float(a.max()) > 255 else 255.0
+    out = np.empty(a.shape, np.uint8)
+    scale = np.float32(255.0 / top)
+    for y in range(0, a.shape[0], rows):
+        band = a[y : y + rows].astype(np.float32) * scale + np.float32(0.5)
+        np.clip(band, 0, 255, out=band)
+        out[y : y + rows] = band.astype(np.uint8)
+    return out
 
 
 def output_format(path: str | os.PathLike) -> str:

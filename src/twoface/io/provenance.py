@@ -16,8 +16,21 @@ IPTC_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 COMPOSITE_SYNTHETIC = "compositeSynthetic"  # model-free (classical) edit
 COMPOSITE_TRAINED = "compositeWithTrainedAlgorithmicMedia"  # a learned model made the face
 SIDECAR_SUFFIX = ".xmp"  # for formats with no metadata container (BMP)
-
-_XMP_RE = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>", re.S)
+# The IPTC digital source types that say "made or changed by an algorithm" -- only these count
+# as the synthetic-media label (a camera's "digitalCapture" XMP is not one).
+SYNTHETIC_TYPES = frozenset(
+    {
+        "trainedAlgorithmicMedia",
+        "compositeWithTrainedAlgorithmicMedia",
+        "compositeSynthetic",
+        "algorithmicMedia",
+    }
+)
+# Where a label is looked for: XMP sits near the start (JPEG APP1, PNG iTXt before the pixels,
+# TIFF) or at the end (WebP chunks); the middle of a large file is pixels.
+SCAN_BYTES = 16 << 20
+MAX_PACKET = 1 << 20
+_OPEN, _CLOSE = b"<x:xmpmeta", b"</x:xmpmeta>"
 _TYPE_RE = re.compile(r"DigitalSourceType[^>]*?(?:>|=\")\s*([^<\"]+)")
 _TOOL_RE = re.compile(r"CreatorTool[^>]*?(?:>|=\")\s*([^<\"]+)")
 _OP_RE = re.compile(r"twoface:Operation[^>]*?(?:>|=\")\s*([^<\"]+)")
@@ -61,20 +74,49 @@ def xmp_packet(label: Label) -> bytes:
     return xml.encode("utf-8")
 
 
+def xmp_packets(data: bytes):
+    """The `<x:xmpmeta ...</x:xmpmeta>` packets in `data`, found in one linear pass: each search
+    resumes after the last closing tag, so a file of many openings and no closing is not
+    scanned again from every opening."""
+    pos = 0
+    while (start := data.find(_OPEN, pos)) >= 0:
+        end = data.find(_CLOSE, start)
+        if end < 0:
+            return  # no closing tag anywhere after: no more packets
+        if end - start <= MAX_PACKET:
+            yield data[start : end + len(_CLOSE)]
+        pos = end + len(_CLOSE)
+
+
 def parse_xmp(data: bytes) -> Label | None:
-    for packet in _XMP_RE.findall(data):
+    for packet in xmp_packets(data):
         text = packet.decode("utf-8", "replace")
         kind = _TYPE_RE.search(text)
         if not kind:
             continue
+        source_type = kind.group(1).strip().rsplit("/", 1)[-1]
+        if source_type not in SYNTHETIC_TYPES:
+            continue  # e.g. a camera's digitalCapture: provenance, but not an AI label
         tool = _TOOL_RE.search(text)
         op = _OP_RE.search(text)
         return Label(
-            source_type=kind.group(1).strip().rsplit("/", 1)[-1],
+            source_type=source_type,
             tool=tool.group(1).strip() if tool else "unknown tool",
             operation=op.group(1).strip() if op else "edit",
         )
     return None
+
+
+def scan_regions(path: Path, window: int = SCAN_BYTES) -> bytes:
+    """The bytes where metadata lives: the whole file if small, else its first and last
+    `window` bytes (joined by a separator no tag can span)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size <= 2 * window:
+            return f.read()
+        head = f.read(window)
+        f.seek(size - window)
+        return head + b"\0" + f.read(window)
 
 
 _EXIF_RE = re.compile(
@@ -84,7 +126,7 @@ _EXIF_RE = re.compile(
 
 def parse_description(text: str) -> Label | None:
     m = _EXIF_RE.search(text or "")
-    if not m:
+    if not m or m["t"] not in SYNTHETIC_TYPES:
         return None
     return Label(source_type=m["t"], tool=m["tool"], operation=m["op"])
 
@@ -93,7 +135,7 @@ def read_label(path: str | Path) -> tuple[Label | None, list[str]]:
     """The label of a file and where it was found ("XMP", "EXIF", "sidecar XMP")."""
     path = Path(path)
     found: list[str] = []
-    label = parse_xmp(path.read_bytes())
+    label = parse_xmp(scan_regions(path))
     if label:
         found.append("XMP")
     exif_label = _exif_label(path)
@@ -106,7 +148,7 @@ def read_label(path: str | Path) -> tuple[Label | None, list[str]]:
         label = label or comment_label
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if sidecar.is_file():
-        side = parse_xmp(sidecar.read_bytes())
+        side = parse_xmp(scan_regions(sidecar))
         if side:
             found.append("sidecar XMP")
             label = label or side

@@ -9,6 +9,7 @@ container's metadata. Animated GIF/WebP go through `twoface.io.animation`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,45 @@ AUDIO_COPY = {
 }
 MAX_VIDEO_PIXELS = 8192 * 8192
 NAMED_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
+# Encoder options checked before any work starts.
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 50)}
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+
+
+def check_encoder_options(crf: int, preset: str, codec: str) -> None:
+    """UsageError for a CRF outside the codec's range or a preset name it does not know."""
+    lo, hi = CRF_RANGE[codec]
+    if not lo <= crf <= hi:
+        raise UsageError(f"--crf {crf}: {codec} takes {lo} to {hi} (lower is better)", "crf")
+    if codec in ("libx264", "libx265") and preset not in X26X_PRESETS:
+        raise UsageError(
+            f"--preset {preset}: not an x264/x265 preset; use one of {', '.join(X26X_PRESETS)}",
+            "preset",
+        )
+
+
+def default_codec(output: str | os.PathLike) -> str | None:
+    """The video codec an output extension gets by default (None for GIF/WebP animations)."""
+    spec = WRITE_CONTAINERS.get(Path(output).suffix.lower())
+    return spec[1] if spec else None
+
+
+def quiet_codec_logs(verbose: bool = False) -> None:
+    """FFmpeg's (and x264's) log lines go to stderr only when asked for (--verbose)."""
+    import av.logging
+
+    av.logging.set_level(av.logging.VERBOSE if verbose else None)
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -72,6 +112,7 @@ class VideoInfo:
     duration: float | None = None  # seconds
     audio_codecs: tuple[str, ...] = ()
     animation: bool = False  # GIF/WebP read with Pillow
+    audio_decodable: tuple[bool, ...] = ()  # whether this FFmpeg build can decode each stream
 
     def cut_duration(self, trim: tuple[float, float] | None) -> float | None:
         """Seconds the output lasts: the whole video, or what `trim` keeps of it."""
@@ -135,7 +176,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 color_primaries=int(first.color_primaries or 2),
                 color_trc=int(first.color_trc or 2),
                 duration=duration,
-                audio_codecs=tuple(a.codec_context.name for a in c.streams.audio),
+                audio_codecs=tuple(
+                    (a.codec_context.name if a.codec_context else "") or "unknown"
+                    for a in c.streams.audio
+                ),
+                audio_decodable=tuple(_decodable(a) for a in c.streams.audio),
             )
     except InputError:
         raise
@@ -148,17 +193,59 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"{p}: not a readable video ({what})") from None
 
 
+def _decodable(stream) -> bool:
+    import av
+
+    cc = stream.codec_context
+    if cc is None or not cc.name:
+        return False
+    try:
+        av.codec.Codec(cc.name, "r")
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
 def audio_plan(info: VideoInfo, output: str | os.PathLike) -> list[str | None]:
-    """Per input audio stream: "copy", the encoder to re-encode with, or None (dropped)."""
+    """Per input audio stream: "copy", the encoder to re-encode with, or None (dropped: GIF
+    and WebP hold no sound, and a stream with no decoder cannot be re-encoded)."""
     ext = Path(output).suffix.lower()
     if ext in ANIMATION_EXTENSIONS:
         return [None] * info.audio_streams
     fmt = WRITE_CONTAINERS[ext][0]
     allowed = AUDIO_COPY[fmt]
     fallback = "libopus" if fmt == "webm" else "aac"
-    return [
-        "copy" if allowed is None or name in allowed else fallback for name in info.audio_codecs
-    ]
+    decodable = info.audio_decodable or (True,) * len(info.audio_codecs)
+    plan: list[str | None] = []
+    for name, ok in zip(info.audio_codecs, decodable, strict=True):
+        if allowed is None or name in allowed:
+            plan.append("copy")
+        else:
+            plan.append(fallback if ok else None)
+    return plan
+
+
+def audio_notes(info: VideoInfo, output: str | os.PathLike) -> list[str]:
+    """What happens to the audio that the user should be told (dropped streams)."""
+    ext = Path(output).suffix.lower()
+    if ext in ANIMATION_EXTENSIONS:
+        return [f"{output}: GIF and WebP hold no sound; the audio is left out"] * bool(
+            info.audio_streams
+        )
+    notes = []
+    for i, (name, how) in enumerate(zip(info.audio_codecs, audio_plan(info, output), strict=True)):
+        if how is None:
+            notes.append(
+                f"audio stream {i} ({name}) has no decoder in this FFmpeg build and "
+                f"{ext} cannot hold it as it is; it is left out"
+            )
+    return notes
+
+
+def _check_frame(p: Path, frame, info: VideoInfo) -> None:
+    """Every frame, not only the first, must be one the pipeline can hold and encode."""
+    if (frame.width, frame.height) != (info.width, info.height):
+        _check_dimensions(p, frame.width, frame.height)
 
 
 def _rgb(frame, info: VideoInfo) -> np.ndarray:
@@ -169,6 +256,11 @@ def _rgb(frame, info: VideoInfo) -> np.ndarray:
         src_color_range=frame.color_range or None,
         src_colorspace=frame.colorspace if frame.colorspace not in (0, 2) else None,
     )
+    if rgb.shape[:2] != (info.height, info.width):
+        # The stream changed resolution mid-way: scale to the size the output was opened with.
+        import cv2
+
+        rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
     k = (info.rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
@@ -228,6 +320,7 @@ def read_video(
                 if done[v.index]:
                     continue
                 for frame in packet.decode():
+                    _check_frame(p, frame, info)
                     t = float(frame.time) if frame.pts is not None else 0.0
                     if start is not None and t < start - 1e-6:
                         continue
@@ -315,22 +408,45 @@ class VideoWriter:
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         name = cc.name
-        if name in ("libx264", "libx265"):
+        check_encoder_options(crf, preset, name)
+        if name == "libx264":
             self.stream.options = {"crf": str(crf), "preset": preset}
+        elif name == "libx265":
+            # x265 prints its own [info] lines unless told its log level.
+            self.stream.options = {
+                "crf": str(crf),
+                "preset": preset,
+                "x265-params": "log-level=error",
+            }
         elif name == "libvpx-vp9":
             self.stream.options = {"crf": str(crf + 13), "b": "0"}
+        try:
+            cc.open()  # fails now, not in the encoder thread, when the codec refuses the size
+        except av.FFmpegError as e:
+            self.container.close()
+            raise InputError(
+                f"{source}: {name} cannot encode a {info.width}x{info.height} video "
+                f"({e.strerror or type(e).__name__}); try --codec libx265 or a smaller size"
+            ) from None
         self.audio: list = []
         plan = audio_plan(info, path)
         with av.open(str(source)) as src:
             for a, how in zip(src.streams.audio, plan, strict=True):
                 if how == "copy":
                     self.audio.append(self.container.add_stream_from_template(a))
-                else:
-                    out = self.container.add_stream(how, rate=a.codec_context.sample_rate)
+                elif how is not None:
+                    rate = a.codec_context.sample_rate
+                    rates = av.codec.Codec(how, "w").audio_rates
+                    if rates and rate not in rates:
+                        # e.g. Opus takes 48/24/16/12/8 kHz: 44.1 kHz is resampled to 48 kHz.
+                        rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
+                    out = self.container.add_stream(how, rate=rate)
                     # Encoders want a named layout; files often say only "N channels".
                     channels = a.codec_context.channels
                     out.layout = NAMED_LAYOUTS.get(channels, f"{channels}c")
                     self.audio.append(out)
+                else:
+                    self.audio.append(None)  # dropped
         self.reencoded = {i for i, how in enumerate(plan) if how not in ("copy", None)}
         self._pix = pix
         self._av = av
@@ -354,6 +470,8 @@ class VideoWriter:
 
     def write_audio(self, item, index: int) -> None:
         stream = self.audio[index]
+        if stream is None:
+            return
         if index in self.reencoded:
             for packet in stream.encode(item):
                 self.container.mux(packet)
@@ -368,6 +486,11 @@ class VideoWriter:
             for packet in self.audio[i].encode(None):
                 self.container.mux(packet)
         self.container.close()
+
+    def abort(self) -> None:
+        """Release the file after a failure (the caller deletes it); errors here are moot."""
+        with contextlib.suppress(Exception):  # half-written: nothing more to save
+            self.container.close()
 
 
 def read_video_label(path: str | os.PathLike) -> Label | None:

@@ -30,12 +30,42 @@ def require_torch(what: str) -> None:
 
 
 def torch_device(device: str | None = None) -> str:
-    """The device PyTorch code runs on: the one asked for, else CUDA when present, else CPU."""
+    """The device PyTorch code runs on: the one asked for, else CUDA when present, else CPU.
+
+    A device that is not there is a one-line UsageError, not an assertion deep inside PyTorch.
+    """
     import torch
 
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(device)
+    return device
+
+
+def check_device(device: str) -> None:
+    """UsageError unless PyTorch can use `device` ("cpu", "cuda", "cuda:1", "mps" ...)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(
+            f"--device {device}: not a device name (e.g. cpu, cuda, cuda:1)", "device"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {device}: no CUDA GPU is available to PyTorch on this machine "
+                "(a CPU-only build, or no driver); use --device cpu",
+                "device",
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)",
+                "device",
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: Apple's MPS backend is not available here", "device")
 
 
 def ort_providers() -> list[str]:
@@ -84,6 +114,9 @@ def load_graph(
     inswapper generator on an H100)."""
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    from twoface.runtime.onnx_check import load_checked
+
+    model = load_checked(path)  # refuses what no runtime should be handed, before either sees it
     if runtime == "onnxruntime":
         import onnxruntime as ort
 
@@ -92,7 +125,9 @@ def load_graph(
         if threads:
             opts.intra_op_num_threads = threads
         try:
-            session = ort.InferenceSession(str(path), opts, providers=ort_providers())
+            session = ort.InferenceSession(
+                model.SerializeToString(), opts, providers=ort_providers()
+            )
         except Exception as e:  # onnxruntime raises its own exception types
             raise ModelError(
                 f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
@@ -110,7 +145,13 @@ def load_graph(
                 i.name: (x.astype(np.float16) if "float16" in in_type else x)
                 for i, x in zip(inputs, xs, strict=True)
             }
-            return [np.asarray(o, np.float32) for o in session.run(names, feed)]
+            try:
+                outs = session.run(names, feed)
+            except Exception as e:  # onnxruntime's own exception types (shape, type, alloc)
+                raise ModelError(
+                    f"{path}: onnxruntime failed running it ({str(e).splitlines()[0][:160]})"
+                ) from None
+            return [np.asarray(o, np.float32) for o in outs]
 
         return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run, size)
     require_torch("--runtime torch")
@@ -119,8 +160,8 @@ def load_graph(
     from twoface.runtime.onnx_torch import OnnxModule
 
     try:
-        module = OnnxModule(path)
-    except NotImplementedError as e:
+        module = OnnxModule(model)
+    except (NotImplementedError, ValueError, TypeError, KeyError) as e:
         raise ModelError(f"{path}: cannot run on PyTorch ({e})") from None
     dev = torch_device(device)
     dtype = torch.float16 if half else torch.float32

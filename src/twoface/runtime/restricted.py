@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from twoface.errors import ModelError
+from twoface.runtime.checkpoints import allocation_limit, check_tensor_budget, check_zip_budget
 
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32,
@@ -56,9 +57,13 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, *rest):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, module_classes) -> None:
+    def __init__(
+        self, file, archive: zipfile.ZipFile, prefix: str, module_classes, budget: int
+    ) -> None:
         super().__init__(file)
         self.archive, self.prefix, self.module_classes = archive, prefix, set(module_classes)
+        self.budget = budget  # bytes of storage this load may still read
+        self.storages: dict[str, torch.Tensor] = {}
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
@@ -76,21 +81,59 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
     def persistent_load(self, pid):
-        kind, dtype, key, _location, numel = pid[:5]
-        if kind != "storage" or not isinstance(dtype, torch.dtype):
+        if not isinstance(pid, tuple) or len(pid) < 5:
+            raise pickle.UnpicklingError("malformed persistent id")
+        kind, dtype, key, _location, _numel = pid[:5]
+        if kind != "storage" or not isinstance(dtype, torch.dtype) or not isinstance(key, str):
             raise pickle.UnpicklingError(f"unexpected persistent id {pid[:2]}")
-        data = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
-        return torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        if key in self.storages:  # shared by several tensors: read once
+            return self.storages[key]
+        try:
+            info = self.archive.getinfo(f"{self.prefix}data/{key}")
+        except KeyError:
+            raise pickle.UnpicklingError(f"storage {key} is missing from the archive") from None
+        self.budget -= info.file_size
+        if self.budget < 0:
+            raise pickle.UnpicklingError("its storages unpack to far more than the file's size")
+        data = bytearray(self.archive.read(info))
+        storage = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        self.storages[key] = storage
+        return storage
 
 
-def _flatten(obj, prefix: str, out: dict) -> None:
-    for attr in ("_parameters", "_buffers"):
-        for name, value in (getattr(obj, attr, None) or {}).items():
-            if isinstance(value, torch.Tensor):
-                out[prefix + name] = value
-    for name, child in (getattr(obj, "_modules", None) or {}).items():
-        if child is not None:
-            _flatten(child, f"{prefix}{name}.", out)
+MAX_MODULES = 100_000  # far more than any face model has; bounds a walk over shared children
+
+
+def _children(obj, attr: str) -> dict:
+    value = getattr(obj, attr, None) if isinstance(obj, _Record) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _flatten(root, out: dict) -> None:
+    """Parameters and buffers of the module tree by dotted name, walked without recursion.
+
+    A module that contains itself (a cycle) is refused; a module shared by several parents is
+    listed under each name, as `state_dict` does, but the walk stops after MAX_MODULES visits,
+    so a pickle whose sharing doubles at every level cannot make it run for ever.
+    """
+    stack: list[tuple[object, str, frozenset[int]]] = [(root, "", frozenset())]
+    visits = 0
+    while stack:
+        obj, prefix, ancestors = stack.pop()
+        visits += 1
+        if visits > MAX_MODULES:
+            raise ModelError(f"more than {MAX_MODULES} modules in the tree (shared children?)")
+        for attr in ("_parameters", "_buffers"):
+            for name, value in _children(obj, attr).items():
+                if isinstance(value, torch.Tensor):
+                    out[f"{prefix}{name}"] = value
+        inside = ancestors | {id(obj)}
+        for name, child in reversed(list(_children(obj, "_modules").items())):
+            if child is None:
+                continue
+            if id(child) in inside:
+                raise ModelError(f"module {prefix}{name} contains itself (a cyclic module tree)")
+            stack.append((child, f"{prefix}{name}.", inside))
 
 
 def load_pickled_module(path: str | os.PathLike, module_classes: tuple[str, ...]) -> dict:
@@ -107,13 +150,34 @@ def load_pickled_module(path: str | os.PathLike, module_classes: tuple[str, ...]
         if not pkl:
             raise ModelError(f"{p}: no data.pkl inside: not a PyTorch checkpoint")
         prefix = pkl[0][: -len("data.pkl")]
+        limit = allocation_limit(p)
+        check_zip_budget(p, limit)
         try:
             with archive.open(pkl[0]) as f:
-                obj = _Unpickler(f, archive, prefix, module_classes).load()
+                obj = _Unpickler(f, archive, prefix, module_classes, limit).load()
         except pickle.UnpicklingError as e:
             raise ModelError(f"{p}: {e}; it is not the model it claims to be") from None
+        except (
+            TypeError,
+            KeyError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            EOFError,
+            RuntimeError,
+            OverflowError,
+            MemoryError,
+            RecursionError,
+            zipfile.BadZipFile,
+        ) as e:
+            first = (str(e).splitlines() or [""])[0][:120] or type(e).__name__
+            raise ModelError(f"{p}: a malformed pickle ({type(e).__name__}: {first})") from None
     out: dict = {}
-    _flatten(obj, "", out)
+    try:
+        _flatten(obj, out)
+    except ModelError as e:
+        raise ModelError(f"{p}: {e}") from None
     if not out:
         raise ModelError(f"{p}: no module weights inside")
+    check_tensor_budget(p, out.values(), limit)
     return out

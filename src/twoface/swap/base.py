@@ -67,6 +67,9 @@ class PerSource:
 
 class Swapper(ABC):
     name: str = "swapper"
+    # IPTC digitalSourceType of what this engine makes: a trained model generated the face
+    # (engines without one, the classical and anime warps, say compositeSynthetic).
+    source_type: str = "compositeWithTrainedAlgorithmicMedia"
 
     @abstractmethod
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:

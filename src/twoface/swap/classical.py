@@ -90,6 +90,7 @@ def pick_source(identity: SourceIdentity, target: Face) -> SourceFace:
 
 class ClassicalSwapper(Swapper):
     name = "classical"
+    source_type = "compositeSynthetic"  # a warp of the source photo; no trained model
 
     def __init__(
         self, shading_sigma: float = 0.12, poisson: bool = True, keep_open_mouth: bool = True

@@ -57,6 +57,11 @@ _SIMSWAP = "https://github.com/neuralchen/SimSwap/releases/download/"
 _RESWAP = "https://huggingface.co/somanchiu/reswapper/resolve/main/"
 _ANIME = "https://github.com/hysts/anime-face-detector/releases/download/v0.0.1/"
 _FACEXLIB = "https://github.com/xinntao/facexlib/releases/download/"
+_UNIFACE = (
+    "uniface's MODEL_SHA256 table (its w600k_r50, det_10g and 2d106det digests equal the "
+    "deep-live-cam manifest's, so it mirrors insightface's files byte for byte)"
+)
+_RESTORE_MANIFEST = "a ComfyUI face-restore installer's sha256 table (FaceRestore_Models mirror)"
 _MANIFEST = "deep-live-cam model manifest (revision 581e70b6), cross-checked by several projects"
 
 INSIGHTFACE_LICENCE = "InsightFace models: non-commercial research only"
@@ -244,7 +249,9 @@ ENTRIES: tuple[ModelEntry, ...] = (
         (_INSIGHT + "buffalo_s/det_500m.onnx",),
         INSIGHTFACE_LICENCE,
         True,
+        sha256="5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a",
         preprocess=Preprocess(size=640, mean=(127.5,) * 3, std=(128.0,) * 3, max_batch=1),
+        source=_UNIFACE,
     ),
     ModelEntry(
         "scrfd_500m_bnkps_dynamic",
@@ -358,6 +365,8 @@ ENTRIES: tuple[ModelEntry, ...] = (
         ("https://github.com/TencentARC/GFPGAN/releases/download/v1.3.4/GFPGANv1.4.pth",),
         "Apache-2.0",
         False,
+        sha256="e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
+        source=_RESTORE_MANIFEST,
         preprocess=Preprocess(size=512, template="ffhq", mean=(127.5,) * 3, std=(127.5,) * 3),
     ),
     ModelEntry(
@@ -369,6 +378,8 @@ ENTRIES: tuple[ModelEntry, ...] = (
         ("https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth",),
         "S-Lab License 1.0 (non-commercial)",
         True,
+        sha256="1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7",
+        source=_RESTORE_MANIFEST,
         preprocess=Preprocess(size=512, template="ffhq", mean=(127.5,) * 3, std=(127.5,) * 3),
     ),
     # -- anime -------------------------------------------------------------------------------------
