@@ -425,8 +425,12 @@ def test_cli_swaps_and_labels_with_every_swapper_family(
     assert main([*args, "--swapper", name, "--models-dir", str(all_swappers_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["faces_swapped"] == 1 and summary["label"].startswith("AI-generated")
+    # A trained model made the face: IPTC's term for that, not compositeSynthetic.
+    assert summary["digital_source_type"] == "compositeWithTrainedAlgorithmicMedia"
     assert rgb(out).shape == rgb(target).shape
-    assert main(["inspect", str(out)]) == 0
+    assert main(["inspect", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["digital_source_type"] == "compositeWithTrainedAlgorithmicMedia"
 
 
 def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,7 +25,6 @@ DIGEST = hashlib.sha256(BODY).hexdigest()
 def tiny_onnx(outputs: int = 9, pad: int = 0) -> bytes:
     """A real ONNX graph with a detector's interface: image in, `outputs` tensors out."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])
@@ -48,6 +49,13 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "500":
             self.send_error(500, "boom")
             return
+        if mode.startswith("redirect:"):
+            self.send_response(302)
+            self.send_header("Location", mode[len("redirect:") :])
+            self.end_headers()
+            return
+        if self._special(mode):
+            return
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404)
@@ -69,6 +77,53 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(body[start:])
+
+    def _special(self, mode: str) -> bool:
+        """Misbehaving servers; True when the reply is sent."""
+        body = self.files.get(self.path, b"")
+        rng = self.headers.get("Range")
+        if mode == "chunked-cut":  # chunked transfer cut inside a chunk: IncompleteRead
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n" % len(body) + body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return True
+        if mode == "endless":  # no Content-Length, far more bytes than the model has
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(body)
+            self.close_connection = True
+            return True
+        if mode == "trickle":  # a byte at a time, for ever
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for b in body:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return True
+        if mode == "wrong-range" and rng:  # 206, but not from the byte asked for
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return True
+        if mode == "416" and rng:  # "your range starts past the end", whatever was asked
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(body)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.modes[self.path] = "ok"
+            return True
+        return False
 
 
 @pytest.fixture()
@@ -280,3 +335,160 @@ def test_torch_models_without_pytorch_say_so_in_one_line(tmp_path, photos, capsy
         err = capsys.readouterr().err
         assert code == 2 and message in err and "pip install torch" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+# -- issue 9: downloads that misbehave, and the store's own files ---------------------------------
+def test_cut_inside_a_chunk_is_one_line_and_keeps_the_partial(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "chunked-cut"
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match="connection closed in the middle of a chunk") as e:
+        store.download(_entry(base))
+    assert "\n" not in str(e.value) and _cached(store) == []
+
+
+def test_a_server_sending_too_much_is_stopped_at_the_size(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "endless"
+    store = ModelStore(tmp_path)
+    with pytest.raises(
+        ModelError, match=f"sent more than the {len(BODY)} bytes test_model can have"
+    ):
+        store.download(_entry(base))
+    assert _cached(store) == [] and list(store.partial_dir.iterdir()) == []
+
+
+def test_a_trickling_server_meets_the_deadline(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "trickle"
+    store = ModelStore(tmp_path)
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match="too slow"):
+        store.download(_entry(base), deadline=1.0)
+    assert time.monotonic() - t0 < 10 and _cached(store) == []
+
+
+def test_a_206_from_the_wrong_byte_restarts_from_zero(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = BODY, "wrong-range"
+    store = ModelStore(tmp_path)
+    store.partial_dir.mkdir(parents=True)
+    (store.partial_dir / "m.onnx.part").write_bytes(BODY[:1000])
+    assert store.download(_entry(base)).read_bytes() == BODY  # not BODY[:1000] + BODY
+
+
+def test_a_416_on_a_truncated_partial_is_not_taken_as_complete(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"], h.modes["/m.onnx"] = tiny_onnx(), "416"
+    store = ModelStore(tmp_path)
+    entry = _entry(base, sha256=None, size=None)  # nothing to catch a short file but the 416
+    store.partial_dir.mkdir(parents=True)
+    (store.partial_dir / "m.onnx.part").write_bytes(tiny_onnx()[:40])
+    assert store.download(entry).read_bytes() == tiny_onnx()
+
+
+def test_redirects_to_other_hosts_or_schemes_are_refused(server, tmp_path):
+    base, h = server
+    port = base.rsplit(":", 1)[1]
+    h.files["/m.onnx"] = BODY
+    store = ModelStore(tmp_path)
+    for target in (f"http://localhost:{port}/m.onnx", "file:///etc/passwd", "ftp://127.0.0.1/m"):
+        h.modes["/r.onnx"] = f"redirect:{target}"
+        with pytest.raises(ModelError, match="refused|is not allowed"):
+            store.download(_entry(base, path="/r.onnx"))
+    h.modes["/r.onnx"] = f"redirect:{base}/m.onnx"  # same host: followed
+    assert store.download(_entry(base, path="/r.onnx")).read_bytes() == BODY
+
+
+def test_two_downloads_of_one_model_at_once_both_succeed(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(ModelStore(tmp_path).download(_entry(base)).read_bytes())
+        except Exception as e:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(e)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and results == [BODY, BODY]
+
+
+def test_random_bytes_that_look_like_onnx_are_never_pinned(server, tmp_path, capsys):
+    base, h = server
+    h.files["/m.onnx"] = b"\x08" + os.urandom(5000)
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match="not a readable ONNX file"):
+        store.download(_entry(base, sha256=None, size=None))
+    assert "test_model" not in store.pins() and _cached(store) == []
+    # The wrong interface is refused too: a YuNet file has 12 outputs.
+    wrong = tmp_path / "yunet.onnx"
+    wrong.write_bytes(tiny_onnx(9))
+    assert (
+        main(
+            [
+                "models",
+                "--models-dir",
+                str(tmp_path / "h"),
+                "import",
+                str(wrong),
+                "--name",
+                "yunet_s",
+            ]
+        )
+        == 4
+    )
+    assert "has 1 input(s) and 9 output(s); yunet_s (yunet) has 1 and 12" in capsys.readouterr().err
+
+
+def test_unpin_forgets_a_pin_and_import_recognises_files_by_hash(tmp_path, capsys):
+    home = tmp_path / "home"
+    args = ["models", "--models-dir", str(home)]
+    first = tmp_path / "a.onnx"
+    first.write_bytes(tiny_onnx(12))
+    assert main([*args, "import", str(first), "--name", "yunet_s"]) == 0
+    store = ModelStore(home)
+    installed = store.path(store.entry("yunet_s"))
+    assert store.pins()["yunet_s"]["sha256"] == hashlib.sha256(installed.read_bytes()).hexdigest()
+    again = tmp_path / "copy.onnx"
+    again.write_bytes(tiny_onnx(12))
+    installed.unlink()
+    assert main([*args, "import", str(again)]) == 0  # no --name: the pin says what it is
+    assert "yunet_s: " in capsys.readouterr().out
+    stranger = tmp_path / "s.onnx"
+    stranger.write_bytes(tiny_onnx(12, pad=3))
+    assert main([*args, "import", str(stranger)]) == 2
+    assert (
+        "is not in the catalogue; say which model it is with --name NAME" in capsys.readouterr().err
+    )
+    # A wrong pin: forget it, then the genuine file is accepted.
+    assert main([*args, "import", str(stranger), "--name", "yunet_s"]) == 4
+    assert main([*args, "unpin", "yunet_s"]) == 0
+    assert "removed pin" in capsys.readouterr().out and not installed.exists()
+    assert main([*args, "import", str(stranger), "--name", "yunet_s"]) == 0
+    assert main([*args, "unpin", "inswapper_128"]) == 2  # its digest is published, not pinned
+
+
+def test_a_planted_symlink_in_the_partial_folder_is_not_followed(server, tmp_path):
+    base, h = server
+    h.files["/m.onnx"] = BODY
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    store = ModelStore(tmp_path / "home")
+    store.partial_dir.mkdir(parents=True)
+    (store.partial_dir / "m.onnx.part").symlink_to(victim)
+    assert store.download(_entry(base)).read_bytes() == BODY
+    assert victim.read_text() == "precious"
+
+
+def test_catalogue_digests_found_for_more_entries():
+    hashed = {e.name for e in CATALOGUE.values() if e.sha256}
+    assert {"scrfd_500m", "gfpgan_1.4", "codeformer", "inswapper_128", "scrfd_10g"} <= hashed
+    for e in CATALOGUE.values():
+        if e.sha256:
+            assert len(e.sha256) == 64 and e.source, e.name

@@ -328,13 +328,13 @@ def _swap(args) -> int:
         raise UsageError(f"{args.target}: --anime applies to images, not videos")
     if not video and args.trim:
         raise UsageError(f"{args.target}: --trim applies to videos, not images")
-    for note in _ignored_options(args, video):
-        _note(note)
     if args.device:
         from twoface.runtime import check_device, require_torch
 
         require_torch(f"--device {args.device}")
         check_device(args.device)
+    for note in _ignored_options(args, video):
+        _note(note)
     swapper = Swapper(
         **_zoo_options(args),
         similarity=similarity,

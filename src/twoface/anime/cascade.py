@@ -26,8 +26,8 @@ class CascadeAnimeDetector(Detector):
     ) -> None:
         if not hasattr(cv2, "CascadeClassifier"):
             raise ModelError(
-                "this OpenCV build has no CascadeClassifier (OpenCV 5 keeps it in "
-                "opencv-contrib-python-headless)"
+                "this OpenCV build has no CascadeClassifier (OpenCV 5 moved it to contrib); "
+                "twoface needs opencv-python < 5"
             )
         self._cascade = cv2.CascadeClassifier(str(model_path))
         if self._cascade.empty():

@@ -32,8 +32,10 @@ def is_animation(path: str | os.PathLike) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(p) as im:
+        with _bomb_guard(p), Image.open(p) as im:
             return bool(getattr(im, "is_animated", False))
+    except InputError:
+        raise  # a canvas too large to decode: say so, whatever the extension promised
     except Exception:  # unreadable: the image reader gives the clear message
         return False
 

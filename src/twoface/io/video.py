@@ -393,6 +393,13 @@ class VideoWriter:
             )
         self.stream = self.container.add_stream(codec or default_codec, rate=info.rate)
         self.stream.width, self.stream.height = info.width, info.height
+        if (
+            pix == "yuv420p"
+            and (info.width % 2 or info.height % 2)
+            and self.stream.name != "libvpx-vp9"
+        ):
+            # x264/x265 refuse 4:2:0 at an odd width or height; 4:4:4 keeps the exact size.
+            pix = "yuv444p"
         self.stream.pix_fmt = pix
         self.stream.time_base = info.time_base
         cc = self.stream.codec_context
