@@ -11,6 +11,7 @@ __all__ = [
     "Face",
     "InputError",
     "ModelError",
+    "OutputError",
     "SwapResult",
     "Swapper",
     "TwofaceError",
@@ -25,7 +26,7 @@ def __getattr__(name: str):
         from twoface import api
 
         return getattr(api, name)
-    if name in ("InputError", "ModelError", "TwofaceError", "UsageError"):
+    if name in ("InputError", "ModelError", "OutputError", "TwofaceError", "UsageError"):
         from twoface import errors
 
         return getattr(errors, name)

@@ -318,6 +318,7 @@ class Swapper:
         selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
         need_id = selection.needs_identity
         timings["source"] = time.perf_counter() - t
+        _stage(report, "landmarks", 3)
         t = time.perf_counter()
         faces = self.landmarker([tgt.rgb], [detected])[0]
         timings["landmarks"] = time.perf_counter() - t

@@ -28,13 +28,13 @@ Identify = Callable[[np.ndarray, list], list[np.ndarray]]
 
 
 class PeoplePicker:
-    RECHECK_EVERY = 8  # frames between identity looks at a person not matched yet
+    RECHECK_EVERY = 5  # frames between identity looks at a person not matched yet
     MAX_CHECKS = 16  # looks per track before its "no" is final
     KEEP_EMBEDDINGS = 8
     # dlib descriptors of faces under this height (pixels) are noisy: a person seen only that
     # small must match more closely. Measured on hamilton_clip.mp4 with a reference frame of
     # the performer: audience faces of 35-70 px reached 0.58-0.59 on single views, while the
-    # mean over a track's views stayed >= 0.66 for everyone but the performer (0.52-0.54).
+    # mean of two views stayed above 0.63 for everyone but the performer (0.52-0.55).
     SMALL_FACE = 48
     SMALL_FACE_MARGIN = 0.1
     SWITCH_RATIO = 2.0  # default mode: a face this many times the chosen one's area...
@@ -67,6 +67,12 @@ class PeoplePicker:
             self._most_prominent(seen, alive, new)
         self.ever_selected |= {t.id for t in alive if t.selected}
 
+    def undecided(self, track: Track) -> bool:
+        """Whether a track not swapped yet may still match (more identity looks to come)."""
+        return (
+            self.selection.needs_identity and not track.selected and track.checks < self.MAX_CHECKS
+        )
+
     # -- identity ----------------------------------------------------------------------------
     def _match(self, index: int, frame: np.ndarray, track: Track) -> None:
         if track.selected:
@@ -77,7 +83,7 @@ class PeoplePicker:
         if not due:
             track.selected = bool(track.selected)
             return
-        if track.checks > 0 or not track.embeddings or track.embedded_at != index:
+        if not track.embeddings or track.embedded_at != index:  # else the tracker's, just made
             track.embeddings.append(self.identify(frame, [track.last])[0])
             del track.embeddings[: -self.KEEP_EMBEDDINGS]
         track.embedded_at = track.checked_at = index
@@ -85,10 +91,13 @@ class PeoplePicker:
         box = track.last.box
         track.best_size = max(track.best_size, float(box[3] - box[1]))
         refs = self.selection.target_refs or (self.selection.reference,)
-        # The mean over the track's views: each look is another chance for a stranger to come
-        # close by noise, so single views never decide on their own.
-        mean = np.mean(track.embeddings, axis=0)
-        distances = [identity_distance(mean, r) for r in refs]
+        # The mean of the two latest views: each look is another chance for a stranger to come
+        # close by noise, so after the first look no single view decides alone; and the latest
+        # views, not all of them, so poor first views (blur, profile) do not hold the mean away.
+        # The latest view must agree on its own as well.
+        mean = np.mean(track.embeddings[-2:], axis=0)
+        latest = track.embeddings[-1]
+        distances = [max(identity_distance(mean, r), identity_distance(latest, r)) for r in refs]
         j = int(np.argmin(distances))
         limit = self.selection.threshold
         if track.best_size < self.SMALL_FACE:

@@ -256,14 +256,19 @@ class _SwapStage:
     A selected person missed by the detector for a few frames is swapped in those frames only if
     they come back within the tracker's bridge (their face then interpolated between both
     sides); if they do not, those frames pass through untouched, so nobody's face is painted
-    onto a scene they have left. Frames wait here only while such a gap is open: at most the
-    tracker's `max_missed` frames beyond a batch.
+    onto a scene they have left. With --reference / --target-faces the frames of a person whose
+    identity is still being looked at wait too, so that once they match, their first frames are
+    swapped as well. Frames wait here only while such a gap or look is open: at most the
+    tracker's `max_missed` frames, or HOLD_FRAMES, beyond a batch.
     """
+
+    HOLD_FRAMES = 2 * PeoplePicker.RECHECK_EVERY + 2  # frames held for a pending identity
 
     def __init__(self, swapper, sources, selection, dt, timings, tracker: Tracker) -> None:
         self.swapper, self.sources, self.selection = swapper, sources, selection
         self.dt, self.timings, self.tracker = dt, timings, tracker
         self.picker = PeoplePicker(selection, _embedder(swapper))
+        self.pending: dict[int, deque] = {}
         self.swaps = array("H")  # faces swapped per frame, in frame order
         self.window: deque[_Entry] = deque()
         self.gaps: dict[int, list[tuple[_Entry, Face, int]]] = {}
@@ -298,11 +303,13 @@ class _SwapStage:
         return self._release()
 
     def flush(self) -> list[tuple]:
-        """The end of the video: open gaps stay unswapped."""
+        """The end of the video: open gaps and undecided people stay unswapped."""
         for waiting in self.gaps.values():
             for entry, _, _ in waiting:
                 entry.open_gaps -= 1
         self.gaps.clear()
+        for track_id in list(self.pending):
+            self._release_pending(track_id)
         return self._release()
 
     def _track(self, item: tuple, faces: list[Face]) -> _Entry:
@@ -315,8 +322,13 @@ class _SwapStage:
             if tr.selected:
                 entry.jobs.append(SwapJob(0, tr.last, self.sources[tr.source]))
                 self._close_gap(tr, index)
+                self._settle(tr, swap=True)
             else:
                 self._drop_gap(tr.id)  # back, but no longer swapped: those frames pass
+                if self.picker.undecided(tr):
+                    self._hold(tr, entry)
+                else:
+                    self._settle(tr, swap=False)
             self.last_seen[tr.id] = index
         for tr in bridged:
             if tr.selected:
@@ -325,7 +337,29 @@ class _SwapStage:
         alive = {tr.id for tr in self.tracker.tracks}
         for track_id in [i for i in self.gaps if i not in alive]:  # gone for good
             self._drop_gap(track_id)
+        for track_id in [i for i in self.pending if i not in alive]:
+            self._release_pending(track_id)
         return entry
+
+    # Frames of a person whose identity is not settled yet wait (a few frames at most), so
+    # that once they match, the frames before the match are swapped too.
+    def _hold(self, track, entry: _Entry) -> None:
+        waiting = self.pending.setdefault(track.id, deque())
+        waiting.append((entry, track.last))
+        entry.open_gaps += 1
+        if len(waiting) > self.HOLD_FRAMES:
+            old, _ = waiting.popleft()
+            old.open_gaps -= 1
+
+    def _settle(self, track, swap: bool) -> None:
+        for entry, face in self.pending.pop(track.id, ()):
+            if swap:
+                entry.jobs.append(SwapJob(0, face, self.sources[track.source]))
+            entry.open_gaps -= 1
+
+    def _release_pending(self, track_id: int) -> None:
+        for entry, _ in self.pending.pop(track_id, ()):
+            entry.open_gaps -= 1
 
     def _drop_gap(self, track_id: int) -> None:
         for waiting, _, _ in self.gaps.pop(track_id, []):
