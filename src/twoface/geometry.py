@@ -117,14 +117,17 @@ def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def interocular(kps_or_landmarks: np.ndarray) -> float:
-    """Distance between the eye centres, from 5 keypoints or 68 landmarks."""
+    """Distance between the eye centres, from 5 keypoints or a scheme's landmarks."""
+    from twoface.schemes import scheme_of
+
     p = np.asarray(kps_or_landmarks, np.float64)
-    if len(p) == 68:
-        return float(np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0)))
-    return float(np.linalg.norm(p[0] - p[1]))
+    if len(p) == 5:
+        return float(np.linalg.norm(p[0] - p[1]))
+    return scheme_of(p).interocular(p)
 
 
 def kps_from_landmarks(lm: np.ndarray) -> np.ndarray:
-    """The five alignment points (eyes, nose tip, mouth corners) from 68 iBUG landmarks."""
-    lm = np.asarray(lm, np.float32)
-    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
+    """The five alignment points (eyes, nose tip, mouth corners) from a scheme's landmarks."""
+    from twoface.schemes import scheme_of
+
+    return scheme_of(lm).five_points(lm)

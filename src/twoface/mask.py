@@ -1,34 +1,45 @@
-"""Soft masks drawn from 68 iBUG landmarks: the inner face (brows to chin) and the open mouth."""
+"""Soft masks drawn from landmarks: the inner face (brows to chin) and the open mouth.
+
+Points are read by group through the landmark scheme (twoface.schemes), so 68-point dlib and
+106-point insightface landmarks make the same masks.
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-JAW = slice(0, 17)
-BROWS = slice(17, 27)
-INNER_MOUTH = slice(60, 68)
+from twoface.schemes import LandmarkScheme, scheme_of
 
 
-def face_polygon(lm: np.ndarray, brow_lift: float = 0.08) -> np.ndarray:
+def face_polygon(
+    lm: np.ndarray, brow_lift: float = 0.08, scheme: LandmarkScheme | None = None
+) -> np.ndarray:
     """Jaw line then the brows right-to-left, lifted a little so the brows sit wholly inside.
 
     Nothing above the brows: the forehead is where hair, hats and fringes live, and a source's
     hairline pasted there is the most visible artefact of landmark swaps.
     """
     lm = np.asarray(lm, np.float32)
-    up = lm[BROWS].mean(0) - lm[8]
-    up /= max(np.linalg.norm(up), 1e-6)
-    face_h = np.linalg.norm(lm[BROWS].mean(0) - lm[8])
-    brows = lm[BROWS][::-1] + up * brow_lift * face_h
-    return np.concatenate([lm[JAW], brows])
+    s = scheme or scheme_of(lm)
+    brows, chin = s.group(lm, "brows"), s.point(lm, "chin")
+    up = brows.mean(0) - chin
+    face_h = np.linalg.norm(up)
+    up /= max(face_h, 1e-6)
+    lifted = brows[::-1] + up * brow_lift * face_h
+    return np.concatenate([s.group(lm, "jaw"), lifted])
 
 
-def mouth_open_ratio(lm: np.ndarray) -> float:
+def mouth_open_ratio(lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
     """Inner-lip gap over mouth width: ~0 when closed, > 0.15 when teeth or tongue show."""
     lm = np.asarray(lm, np.float64)
-    gap = np.linalg.norm(lm[[61, 62, 63]] - lm[[67, 66, 65]], axis=1).mean()
-    width = np.linalg.norm(lm[48] - lm[54])
+    s = scheme or scheme_of(lm)
+    if not s.has("lips_upper_inner"):
+        return 0.0
+    gap = np.linalg.norm(
+        s.group(lm, "lips_upper_inner") - s.group(lm, "lips_lower_inner"), axis=1
+    ).mean()
+    width = np.linalg.norm(s.point(lm, "mouth_left") - s.point(lm, "mouth_right"))
     return float(gap / max(width, 1e-6))
 
 
@@ -54,7 +65,6 @@ def feather(
     return soft
 
 
-OUTER_MOUTH = slice(48, 60)
 OPEN_MOUTH = 0.12
 
 
@@ -71,14 +81,15 @@ def face_mask(
     show as a white line between the lips).
     """
     lm = np.asarray(lm, np.float32)
-    size = float(np.linalg.norm(lm[0] - lm[16]))
-    soft = feather(polygon_mask(shape, face_polygon(lm)), size)
-    target_open = mouth_open_ratio(lm) > OPEN_MOUTH
+    s = scheme_of(lm)
+    size = s.face_width(lm)
+    soft = feather(polygon_mask(shape, face_polygon(lm, scheme=s)), size)
+    target_open = mouth_open_ratio(lm, s) > OPEN_MOUTH
     region = None
     if keep_open_mouth and target_open:
-        region = lm[INNER_MOUTH]
+        region = s.group(lm, "mouth_inner")
     elif keep_open_mouth and source_mouth_open:
-        region = lm[OUTER_MOUTH]
+        region = s.group(lm, "mouth_outer")
     if region is not None:
         mouth = polygon_mask(shape, region)
         mouth = cv2.dilate(mouth, np.ones((3, 3), np.uint8), iterations=max(1, int(size * 0.01)))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from twoface.schemes import scheme_of
 from twoface.types import Face
 
 
@@ -209,11 +210,12 @@ class Tracker:
     @staticmethod
     def _observe(track: Track, face: Face, dt: float) -> Track:
         track.missed = 0
-        if face.landmarks is not None:
-            size = float(np.linalg.norm(face.landmarks[0] - face.landmarks[16]))
+        if face.landmarks is not None and face.kps is not None:
+            n = len(face.landmarks)
+            size = scheme_of(face.landmarks, face.landmark_scheme).face_width(face.landmarks)
             signal = np.concatenate([face.landmarks, face.kps])
             smooth = track.filter(signal, dt, size).astype(np.float32)
-            face = replace(face, landmarks=smooth[:68], kps=smooth[68:])
+            face = replace(face, landmarks=smooth[:n], kps=smooth[n:])
         track.last = replace(face, track_id=track.id)
         return track
 

@@ -17,17 +17,20 @@ import numpy as np
 from twoface.blend import alpha_composite, poisson_paste, transfer_shading
 from twoface.geometry import estimate_similarity
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
+from twoface.schemes import scheme_of
 from twoface.swap.base import SourceFace, SourceIdentity, SwapJob, Swapper
 from twoface.types import Face
 
 
 def extended_points(lm: np.ndarray) -> np.ndarray:
-    """68 landmarks + 17 jaw points pushed outwards + 10 forehead points above the brows."""
+    """The landmarks + the jaw pushed outwards (a ring) + points over the brows (forehead)."""
     lm = np.asarray(lm, np.float64)
-    centre = lm[[27, 28, 29, 30, 33]].mean(0)
-    ring = centre + (lm[0:17] - centre) * 1.25
-    up = lm[17:27].mean(0) - lm[8]
-    forehead = lm[17:27] + up * 0.35
+    s = scheme_of(lm)
+    jaw, brows = s.group(lm, "jaw"), s.group(lm, "brows")
+    centre = s.group(lm, "nose").mean(0)
+    ring = centre + (jaw - centre) * 1.25
+    up = brows.mean(0) - s.point(lm, "chin")
+    forehead = brows + up * 0.35
     return np.concatenate([lm, ring, forehead])
 
 
@@ -74,10 +77,10 @@ def piecewise_affine_maps(
 
 
 def pose_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Shape difference of two 68-point sets after removing position, scale and rotation."""
+    """Shape difference of two landmark sets after removing position, scale and rotation."""
     m = estimate_similarity(a, b)
     moved = a @ m[:, :2].T + m[:, 2]
-    scale = np.linalg.norm(b[0] - b[16])
+    scale = scheme_of(b).face_width(b)
     return float(np.linalg.norm(moved - b, axis=1).mean() / max(scale, 1e-6))
 
 
@@ -112,11 +115,14 @@ class ClassicalSwapper(Swapper):
     def swap_one(self, frame: np.ndarray, target: Face, source: SourceFace) -> None:
         """Swap one face of `frame` in place."""
         if target.landmarks is None or source.face.landmarks is None:
-            raise ValueError("the classical swapper needs 68 landmarks on both faces")
+            raise ValueError("the classical swapper needs landmarks on both faces")
+        if len(target.landmarks) != len(source.face.landmarks):
+            raise ValueError("source and target landmarks must come from one scheme")
         h, w = frame.shape[:2]
+        n = len(target.landmarks)
         dst = extended_points(target.landmarks)
         src = extended_points(source.face.landmarks)
-        face_w = float(np.linalg.norm(target.landmarks[0] - target.landmarks[16]))
+        face_w = scheme_of(target.landmarks).face_width(target.landmarks)
         margin = int(face_w * 0.1) + 4
         x0 = max(int(np.floor(dst[:, 0].min())) - margin, 0)
         y0 = max(int(np.floor(dst[:, 1].min())) - margin, 0)
@@ -127,7 +133,7 @@ class ClassicalSwapper(Swapper):
         offset = np.array([x0, y0], np.float64)
         dst_local = dst - offset
         lm_local = target.landmarks.astype(np.float64) - offset
-        fallback = estimate_similarity(dst_local[:68], src[:68])
+        fallback = estimate_similarity(dst_local[:n], src[:n])
         map_x, map_y = piecewise_affine_maps(dst_local, src, fallback, x1 - x0, y1 - y0)
         warped = cv2.remap(
             source.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT

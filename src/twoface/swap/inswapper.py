@@ -44,7 +44,7 @@ def paste_back(
 ) -> None:
     """Blend the generated crop into `frame` in place (insightface's inswapper paste-back).
 
-    With 68 `landmarks` the mask is also limited to the face (jaw and lifted brows), for
+    With `landmarks` the mask is also limited to the face (jaw and lifted brows), for
     generators whose crop holds hair and background too. Works on the region the crop covers
     only, so every pixel outside it stays bit-identical.
     """
@@ -64,7 +64,7 @@ def paste_back(
     fake = cv2.warpAffine(face, shift, (rw, rh), borderValue=0)
     white = cv2.warpAffine(np.full((size, size), 255, np.uint8), shift, (rw, rh), borderValue=0)
     white[white > 20] = 255
-    if landmarks is not None and len(landmarks) == 68:
+    if landmarks is not None:
         from twoface.mask import face_polygon
 
         face_mask = np.zeros_like(white)
