@@ -133,11 +133,11 @@ def main() -> int:
                 "retinaface_r50",
             ):
                 if m.startswith("simswap") and m != "simswap_arcface":
-                    from twoface.swap.simswap import SimSwapGenerator
+                    from twoface.swap.simswap import SimSwapNet
 
                     big = m == "simswap512"
                     net, size, two = (
-                        SimSwapGenerator(size512=big).eval(),
+                        SimSwapNet(size512=big).eval(),
                         (512 if big else 224),
                         True,
                     )

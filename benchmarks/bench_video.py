@@ -109,7 +109,7 @@ def swap_fps(swapper, source: Path, clip: Path, out: Path, preset: str):
     with sampler:
         t = time.perf_counter()
         result = run_video(
-            swapper,
+            swapper.stages(),
             identities,
             selection,
             str(clip),

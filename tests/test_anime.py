@@ -135,7 +135,7 @@ def test_anime_swap_between_two_tiles_changes_only_the_face(grid, cascade_home, 
 
 def test_anime_swap_with_landmarks_warps_inside_the_outline():
     from twoface.anime.layout import face_outline
-    from twoface.anime.swap import AnimeSwapper
+    from twoface.anime.swap import AnimeEngine
     from twoface.swap.base import SourceFace, SourceIdentity, SwapJob
     from twoface.types import Face
 
@@ -171,7 +171,7 @@ def test_anime_swap_with_landmarks_warps_inside_the_outline():
         landmark_scheme="anime28",
     )
     ident = SourceIdentity((SourceFace(src_img, src),))
-    out = AnimeSwapper(palette=False).swap([tgt_img], [SwapJob(0, tgt, ident)])[0]
+    out = AnimeEngine(palette=False).swap([tgt_img], [SwapJob(0, tgt, ident)])[0]
     import cv2
 
     mask = np.zeros((200, 200), np.uint8)

@@ -140,9 +140,9 @@ def test_generator_matches_its_onnx_export_and_the_latent_uses_emap(models_dir, 
     from twoface.swap import SourceIdentity
 
     ident = SourceIdentity.combine(src)
-    emb = sw.swapper.encoder.embed([src[0].image], [src[0].face.kps])[0]
+    emb = sw.engine.generator.encoder.embed([src[0].image], [src[0].face.kps])[0]
     want = emb @ emap
-    assert np.allclose(sw.swapper.latent(ident), want / np.linalg.norm(want), atol=1e-5)
+    assert np.allclose(sw.engine.generator.latent(ident), want / np.linalg.norm(want), atol=1e-5)
 
 
 def test_reswapper_pth_loads_by_its_key_names(models_dir, photos):
@@ -203,7 +203,7 @@ def test_ghost_swaps_inside_the_face_only(ghost_dir, photos, name):
     from twoface import Swapper
 
     sw = Swapper(swapper=name, models_dir=ghost_dir)
-    assert sw.swapper.net.encoder.deconv2.link == (name == "ghost_linknet_2blocks")
+    assert sw.engine.generator.net.encoder.deconv2.link == (name == "ghost_linknet_2blocks")
     result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
     before = rgb(photos / "obama.jpg")
     changed = np.abs(result.image.astype(int) - before.astype(int)).max(2) > 0
@@ -289,14 +289,12 @@ def test_simswap_arcface_pickle_loads_without_running_code(tmp_path):
 def test_simswap_swaps_with_its_files(tmp_path, photos):
 
     from twoface import Swapper
-    from twoface.swap.simswap import SimSwapGenerator
+    from twoface.swap.simswap import SimSwapNet
 
     home = tmp_path / "simswap"
     (home / "models").mkdir(parents=True)
     torch.manual_seed(0)
-    torch.save(
-        SimSwapGenerator(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth"
-    )
+    torch.save(SimSwapNet(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth")
     _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
     sw = Swapper(swapper="simswap_224", models_dir=home)
     result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
@@ -361,7 +359,7 @@ def test_reswapper_onnx_and_simswap_512_files(models_dir, tmp_path, photos):
     import shutil
 
     from twoface import Swapper
-    from twoface.swap.simswap import SimSwapGenerator
+    from twoface.swap.simswap import SimSwapNet
 
     home = tmp_path / "m"
     (home / "models").mkdir(parents=True)
@@ -376,12 +374,12 @@ def test_reswapper_onnx_and_simswap_512_files(models_dir, tmp_path, photos):
 
     torch.manual_seed(0)
     torch.save(
-        SimSwapGenerator(size512=True, blocks=1).state_dict(),
+        SimSwapNet(size512=True, blocks=1).state_dict(),
         home / "models" / "simswap_512_550000_net_G.pth",
     )
     _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
     sw = Swapper(swapper="simswap_512", models_dir=home)
-    assert sw.swapper.size == 512 and sw.swapper.net.size512
+    assert sw.engine.generator.spec.size == 512 and sw.engine.generator.net.size512
     result = sw.swap_image(photos / "biden.jpg", photos / "obama.jpg")
     assert result.image.shape == rgb(photos / "obama.jpg").shape
     assert (np.abs(result.image.astype(int) - rgb(photos / "obama.jpg")).max(2) > 0).sum() > 1000
@@ -392,16 +390,14 @@ def all_swappers_dir(models_dir, ghost_dir, tmp_path_factory):
     """One model folder with a file of every learned swapper family (random weights)."""
     import shutil
 
-    from twoface.swap.simswap import SimSwapGenerator
+    from twoface.swap.simswap import SimSwapNet
 
     home = tmp_path_factory.mktemp("all")
     shutil.copytree(models_dir / "models", home / "models")
     for f in (ghost_dir / "models").iterdir():
         shutil.copy(f, home / "models" / f.name)
     torch.manual_seed(0)
-    torch.save(
-        SimSwapGenerator(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth"
-    )
+    torch.save(SimSwapNet(blocks=1).state_dict(), home / "models" / "simswap_224_latest_net_G.pth")
     _save_simswap_arcface(home / "models" / "arcface_checkpoint.tar")
     return home
 

@@ -179,8 +179,8 @@ def test_watermark_is_drawn_only_in_its_corner(photos, tmp_path):
     from twoface import Swapper
 
     plain = Swapper().swap_image(photos / "biden.jpg", photos / "obama.jpg").image
-    marked = Swapper(watermark="AI-generated").swap_image(
-        photos / "biden.jpg", photos / "obama.jpg"
+    marked = Swapper().swap_image(
+        photos / "biden.jpg", photos / "obama.jpg", watermark="AI-generated"
     )
     diff = np.abs(marked.image.astype(int) - plain.astype(int)).max(2) > 0
     h, w = diff.shape

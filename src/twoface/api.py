@@ -10,32 +10,37 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from twoface.detect import create_detector
+from twoface.build import ModelPool
+from twoface.config import (
+    Config,
+    ModelsConfig,
+    OutputConfig,
+    RuntimeConfig,
+    SelectionConfig,
+    as_tuple,
+)
 from twoface.errors import InputError, UsageError
-from twoface.identity import SAME_PERSON_DISTANCE, Dlib128Encoder, identity_distance
+from twoface.identity import Encoder
 from twoface.io.image import (
-    MIN_SIDE,
+    ImageLike,
     LoadedImage,
     check_output_path,
+    load_image,
     output_format,
-    read_image,
     write_image,
 )
 from twoface.io.provenance import Label, make_label
-from twoface.landmarks import Dlib68Landmarker
 from twoface.progress import ProgressCallback, resolve
 from twoface.select import Selection, most_prominent, select
-from twoface.swap import SourceIdentity, create_swapper
+from twoface.swap import SourceIdentity, engine_for
 from twoface.swap.base import SourceFace, SwapJob
 from twoface.types import Face
 from twoface.watermark import Watermark
-
-ImageLike = str | os.PathLike | np.ndarray
 
 
 @dataclass
@@ -62,27 +67,52 @@ class SwapResult:
         }
 
 
-def _load(image: ImageLike) -> LoadedImage:
-    """An input image of a swap; one no face could fit in (a 100000x1 strip) is refused."""
-    loaded = _load_any(image)
-    h, w = loaded.rgb.shape[:2]
-    if min(w, h) < MIN_SIDE:
-        raise InputError(f"{loaded.path}: {w}x{h} pixels is too small to hold a face")
-    return loaded
+@dataclass(frozen=True)
+class _Request:
+    """What one swap call asks for: which faces, how to write."""
+
+    selection: SelectionConfig
+    options: OutputConfig
+    watermark: Watermark | None
 
 
-def _load_any(image: ImageLike) -> LoadedImage:
-    if isinstance(image, np.ndarray):
-        arr = image
-        if arr.dtype != np.uint8:
-            raise InputError("<array>: images must be uint8 RGB arrays")
-        if arr.ndim == 2:
-            arr = np.repeat(arr[..., None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise InputError(f"<array>: expected (H, W, 3) RGB or (H, W, 4) RGBA, got {arr.shape}")
-        alpha = arr[..., 3].copy() if arr.shape[2] == 4 else None
-        return LoadedImage(np.ascontiguousarray(arr[..., :3]), alpha, "<array>", "array")
-    return read_image(image)
+SELECTION_KEYS = {"similarity"}
+OUTPUT_KEYS = {"quality", "label", "watermark", "crf", "preset", "codec", "trim", "batch_size"}
+
+
+def _request(selection, options, many, reference, target_faces, conveniences) -> _Request:
+    """The request's typed configs: the objects given, or built from the keyword conveniences."""
+    unknown = set(conveniences) - SELECTION_KEYS - OUTPUT_KEYS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+    if selection is None:
+        selection = SelectionConfig(
+            many=many,
+            reference=reference,
+            target_faces=as_tuple(target_faces),
+            similarity=conveniences.get("similarity"),
+        )
+    picked = {k: v for k, v in conveniences.items() if k in OUTPUT_KEYS and v is not None}
+    options = replace(options or OutputConfig(), **picked)
+    try:
+        watermark = Watermark(options.watermark) if options.watermark else None
+    except ValueError as e:
+        raise UsageError(f"watermark: {e}", "watermark") from None
+    return _Request(selection, options, watermark)
+
+
+def _config_from(config: Config, keywords: dict) -> Config:
+    """`config` with the Swapper keyword conveniences applied."""
+    model_keys = {f for f in ModelsConfig.__dataclass_fields__}
+    runtime_keys = {f for f in RuntimeConfig.__dataclass_fields__}
+    unknown = set(keywords) - model_keys - runtime_keys
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+    models = {k: v for k, v in keywords.items() if k in model_keys}
+    if isinstance(models.get("detector_options"), dict):
+        models["detector_options"] = tuple(sorted(models["detector_options"].items()))
+    runtime = {k: v for k, v in keywords.items() if k in runtime_keys}
+    return Config(replace(config.models, **models), replace(config.runtime, **runtime))
 
 
 def _stage(report: ProgressCallback | None, name: str, number: int, stages: int = 5) -> None:
@@ -113,63 +143,54 @@ def _unturn_face(face: Face, k: int, width: int, height: int) -> Face:
 
 
 class Swapper:
-    """Detect, select, swap, blend and label; one instance keeps its models loaded."""
+    """Detect, select, swap, blend and label; one instance keeps its models loaded.
 
-    def __init__(
-        self,
-        detector: str = "retinaface",
-        similarity: float = SAME_PERSON_DISTANCE,
-        label: bool = True,
-        quality: int = 95,
-        detector_options: dict | None = None,
-        watermark: str | None = None,
-        models_dir: str | os.PathLike | None = None,
-        offline: bool = False,
-        runtime: str = "onnxruntime",
-        device: str | None = None,
-        swapper: str = "classical",
-        anime_detector: str = "anime_lbpcascade",
-        half: bool = False,
-        compile: bool = False,  # noqa: A002
-    ) -> None:
-        """watermark: visible text drawn on every output image or frame (e.g. "AI-generated").
+    Built from a `Config` (models and runtime) or keyword conveniences that build one:
+    detector, landmarker, encoder, swapper, anime_detector, models_dir, offline,
+    detector_options (a dict), runtime, device, half, compile. Models come from a `ModelPool`
+    keyed by (model, device, dtype), which several Swappers may share (`pool=`). What is asked
+    per request (which faces, how to write) goes to `swap_image` / `swap_video`.
+    """
 
-        detector: "retinaface" (default) or "dlib-hog", shipped with the package, or a detector
-        of the model zoo (`twoface models list`) found in `models_dir`; `runtime` runs zoo ONNX
-        files on onnxruntime or PyTorch (`device` "cpu", "cuda", ...). swapper: "classical"
-        (shipped) or a learned swapper of the zoo (inswapper_128, reswapper_...). half and
-        compile run the inswapper family in fp16 / torch.compile'd on the PyTorch runtime.
-        """
+    def __init__(self, config: Config | None = None, *, pool: ModelPool | None = None, **keywords):
         from twoface.zoo.store import ModelStore
 
-        self.store = ModelStore(models_dir, offline=offline)
-        self.runtime, self.device = runtime, device
-        self.anime_detector = anime_detector
+        config = _config_from(config or Config(), keywords)
+        models, runtime = config.models, config.runtime
+        self.config = config
+        self.store = (
+            pool.store
+            if pool is not None
+            else ModelStore(models.models_dir, offline=models.offline)
+        )
+        self.pool = pool or ModelPool(self.store, runtime)
+        self.detector = self.pool.get(
+            "detect", models.detector, runtime, **dict(models.detector_options)
+        )
+        self.landmarker = self.pool.get("landmarks", models.landmarker, runtime)
+        self.engine = engine_for(self.pool.get("swap", models.swapper, runtime))
+        self._encoder: Encoder | None = None
         self._anime = None
-        try:
-            self.watermark = Watermark(watermark) if watermark else None
-        except ValueError as e:
-            raise UsageError(f"--watermark: {e}") from None
-        try:
-            self.detector = create_detector(
-                detector, self.store, runtime, device, **(detector_options or {})
-            )
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        self.landmarker = Dlib68Landmarker()
-        self._encoder: Dlib128Encoder | None = None
-        try:
-            self.swapper = create_swapper(swapper, self.store, runtime, device, half, compile)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        self.similarity = similarity
-        self.label = label
-        self.quality = quality
+
+    def stages(self):
+        """The stages a video swap runs (the encoder built only if asked for)."""
+        from twoface.video_pipeline import Stages
+
+        return Stages(self.detector, self.landmarker, self.engine, lambda: self.encoder)
 
     @property
-    def encoder(self) -> Dlib128Encoder:
+    def encoder(self) -> Encoder:
+        """The identity encoder for selection and tracking (built on first use)."""
         if self._encoder is None:
-            self._encoder = Dlib128Encoder()
+            name = self.config.models.encoder
+            built = self.pool.get("identity", name, self.config.runtime)
+            if not isinstance(built, Encoder):
+                raise UsageError(
+                    f"identity {name} is the identity network of a swapper, not an encoder for "
+                    "selection; use dlib128 or arcface_w600k_r50",
+                    "identity",
+                )
+            self._encoder = built
         return self._encoder
 
     # -- stages -------------------------------------------------------------------------------
@@ -182,7 +203,7 @@ class Swapper:
         self, images: Sequence[ImageLike], identity: bool = True, role: str = "source"
     ) -> list[SourceFace]:
         """The most prominent face of each photo; InputError if one has none."""
-        loaded = [_load(i) for i in images]
+        loaded = [load_image(i) for i in images]
         found = self.detector.detect([x.rgb for x in loaded])
         out = []
         for img, faces in zip(loaded, found, strict=True):
@@ -210,11 +231,12 @@ class Swapper:
         """Check the arguments shared by image and video swaps; returns the source list."""
         sources = [source] if isinstance(source, (str, os.PathLike, np.ndarray)) else list(source)
         if not sources:
-            raise UsageError("give at least one source image")
+            raise UsageError("give at least one source image", "source")
         if target_faces is not None and len(target_faces) != len(sources):
             raise UsageError(
-                f"--target-faces needs one image per source: {len(sources)} sources, "
-                f"{len(target_faces)} target faces"
+                f"target_faces: one photo is needed per source: {len(sources)} sources, "
+                f"{len(target_faces)} target faces",
+                "target_faces",
             )
         if output is not None:
             inputs = [
@@ -231,17 +253,25 @@ class Swapper:
         many: bool,
         reference: ImageLike | None,
         target_faces: Sequence[ImageLike] | None,
+        similarity: float | None = None,
     ) -> tuple[Selection, list[SourceIdentity]]:
         """How to pick target faces, and the source identities (one per mapped target face)."""
+        needs_identity = bool(target_faces) or reference is not None
+        encoder = self.encoder if needs_identity else None
+        threshold = (
+            similarity
+            if similarity is not None
+            else (encoder.same_person if encoder is not None else 0.6)
+        )
+        distance = encoder.distance if encoder is not None else None
+        common = dict(threshold=threshold, **({"distance": distance} if distance else {}))
         if target_faces:
             refs = tuple(self.identity_of(p, "target-face") for p in target_faces)
-            selection = Selection(target_refs=refs, threshold=self.similarity)
+            selection = Selection(target_refs=refs, **common)
         elif reference is not None:
-            selection = Selection(
-                reference=self.identity_of(reference, "reference"), threshold=self.similarity
-            )
+            selection = Selection(reference=self.identity_of(reference, "reference"), **common)
         else:
-            selection = Selection(many=many, threshold=self.similarity)
+            selection = Selection(many=many, **common)
         src_faces = self.source_faces(sources, identity=selection.needs_identity)
         if target_faces:
             return selection, [SourceIdentity.combine([f]) for f in src_faces]
@@ -259,6 +289,9 @@ class Swapper:
         output: str | os.PathLike | None = None,
         anime: bool | None = None,
         progress: bool | None | ProgressCallback = False,
+        selection: SelectionConfig | None = None,
+        options: OutputConfig | None = None,
+        **conveniences,
     ) -> SwapResult:
         """Swap faces in one target image.
 
@@ -268,29 +301,29 @@ class Swapper:
         source: one photo, or several. Without `target_faces` several photos are one person,
         combined; with `target_faces`, source i replaces the faces that look like target_faces[i].
         many: replace every face, not only the most prominent. reference: replace only faces of
-        the person in this photo (within `similarity`). progress: a callback
-        `(stage, number, stages)`, True for a status line on stderr, None for one only on a
-        terminal.
+        the person in this photo (within `similarity`, in the encoder's scale). progress: a
+        callback `(stage, number, stages)`, True for a status line on stderr, None for one only
+        on a terminal. selection / options: a SelectionConfig / OutputConfig; or the keyword
+        conveniences similarity, quality, label, watermark.
         """
+        req = _request(selection, options, many, reference, target_faces, conveniences)
         report = resolve(progress)
         try:
-            return self._swap_image(
-                source, target, many, reference, target_faces, output, anime, report
-            )
+            return self._swap_image(source, target, output, anime, report, req)
         finally:
             if report is not None and hasattr(report, "close"):
                 report.close()
 
-    def _swap_image(
-        self, source, target, many, reference, target_faces, output, anime, report
-    ) -> SwapResult:
+    def _swap_image(self, source, target, output, anime, report, req: _Request) -> SwapResult:
+        many, reference = req.selection.many, req.selection.reference
+        target_faces = list(req.selection.target_faces) or None
         timings: dict[str, float] = {}
         if output is not None:
             output_format(output)
         sources = self._plan(source, target, many, reference, target_faces, output)
         _stage(report, "read", 1)
         t = time.perf_counter()
-        tgt = _load(target)
+        tgt = load_image(target)
         timings["read"] = time.perf_counter() - t
 
         detected: list[Face] = []
@@ -307,15 +340,19 @@ class Swapper:
         if anime:
             if reference is not None or target_faces:
                 raise UsageError(
-                    "--reference and --target-faces need identity; not for anime faces"
+                    "reference: a reference or target faces need identity, which anime faces "
+                    "do not have",
+                    "reference",
                 )
-            return self._swap_anime(sources, tgt, many, output, timings, auto, report)
+            return self._swap_anime(sources, tgt, many, output, timings, auto, report, req)
         if not detected:
             hint = " (an illustration? try --anime)" if auto else ""
             raise InputError(f"{tgt.path}: no face found in the target image{hint}")
 
         t = time.perf_counter()
-        selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
+        selection, identities = self._selection_and_sources(
+            sources, many, reference, target_faces, req.selection.similarity
+        )
         need_id = selection.needs_identity
         timings["source"] = time.perf_counter() - t
         _stage(report, "landmarks", 3)
@@ -333,7 +370,7 @@ class Swapper:
                 self._no_match_message(tgt.path, faces, selection, reference, target_faces)
             )
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
-        return self._finish(self.swapper, tgt, faces, jobs, output, timings, report)
+        return self._finish(self.engine, tgt, faces, jobs, output, timings, report, req)
 
     def _upright(self, tgt: LoadedImage) -> tuple[LoadedImage, list[Face]]:
         """A photo whose faces lie on their side (a phone picture without its EXIF rotation):
@@ -347,14 +384,14 @@ class Swapper:
         return tgt, []
 
     def _finish(
-        self, engine, tgt: LoadedImage, faces, jobs, output, timings, report=None
+        self, engine, tgt: LoadedImage, faces, jobs, output, timings, report, req: _Request
     ) -> SwapResult:
         """Swap, watermark, label and write: the end every image swap shares."""
         _stage(report, "swap", 4)
         t = time.perf_counter()
         image = engine.swap([tgt.rgb], jobs)[0]
         timings["swap"] = time.perf_counter() - t
-        label = make_label(engine.source_type) if self.label else None
+        label = make_label(engine.source_type) if req.options.label else None
         swapped = [job.target for job in jobs]
         alpha = tgt.alpha
         if tgt.turned:  # faces were found on a quarter-turned copy: turn everything back
@@ -364,8 +401,8 @@ class Swapper:
             h, w = image.shape[:2]
             faces = [_unturn_face(f, k, w, h) for f in faces]
             swapped = [_unturn_face(f, k, w, h) for f in swapped]
-        if self.watermark is not None:
-            image = self.watermark(image.copy())
+        if req.watermark is not None:
+            image = req.watermark(image.copy())
         result = SwapResult(image, alpha, faces, swapped, label, timings=timings)
         result.notes = [f"{tgt.path}: {tgt.note}"] if tgt.note else []
         if tgt.turned:
@@ -375,7 +412,7 @@ class Swapper:
         if output is not None:
             _stage(report, "write", 5)
             t = time.perf_counter()
-            write_image(output, image, alpha, label, self.quality)
+            write_image(output, image, alpha, label, req.options.quality)
             timings["write"] = time.perf_counter() - t
             result.output = str(output)
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
@@ -394,15 +431,21 @@ class Swapper:
         if self._anime is None:
             from twoface.anime import AnimeAnalyzer
 
-            self._anime = AnimeAnalyzer(self.store, self.anime_detector, self.device)
+            self._anime = AnimeAnalyzer(
+                self.store, self.anime_detector, self.config.runtime.device, self.pool
+            )
         return self._anime
 
+    @property
+    def anime_detector(self) -> str:
+        return self.config.models.anime_detector
+
     def _swap_anime(
-        self, sources, tgt: LoadedImage, many: bool, output, timings, auto=False, report=None
+        self, sources, tgt: LoadedImage, many: bool, output, timings, auto, report, req
     ) -> SwapResult:
         """The line-art swap. With `auto` (no --anime) this runs only because the photo detector
         found no face in the target, so the messages say what was tried."""
-        from twoface.anime.swap import AnimeSwapper
+        from twoface.anime.swap import AnimeEngine
 
         t = time.perf_counter()
         faces = self.anime([tgt.rgb])[0]
@@ -416,7 +459,7 @@ class Swapper:
             )
             raise InputError(f"{tgt.path}: no face found in the target image ({tried})")
         t = time.perf_counter()
-        loaded = [_load(s) for s in sources]
+        loaded = [load_image(s) for s in sources]
         found = self.anime([x.rgb for x in loaded])
         src_faces = []
         for img, src in zip(loaded, found, strict=True):
@@ -433,7 +476,7 @@ class Swapper:
         timings["source"] = time.perf_counter() - t
         chosen = faces if many else [most_prominent(faces)]
         jobs = [SwapJob(0, f, identity) for f in chosen]
-        return self._finish(AnimeSwapper(), tgt, faces, jobs, output, timings, report)
+        return self._finish(AnimeEngine(), tgt, faces, jobs, output, timings, report, req)
 
     def swap_video(
         self,
@@ -444,19 +487,18 @@ class Swapper:
         many: bool = False,
         reference: ImageLike | None = None,
         target_faces: Sequence[ImageLike] | None = None,
-        crf: int = 18,
-        preset: str = "medium",
-        codec: str | None = None,
-        batch_size: int = 8,
         progress: bool | None | ProgressCallback = None,
-        trim: tuple[float, float] | None = None,
         track_identity: bool = True,
+        selection: SelectionConfig | None = None,
+        options: OutputConfig | None = None,
+        **conveniences,
     ):
         """Swap faces through a whole video (or animated GIF/WebP), streaming; output labelled.
 
-        Selection works as in `swap_image` but is decided once per tracked person, so nobody
-        flips between swapped and unswapped; with `track_identity` a person who leaves and comes
-        back keeps their track. trim: (start, end) in seconds, cutting video and audio alike.
+        Selection works as in `swap_image`, decided per tracked person as the video goes (see
+        twoface.people); with `track_identity` a person who leaves and comes back keeps their
+        track. options (or the conveniences crf, preset, codec, trim, batch_size, quality, label,
+        watermark, similarity): trim is (start, end) in seconds, cutting video and audio alike.
         Audio is copied where the output container takes it, else re-encoded.
         Returns a `VideoResult`.
         """
@@ -469,39 +511,42 @@ class Swapper:
         )
         from twoface.video_pipeline import run_video
 
+        req = _request(selection, options, many, reference, target_faces, conveniences)
+        opts = req.options
         check_video_output(output)
-        video_codec = codec or default_codec(output)
+        video_codec = opts.codec or default_codec(output)
         if video_codec is not None:
-            check_encoder_options(crf, preset, video_codec)
-        if trim is not None:
-            start, end = (float(x) for x in trim)
-            if not (0 <= start < end):
-                raise UsageError(f"--trim needs 0 <= START < END, got {start:g} {end:g}")
-            trim = (start, end)
-        sources = self._plan(source, target, many, reference, target_faces, output)
+            check_encoder_options(opts.crf, opts.preset, video_codec)
+        trim = None if opts.trim is None else tuple(float(x) for x in opts.trim)
+        target_faces = list(req.selection.target_faces) or None
+        reference = req.selection.reference
+        sources = self._plan(source, target, req.selection.many, reference, target_faces, output)
         info = probe(target)
         if trim is not None and info.duration is not None and trim[0] >= info.duration:
             raise InputError(
-                f"{target}: --trim starts at {trim[0]:g} s but the video lasts {info.duration:.2f} s"
+                f"{target}: trim starts at {trim[0]:g} s but the video lasts {info.duration:.2f} s",
+                "trim",
             )
-        selection, identities = self._selection_and_sources(sources, many, reference, target_faces)
-        label = make_label(self.swapper.source_type) if self.label else None
+        selection, identities = self._selection_and_sources(
+            sources, req.selection.many, reference, target_faces, req.selection.similarity
+        )
+        label = make_label(self.engine.source_type) if opts.label else None
         notes = audio_notes(info, output)
         result = run_video(
-            self,
+            self.stages(),
             identities,
             selection,
             str(target),
             info,
             str(output),
             label,
-            crf=crf,
-            preset=preset,
-            codec=codec,
-            batch_size=batch_size,
+            crf=opts.crf,
+            preset=opts.preset,
+            codec=opts.codec,
+            batch_size=opts.batch_size,
             progress=progress,
             trim=trim,
-            watermark=self.watermark,
+            watermark=req.watermark,
             track_identity=track_identity,
         )
         result.notes = notes
@@ -509,7 +554,7 @@ class Swapper:
 
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:
         refs = [selection.reference] if selection.reference is not None else selection.target_refs
-        closest = min(identity_distance(f.embedding, r) for f in faces for r in refs)
+        closest = min(selection.distance(f.embedding, r) for f in faces for r in refs)
         names = (
             Path(str(reference)).name
             if reference is not None
@@ -517,5 +562,6 @@ class Swapper:
         )
         return (
             f"{path}: none of its {len(faces)} faces matches {names} (closest identity "
-            f"distance {closest:.2f} > --similarity {self.similarity:.2f})"
+            f"distance {closest:.2f} > similarity threshold {selection.threshold:.2f}, "
+            f"{self.encoder.name})"
         )

@@ -87,8 +87,16 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="F",
-        help="largest identity distance (dlib 128-d) that counts as the same person "
-        "for --reference/--target-faces; lower is stricter (default 0.6)",
+        help="largest identity distance that counts as the same person for "
+        "--reference/--target-faces, in the encoder's scale: dlib128 Euclidean (default 0.6), "
+        "arcface_w600k_r50 cosine distance 1 - cos (default 0.6); lower is stricter",
+    )
+    s.add_argument(
+        "--encoder",
+        default="dlib128",
+        metavar="NAME",
+        help="identity encoder for --reference/--target-faces and tracking: dlib128 (default, "
+        "ships with twoface) or arcface_w600k_r50 (needs its file)",
     )
     s.add_argument(
         "--crf",
@@ -248,8 +256,10 @@ def _store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def _zoo_options(args) -> dict:
+def _config(args):
+    """The typed configuration (models, runtime) the command line asks for: built once here."""
     from twoface.anime import ANIME_DETECTORS
+    from twoface.config import Config, ModelsConfig, RuntimeConfig
 
     photo, anime = "retinaface", "anime_lbpcascade"
     if args.detector in ANIME_DETECTORS:
@@ -260,17 +270,18 @@ def _zoo_options(args) -> dict:
         photo = args.detector
         if getattr(args, "anime", None) is True:
             raise UsageError(f"--detector {args.detector} is not an anime detector")
-    return dict(
-        half=getattr(args, "half", False),
-        compile=getattr(args, "compile", False),
-        swapper=getattr(args, "swapper", "classical"),
+    models = ModelsConfig(
         detector=photo,
+        swapper=getattr(args, "swapper", "classical"),
+        encoder=getattr(args, "encoder", "dlib128"),
         anime_detector=anime,
-        runtime=args.runtime,
-        device=args.device,
         models_dir=args.models_dir,
         offline=args.offline,
     )
+    runtime = RuntimeConfig(
+        args.runtime, args.device, getattr(args, "half", False), getattr(args, "compile", False)
+    )
+    return Config(models, runtime)
 
 
 def _note(message: str) -> None:
@@ -312,15 +323,10 @@ def _ignored_options(args, video: bool) -> list[str]:
 
 def _swap(args) -> int:
     from twoface.api import Swapper
-    from twoface.identity import SAME_PERSON_DISTANCE
+    from twoface.config import OutputConfig, SelectionConfig, as_tuple
     from twoface.io.video import is_video_path
 
     quality = 95 if args.quality is None else args.quality
-    similarity = SAME_PERSON_DISTANCE if args.similarity is None else args.similarity
-    if not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be between 1 and 100, got {quality}")
-    if similarity <= 0:
-        raise UsageError(f"--similarity must be positive, got {similarity}")
     if args.reference and args.target_faces:
         raise UsageError("use either --reference or --target-faces, not both")
     video = is_video_path(args.target)
@@ -335,26 +341,31 @@ def _swap(args) -> int:
         check_device(args.device)
     for note in _ignored_options(args, video):
         _note(note)
-    swapper = Swapper(
-        **_zoo_options(args),
-        similarity=similarity,
-        label=not args.no_label,
-        quality=quality,
-        watermark=args.watermark,
-    )
+    swapper = Swapper(_config(args))
     progress = {"auto": None, "on": True, "off": False}[args.progress]
-    selection = dict(many=args.many, reference=args.reference, target_faces=args.target_faces)
+    selection = SelectionConfig(
+        many=args.many,
+        reference=args.reference,
+        target_faces=as_tuple(args.target_faces),
+        similarity=args.similarity,
+    )
+    options = OutputConfig(
+        quality=quality,
+        label=not args.no_label,
+        watermark=args.watermark,
+        crf=18 if args.crf is None else args.crf,
+        preset=args.preset or "medium",
+        codec=args.codec,
+        trim=tuple(args.trim) if args.trim else None,
+    )
     if video:
         result = swapper.swap_video(
             args.source,
             args.target,
             args.output,
-            crf=18 if args.crf is None else args.crf,
-            preset=args.preset or "medium",
-            codec=args.codec,
-            trim=args.trim,
             progress=progress,
-            **selection,
+            selection=selection,
+            options=options,
         )
         line = (
             f"{args.output}: {result.frames} frames, swapped faces in "
@@ -367,7 +378,8 @@ def _swap(args) -> int:
             output=args.output,
             anime=args.anime,
             progress=progress,
-            **selection,
+            selection=selection,
+            options=options,
         )
         line = (
             f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
@@ -382,11 +394,12 @@ def _swap(args) -> int:
 
 def _detect(args) -> int:
     from twoface.anime import ANIME_DETECTORS
-    from twoface.api import Swapper, _load
+    from twoface.api import Swapper
+    from twoface.io.image import load_image
 
     anime = args.anime or args.detector in ANIME_DETECTORS
-    img = _load(args.path)
-    swapper = Swapper(**_zoo_options(args))
+    img = load_image(args.path)
+    swapper = Swapper(_config(args))
     note = None
     if anime:
         analyser = swapper.anime
@@ -394,9 +407,7 @@ def _detect(args) -> int:
         if analyser.landmarker is None:
             note = f"no landmarks: {analyser.landmarks_missing}"
     elif args.landmarks == "2d106det":
-        from twoface.landmarks.det106 import Landmark106
-
-        marker = Landmark106(swapper.store.find("landmarks_2d106det"), args.runtime, args.device)
+        marker = swapper.pool.get("landmarks", "landmarks_2d106det")
         faces = marker([img.rgb], swapper.detector.detect([img.rgb]))[0]
     else:
         faces = swapper.analyse([img.rgb])[0]
@@ -460,17 +471,11 @@ def _inspect(args) -> int:
 
 
 def _runnable() -> set[str]:
-    """Catalogue names twoface can run today (the rest are listed for what comes next)."""
-    from twoface.anime import ANIME_DETECTORS, LANDMARK_MODEL
-    from twoface.detect import detector_names
-    from twoface.swap import swapper_names
+    """Catalogue names twoface can run today: those naming an implementation (twoface.build)."""
+    from twoface.build import runs_today
     from twoface.zoo.catalogue import CATALOGUE
 
-    names = {*swapper_names(), *detector_names(), "landmarks_2d106det"}
-    for anime in (*ANIME_DETECTORS, LANDMARK_MODEL):
-        names |= {anime, f"{anime}_safetensors"}
-    names |= {CATALOGUE[n].pairs_with for n in swapper_names() if n in CATALOGUE}
-    return {n for n in names if n in CATALOGUE}
+    return {name for name in CATALOGUE if runs_today(name)}
 
 
 LIST_LEGEND = (
@@ -565,6 +570,38 @@ def _models(args) -> int:
     return 4 if bad else EXIT_OK
 
 
+# API fields (TwofaceError.field) and the flags that set them.
+FLAGS = {
+    "similarity": "--similarity",
+    "target_faces": "--target-faces",
+    "reference": "--reference",
+    "watermark": "--watermark",
+    "trim": "--trim",
+    "crf": "--crf",
+    "preset": "--preset",
+    "quality": "--quality",
+    "device": "--device",
+    "runtime": "--runtime",
+    "batch_size": "--batch-size",
+    "swap": "--swapper",
+    "detect": "--detector",
+    "identity": "--encoder",
+    "landmarks": "--landmarks",
+    "anime-detect": "--detector",
+}
+
+
+def _cli_message(e: TwofaceError) -> str:
+    """The API's message in command-line words: a leading field name becomes its flag."""
+    text = str(e)
+    flag = FLAGS.get(e.field or "")
+    if flag and (text.startswith(f"{e.field} ") or text.startswith(f"{e.field}:")):
+        return flag + text[len(e.field) :]
+    if flag and f": {e.field} " in text:  # "clip.mp4: trim starts at ..." names the file first
+        return text.replace(f": {e.field} ", f": {flag} ", 1)
+    return text
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised in the main thread so every `with` block cleans up as on Ctrl-C."""
 
@@ -597,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except TwofaceError as e:
-        print(f"twoface: error: {e}", file=sys.stderr)
+        print(f"twoface: error: {_cli_message(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("twoface: interrupted; nothing was written", file=sys.stderr)

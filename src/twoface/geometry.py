@@ -59,22 +59,40 @@ def fit_template(kps: np.ndarray, name: str, size: int) -> np.ndarray:
     return best
 
 
+def _arcface(size: int) -> np.ndarray:
+    # insightface's estimate_norm: sizes divisible by 112 scale the template; others (128, 256)
+    # scale by size/128 and shift it 8 px (scaled) right.
+    if size % 112 == 0:
+        return ARCFACE_112 * (size / 112.0)
+    return (ARCFACE_112 + np.array([8.0, 0.0], np.float32)) * (size / 128.0)
+
+
+def _landmark(size: int) -> np.ndarray:
+    # ArcFace points pulled towards the centre so that the whole jaw and brows fit in the crop.
+    centre = np.array([56.0, 62.0], np.float32)
+    return ((ARCFACE_112 - centre) * 0.55 + np.array([56.0, 60.0])) * (size / 112.0)
+
+
+def _frontal_pose(size: int) -> np.ndarray:
+    return POSE_112[2] * (size / 112.0)
+
+
+# Templates as data: name -> five points at a given crop size. "insightface_pose" stands for all
+# five pose templates (fit_template picks one per face); its frontal one answers `template()`.
+TEMPLATES = {
+    "arcface": _arcface,
+    "ffhq": lambda size: FFHQ_512 * (size / 512.0),
+    "landmark": _landmark,
+    "insightface_pose": _frontal_pose,
+}
+
+
 def template(name: str, size: int) -> np.ndarray:
     """A named five-point template scaled to a square crop of `size` pixels."""
-    if name == "arcface":
-        # insightface's estimate_norm: sizes divisible by 112 scale the template; others (128,
-        # 256) scale by size/128 and shift it 8 px (scaled) right.
-        if size % 112 == 0:
-            return ARCFACE_112 * (size / 112.0)
-        ratio = size / 128.0
-        return (ARCFACE_112 + np.array([8.0, 0.0], np.float32)) * ratio
-    if name == "ffhq":
-        return FFHQ_512 * (size / 512.0)
-    if name == "landmark":
-        # ArcFace points pulled towards the centre so that the whole jaw and brows fit in the crop.
-        centre = np.array([56.0, 62.0], np.float32)
-        return ((ARCFACE_112 - centre) * 0.55 + np.array([56.0, 60.0])) * (size / 112.0)
-    raise ValueError(f"unknown template {name!r}")
+    try:
+        return TEMPLATES[name](size)
+    except KeyError:
+        raise ValueError(f"unknown template {name!r}; templates: {', '.join(TEMPLATES)}") from None
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from twoface.identity import identity_distance
 from twoface.select import Selection
 from twoface.track import Track
 
@@ -97,7 +96,8 @@ class PeoplePicker:
         # The latest view must agree on its own as well.
         mean = np.mean(track.embeddings[-2:], axis=0)
         latest = track.embeddings[-1]
-        distances = [max(identity_distance(mean, r), identity_distance(latest, r)) for r in refs]
+        distance = self.selection.distance
+        distances = [max(distance(mean, r), distance(latest, r)) for r in refs]
         j = int(np.argmin(distances))
         limit = self.selection.threshold
         if track.best_size < self.SMALL_FACE:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,8 @@ class Selection:
     reference: np.ndarray | None = None  # identity descriptor of the person to replace
     target_refs: tuple[np.ndarray, ...] = ()  # descriptor i: faces that source i replaces
     threshold: float = 0.6  # largest identity distance that counts as the same person
+    # The encoder's distance (its own scale: dlib Euclidean, ArcFace 1 - cos).
+    distance: Callable[[np.ndarray, np.ndarray], float] = identity_distance
 
     @property
     def needs_identity(self) -> bool:
@@ -42,7 +44,7 @@ def select(
             raise ValueError("need exactly one target face per source")
         pairs = []
         for face in faces:
-            d = [identity_distance(face.embedding, r) for r in selection.target_refs]
+            d = [selection.distance(face.embedding, r) for r in selection.target_refs]
             j = int(np.argmin(d))
             if d[j] <= selection.threshold:
                 pairs.append((face, sources[j]))
@@ -51,7 +53,7 @@ def select(
         return [
             (f, sources[0])
             for f in faces
-            if identity_distance(f.embedding, selection.reference) <= selection.threshold
+            if selection.distance(f.embedding, selection.reference) <= selection.threshold
         ]
     if selection.many:
         return [(f, sources[0]) for f in faces]

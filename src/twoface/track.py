@@ -115,11 +115,13 @@ class Tracker:
         identify: Identify | None = None,
         same_person: float = 0.5,
         forget_after: int = 300,
+        distance: Callable[[np.ndarray, np.ndarray], float] | None = None,
     ) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.identify = identify
         self.same_person = same_person
+        self.distance = distance or (lambda a, b: float(np.linalg.norm(a - b)))
         self.forget_after = forget_after
         self.tracks: list[Track] = []
         self.all_tracks: list[Track] = []
@@ -199,7 +201,7 @@ class Tracker:
         """The lost track of the same person, taken off the lost list; None if nobody matches."""
         if embedding is None or not self.lost:
             return None
-        d = [min(float(np.linalg.norm(e - embedding)) for e in t.embeddings) for t in self.lost]
+        d = [min(self.distance(e, embedding) for e in t.embeddings) for t in self.lost]
         j = int(np.argmin(d))
         if d[j] > self.same_person:
             return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -67,28 +67,118 @@ class Face:
 
 
 @dataclass(slots=True)
-class FrameBatch:
-    """N frames of one stream (an image is a batch of one): RGB uint8 (H, W, 3) each.
+class FaceBatch:
+    """All faces of a batch of frames as arrays: the type stages pass between them.
 
-    `alpha` keeps a frame's alpha channel aside so that stages only ever see RGB and the
-    writer can put it back; `faces[i]` lists the faces found in frame i.
+    N faces: `frame` (N,) the frame each lies in, `boxes` (N, 4), `scores` (N,), `kps` (N, 5, 2)
+    (NaN where a detector gives none), `landmarks` (N, K, 2) with their `scheme`, `embeddings`
+    (N, D) with the `encoder` that made them, `track_ids` (N,) (-1: untracked). numpy on the CPU
+    path; `to(device)` turns the arrays into torch tensors for the GPU path. `Face` is the
+    per-face view (`faces()`, `per_frame()`) for the API, selection and JSON.
     """
 
-    frames: list[np.ndarray]
-    indices: list[int] = field(default_factory=list)
-    faces: list[list[Face]] = field(default_factory=list)
-    alpha: list[np.ndarray | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.indices:
-            self.indices = list(range(len(self.frames)))
-        if not self.faces:
-            self.faces = [[] for _ in self.frames]
-        if not self.alpha:
-            self.alpha = [None for _ in self.frames]
+    frame: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    kps: np.ndarray
+    frames: int = 0  # how many frames the batch covers (some may hold no face)
+    landmarks: np.ndarray | None = None
+    scheme: str | None = None
+    embeddings: np.ndarray | None = None
+    encoder: str | None = None
+    track_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.frame)
+
+    @classmethod
+    def from_faces(cls, faces: Sequence[Sequence[Face]]) -> FaceBatch:
+        flat = flatten(faces)
+        n = len(flat)
+        fs = [f for _, f in flat]
+
+        def stack(values, shape, dtype=np.float32):
+            if n == 0:
+                return np.zeros((0, *shape), dtype)
+            return np.stack([np.full(shape, np.nan, dtype) if v is None else v for v in values])
+
+        landmarks = None
+        if (
+            fs
+            and all(f.landmarks is not None for f in fs)
+            and len({len(f.landmarks) for f in fs}) == 1
+        ):
+            landmarks = np.stack([f.landmarks for f in fs]).astype(np.float32)
+        embeddings = None
+        if fs and all(f.embedding is not None for f in fs):
+            embeddings = np.stack([f.embedding for f in fs]).astype(np.float32)
+        return cls(
+            frame=np.array([i for i, _ in flat], np.int64),
+            boxes=stack([f.box for f in fs], (4,)),
+            scores=np.array([f.score for f in fs], np.float32),
+            kps=stack([f.kps for f in fs], (5, 2)),
+            frames=len(faces),
+            landmarks=landmarks,
+            scheme=fs[0].landmark_scheme if landmarks is not None else None,
+            embeddings=embeddings,
+            encoder=fs[0].embedding_kind if embeddings is not None else None,
+            track_ids=np.array([-1 if f.track_id is None else f.track_id for f in fs], np.int64),
+        )
+
+    def faces(self) -> list[Face]:
+        """One Face per row, in order."""
+        out = []
+        for k in range(len(self)):
+            kps = _host(self.kps[k])
+            out.append(
+                Face(
+                    box=_host(self.boxes[k]),
+                    score=float(self.scores[k]),
+                    kps=None if np.isnan(kps).all() else kps,
+                    landmarks=None if self.landmarks is None else _host(self.landmarks[k]),
+                    landmark_scheme=self.scheme if self.landmarks is not None else None,
+                    embedding=None if self.embeddings is None else _host(self.embeddings[k]),
+                    embedding_kind=self.encoder if self.embeddings is not None else None,
+                    track_id=None
+                    if self.track_ids is None or int(self.track_ids[k]) < 0
+                    else int(self.track_ids[k]),
+                )
+            )
+        return out
+
+    def per_frame(self) -> list[list[Face]]:
+        """The faces grouped by frame: one list per frame of the batch."""
+        out: list[list[Face]] = [[] for _ in range(self.frames)]
+        for i, face in zip(_host(self.frame).tolist(), self.faces(), strict=True):
+            out[i].append(face)
+        return out
+
+    def to(self, device: str) -> FaceBatch:
+        """The same batch as torch tensors on `device` (twoface's GPU path)."""
+        import torch
+
+        def move(a):
+            return None if a is None else torch.as_tensor(np.asarray(a)).to(device)
+
+        return FaceBatch(
+            frame=move(self.frame),
+            boxes=move(self.boxes),
+            scores=move(self.scores),
+            kps=move(self.kps),
+            frames=self.frames,
+            landmarks=move(self.landmarks),
+            scheme=self.scheme,
+            embeddings=move(self.embeddings),
+            encoder=self.encoder,
+            track_ids=move(self.track_ids),
+        )
+
+
+def _host(a) -> np.ndarray:
+    """A numpy array whether `a` is numpy or a torch tensor (on any device)."""
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
 
 
 def flatten(faces: Sequence[Sequence[Face]]) -> list[tuple[int, Face]]:

@@ -65,8 +65,26 @@ def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
     return int(round((info.cut_duration(trim) or 0.0) * float(info.rate)))
 
 
+@dataclass
+class Stages:
+    """The stages a video swap runs: passed in, so the pipeline reaches into no facade.
+    The encoder is asked for only when identity is needed (built on first use)."""
+
+    detector: object
+    landmarker: object
+    engine: object
+    encoder_factory: Callable[[], object]
+    _encoder: object = None
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = self.encoder_factory()
+        return self._encoder
+
+
 def run_video(
-    swapper,
+    stages: Stages,
     sources: list[SourceIdentity],
     selection: Selection,
     target: str,
@@ -146,10 +164,15 @@ def run_video(
         ]
         for t in threads:
             t.start()
-        identify = _embedder(swapper) if track_identity else None
+        identify = _embedder(stages) if track_identity else None
 
         dt = float(1 / info.rate) if info.rate else 1 / 25
-        stage = _SwapStage(swapper, sources, selection, dt, timings, Tracker(identify=identify))
+        tracker = Tracker(identify=identify)
+        if track_identity:
+            # Revive a lost person a little inside the encoder's same-person distance.
+            tracker.distance = stages.encoder.distance
+            tracker.same_person = stages.encoder.same_person * 5 / 6
+        stage = _SwapStage(stages, sources, selection, dt, timings, tracker)
         total = _expected_frames(info, trim)
         report = resolve(progress)
 
@@ -221,11 +244,11 @@ def run_video(
     )
 
 
-def _embedder(swapper):
-    """frame, faces -> identity embeddings, with the swapper's encoder."""
+def _embedder(stages: Stages):
+    """frame, faces -> identity embeddings, with the stages' encoder."""
 
     def identify(frame, faces):
-        return [f.embedding for f in swapper.encoder([frame], [faces])[0]]
+        return [f.embedding for f in stages.encoder([frame], [faces])[0]]
 
     return identify
 
@@ -264,10 +287,10 @@ class _SwapStage:
 
     HOLD_FRAMES = 2 * PeoplePicker.RECHECK_EVERY + 2  # frames held for a pending identity
 
-    def __init__(self, swapper, sources, selection, dt, timings, tracker: Tracker) -> None:
-        self.swapper, self.sources, self.selection = swapper, sources, selection
+    def __init__(self, stages: Stages, sources, selection, dt, timings, tracker: Tracker) -> None:
+        self.stages, self.sources, self.selection = stages, sources, selection
         self.dt, self.timings, self.tracker = dt, timings, tracker
-        self.picker = PeoplePicker(selection, _embedder(swapper))
+        self.picker = PeoplePicker(selection, _embedder(stages))
         self.pending: dict[int, deque] = {}
         self.swaps = array("H")  # faces swapped per frame, in frame order
         self.window: deque[_Entry] = deque()
@@ -285,10 +308,10 @@ class _SwapStage:
         """Take a batch of decoded items; return the items now ready, frames swapped."""
         frames = [x[1] for x in items if x[0] == "video"]
         t = time.perf_counter()
-        detected = self.swapper.detector.detect(frames) if frames else []
+        detected = self.stages.detector.detect(frames) if frames else []
         self.timings["detect"] += time.perf_counter() - t
         t = time.perf_counter()
-        faces = self.swapper.landmarker(frames, detected) if frames else []
+        faces = self.stages.landmarker(frames, detected) if frames else []
         self.timings["landmarks"] += time.perf_counter() - t
         t = time.perf_counter()
         k = 0
@@ -380,7 +403,7 @@ class _SwapStage:
         video = [e for e in ready if e.index >= 0]
         jobs = [replace(j, frame_index=i) for i, e in enumerate(video) for j in e.jobs]
         t = time.perf_counter()
-        frames = self.swapper.swapper.swap([e.item[1] for e in video], jobs) if jobs else None
+        frames = self.stages.engine.swap([e.item[1] for e in video], jobs) if jobs else None
         self.timings["swap"] += time.perf_counter() - t
         self.frames_swapped += sum(1 for e in video if e.jobs)
         self.swaps.extend(min(len(e.jobs), 65535) for e in video)

@@ -29,51 +29,40 @@ def find_weights(store, name: str):
         raise
 
 
-def create_anime_detector(name: str, store, device: str | None = None):
-    if name not in ANIME_DETECTORS:
-        raise ValueError(
-            f"unknown anime detector {name!r}; choose from {', '.join(ANIME_DETECTORS)}"
-        )
-    path = find_weights(store, name)
-    if name != "anime_lbpcascade":
-        from twoface.runtime import require_torch
+def create_anime_detector(name: str, store, device: str | None = None, pool=None):
+    """An anime detector by name (twoface.build)."""
+    from twoface.build import BuildContext, build
+    from twoface.config import RuntimeConfig
 
-        require_torch(f"anime detector {name}")
-    if name == "anime_lbpcascade":
-        from twoface.anime.cascade import CascadeAnimeDetector
-
-        return CascadeAnimeDetector(path)
-    if name == "anime_yolov3":
-        from twoface.anime.yolov3 import YoloAnimeDetector
-
-        return YoloAnimeDetector(path, device=device)
-    from twoface.anime.faster_rcnn import FasterRcnnAnimeDetector
-
-    return FasterRcnnAnimeDetector(path, device=device)
+    if pool is not None:
+        return pool.get("anime-detect", name, RuntimeConfig(device=device))
+    return build("anime-detect", name, BuildContext(store, RuntimeConfig(device=device)))
 
 
 class AnimeAnalyzer:
     """Detect anime faces and, when the HRNetV2 file is present, their 28 landmarks."""
 
     def __init__(
-        self, store, detector: str = "anime_lbpcascade", device: str | None = None
+        self, store, detector: str = "anime_lbpcascade", device: str | None = None, pool=None
     ) -> None:
+        from twoface.build import BuildContext, build
+        from twoface.config import RuntimeConfig
         from twoface.errors import ModelError
 
-        self.detector = create_anime_detector(detector, store, device)
+        self.detector = create_anime_detector(detector, store, device, pool)
         self.landmarker = None
         self.landmarks_missing: str | None = None
         try:
-            path = find_weights(store, LANDMARK_MODEL)
+            find_weights(store, LANDMARK_MODEL)
         except ModelError as e:
             self.landmarks_missing = str(e)
         else:
-            from twoface.runtime import require_torch
-
-            require_torch("anime landmarks (anime_hrnetv2)")
-            from twoface.anime.hrnet import AnimeLandmarker
-
-            self.landmarker = AnimeLandmarker(path, device=device)
+            rt = RuntimeConfig(device=device)
+            self.landmarker = (
+                pool.get("landmarks", LANDMARK_MODEL, rt)
+                if pool is not None
+                else build("landmarks", LANDMARK_MODEL, BuildContext(store, rt))
+            )
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         faces = self.detector.detect(frames)

@@ -259,6 +259,12 @@ def load_anime_faster_rcnn(path: str | os.PathLike) -> AnimeFasterRCNN:
 class FasterRcnnAnimeDetector(Detector):
     name = "anime_faster_rcnn"
 
+    @classmethod
+    def weights(cls, entry, ctx):
+        from twoface.anime import find_weights
+
+        return find_weights(ctx.store, entry.name)  # the .pth, else its safetensors copy
+
     def __init__(self, model_path: str | os.PathLike, device: str | None = None) -> None:
         from twoface.runtime import torch_device
 

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from twoface.anime.layout import FLIP_INDICES, N_POINTS
 from twoface.errors import ModelError
 from twoface.geometry import square_crop
+from twoface.landmarks.base import Landmarker
 from twoface.types import Face, flatten, regroup
 
 INPUT = 256
@@ -281,8 +282,15 @@ def load_anime_hrnet(path: str | os.PathLike) -> AnimeHRNet:
     return load_into(net, sd, path, "an anime HRNetV2 checkpoint")
 
 
-class AnimeLandmarker:
-    scheme = "anime28"
+class AnimeLandmarker(Landmarker):
+    name = "anime_hrnetv2"
+    scheme = scheme_name = "anime28"
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> AnimeLandmarker:
+        from twoface.anime import find_weights
+
+        return ctx.construct(cls, find_weights(ctx.store, entry.name))
 
     def __init__(
         self, model_path: str | os.PathLike, device: str | None = None, flip_test: bool = True

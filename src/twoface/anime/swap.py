@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from twoface.anime.layout import face_outline
-from twoface.swap.base import SourceFace, SwapJob, Swapper
+from twoface.swap.base import Engine, SourceFace, SwapJob
 from twoface.swap.classical import piecewise_affine_maps
 from twoface.types import Face
 
@@ -56,7 +56,7 @@ def match_palette(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndar
     return cv2.cvtColor(np.clip(a, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-class AnimeSwapper(Swapper):
+class AnimeEngine(Engine):
     name = "anime"
     source_type = "compositeSynthetic"  # a warp of the source drawing; no trained model
 

@@ -178,6 +178,12 @@ def load_anime_yolov3(path: str | os.PathLike) -> AnimeYOLOv3:
 class YoloAnimeDetector(Detector):
     name = "anime_yolov3"
 
+    @classmethod
+    def weights(cls, entry, ctx):
+        from twoface.anime import find_weights
+
+        return find_weights(ctx.store, entry.name)  # the .pth, else its safetensors copy
+
     def __init__(self, model_path: str | os.PathLike, device: str | None = None) -> None:
         from twoface.runtime import torch_device
 

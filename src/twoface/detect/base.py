@@ -17,6 +17,24 @@ class Detector(ABC):
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces of each RGB uint8 frame, best score first."""
 
+    def detect_batch(self, frames: Sequence[np.ndarray]):
+        """The faces of every frame as one FaceBatch (arrays; frame index per face)."""
+        from twoface.types import FaceBatch
+
+        return FaceBatch.from_faces(self.detect(frames))
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> Detector:
+        """Built in (entry None) or from a catalogue file, with the runtime settings and options
+        the constructor takes (twoface.build)."""
+        if entry is None:
+            return ctx.construct(cls)
+        return ctx.construct(cls, cls.weights(entry, ctx))
+
+    @classmethod
+    def weights(cls, entry, ctx):
+        return ctx.find(entry)
+
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression, in descending score order."""

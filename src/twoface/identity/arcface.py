@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from twoface.geometry import fit_template
+from twoface.identity.base import Encoder
 from twoface.types import Face, flatten, regroup
 
 SIZE = 112
@@ -28,8 +29,14 @@ def align(
     return crop, m
 
 
-class ArcFaceEncoder:
-    kind = "arcface"
+class ArcFaceEncoder(Encoder):
+    """insightface's w600k_r50 (and compatible) ArcFace. Same person: cosine distance within
+    0.6 (similarity above 0.4), FaceFusion's default reference-face distance."""
+
+    name = kind = "arcface"
+    dim = 512
+    metric = "cosine"
+    same_person = 0.6
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from twoface.identity.base import Encoder
 from twoface.types import Face
 
 # dlib's documented decision threshold (99.38% on LFW at 0.6 Euclidean distance).
@@ -16,8 +17,11 @@ def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
-class Dlib128Encoder:
-    kind = "dlib128"
+class Dlib128Encoder(Encoder):
+    name = kind = "dlib128"
+    dim = 128
+    metric = "euclidean"
+    same_person = SAME_PERSON_DISTANCE
 
     def __init__(self, jitter: int = 0) -> None:
         import dlib

@@ -76,3 +76,10 @@ def load_iresnet(path: str | os.PathLike) -> IResNet:
         raise ModelError(f"{path}: not an iResNet checkpoint (no layer1..layer4 blocks)")
     net = IResNet(layers, width, embedding)
     return load_into(net, sd, path, "an iResNet checkpoint")
+
+
+def iresnet_from_entry(entry, ctx) -> IResNet:
+    """GHOST's iresnet100 (`backbone.pth`), on the runtime's device."""
+    from twoface.runtime import torch_device
+
+    return load_iresnet(ctx.find(entry)).to(torch_device(ctx.runtime.device)).eval()

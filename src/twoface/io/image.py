@@ -42,6 +42,9 @@ READ_EXTENSIONS = {
 IMAGE_EXTENSIONS = set(WRITE_FORMATS) | {e for s in READ_EXTENSIONS.values() for e in s}
 
 
+ImageLike = str | os.PathLike | np.ndarray
+
+
 @dataclass(slots=True)
 class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) uint8, EXIF orientation applied
@@ -106,6 +109,30 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
         finally:
             Image.MAX_IMAGE_PIXELS = old_limit
     return LoadedImage(rgb=rgb, alpha=alpha, path=str(p), format=fmt, note=note)
+
+
+def load_image(image: ImageLike) -> LoadedImage:
+    """An input image of a swap; one no face could fit in (a 100000x1 strip) is refused."""
+    loaded = load_any_image(image)
+    h, w = loaded.rgb.shape[:2]
+    if min(w, h) < MIN_SIDE:
+        raise InputError(f"{loaded.path}: {w}x{h} pixels is too small to hold a face")
+    return loaded
+
+
+def load_any_image(image: ImageLike) -> LoadedImage:
+    """A path (decoded by read_image) or an RGB/RGBA uint8 array, as a LoadedImage."""
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            raise InputError("<array>: images must be uint8 RGB arrays")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise InputError(f"<array>: expected (H, W, 3) RGB or (H, W, 4) RGBA, got {arr.shape}")
+        alpha = arr[..., 3].copy() if arr.shape[2] == 4 else None
+        return LoadedImage(np.ascontiguousarray(arr[..., :3]), alpha, "<array>", "array")
+    return read_image(image)
 
 
 def _upright(im):

@@ -69,10 +69,10 @@ def check_encoder_options(crf: int, preset: str, codec: str) -> None:
     """UsageError for a CRF outside the codec's range or a preset name it does not know."""
     lo, hi = CRF_RANGE[codec]
     if not lo <= crf <= hi:
-        raise UsageError(f"--crf {crf}: {codec} takes {lo} to {hi} (lower is better)", "crf")
+        raise UsageError(f"crf {crf}: {codec} takes {lo} to {hi} (lower is better)", "crf")
     if codec in ("libx264", "libx265") and preset not in X26X_PRESETS:
         raise UsageError(
-            f"--preset {preset}: not an x264/x265 preset; use one of {', '.join(X26X_PRESETS)}",
+            f"preset {preset}: not an x264/x265 preset; use one of {', '.join(X26X_PRESETS)}",
             "preset",
         )
 

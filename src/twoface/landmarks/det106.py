@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from twoface.geometry import apply_affine, invert_affine, square_crop
+from twoface.landmarks.base import Landmarker
 from twoface.types import Face, flatten, regroup
 
 SIZE = 192
@@ -28,8 +29,9 @@ def _normalises_itself(path) -> bool:
     return "Sub" in ops and "Mul" in ops
 
 
-class Landmark106:
-    scheme = "insightface106"
+class Landmark106(Landmarker):
+    name = "2d106det"
+    scheme = scheme_name = "insightface106"
 
     def __init__(
         self, model_path: str | os.PathLike, runtime: str = "onnxruntime", device: str | None = None

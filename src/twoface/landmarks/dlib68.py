@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from twoface.geometry import apply_affine, estimate_similarity, invert_affine, template
+from twoface.landmarks.base import Landmarker
 from twoface.types import Face
 
 CROP = 256
@@ -20,8 +21,9 @@ CROP = 256
 _HOG_BOX_160 = (46.0, 58.0, 114.0, 126.0)
 
 
-class Dlib68Landmarker:
-    scheme = "ibug68"
+class Dlib68Landmarker(Landmarker):
+    name = "dlib68"
+    scheme = scheme_name = "ibug68"
 
     def __init__(self) -> None:
         import dlib

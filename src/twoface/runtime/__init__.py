@@ -50,22 +50,22 @@ def check_device(device: str) -> None:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
         raise UsageError(
-            f"--device {device}: not a device name (e.g. cpu, cuda, cuda:1)", "device"
+            f"device {device}: not a device name (e.g. cpu, cuda, cuda:1)", "device"
         ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(
-                f"--device {device}: no CUDA GPU is available to PyTorch on this machine "
-                "(a CPU-only build, or no driver); use --device cpu",
+                f"device {device}: no CUDA GPU is available to PyTorch on this machine "
+                "(a CPU-only build, or no driver); use the cpu device",
                 "device",
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise UsageError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)",
+                f"device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)",
                 "device",
             )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {device}: Apple's MPS backend is not available here", "device")
+        raise UsageError(f"device {device}: Apple's MPS backend is not available here", "device")
 
 
 def ort_providers() -> list[str]:
@@ -154,7 +154,7 @@ def load_graph(
             return [np.asarray(o, np.float32) for o in outs]
 
         return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run, size)
-    require_torch("--runtime torch")
+    require_torch("the torch runtime")
     import torch
 
     from twoface.runtime.onnx_torch import OnnxModule

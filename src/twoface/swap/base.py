@@ -1,4 +1,11 @@
-"""The swapper interface and the jobs it works on."""
+"""What flows into a swap (source identities, jobs) and the two seams swaps are built on.
+
+- `Engine.swap(frames, jobs) -> frames`: a whole-image engine. The classical and anime warps are
+  engines; so is `LearnedEngine` (twoface.swap.engine), which composes the stages below.
+- `Generator`: aligned target crops and source latents in, generated crops out. It never pastes
+  anything back: masks (twoface.mask), an enhancer (twoface.enhance) and the compositor
+  (twoface.swap.compositor) are stages of their own.
+"""
 
 from __future__ import annotations
 
@@ -65,8 +72,10 @@ class PerSource:
         return self._values[source]
 
 
-class Swapper(ABC):
-    name: str = "swapper"
+class Engine(ABC):
+    """Swaps faces in whole frames."""
+
+    name: str = "engine"
     # IPTC digitalSourceType of what this engine makes: a trained model generated the face
     # (engines without one, the classical and anime warps, say compositeSynthetic).
     source_type: str = "compositeWithTrainedAlgorithmicMedia"
@@ -74,3 +83,34 @@ class Swapper(ABC):
     @abstractmethod
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         """New frames with every job applied; frames without a job come back unchanged."""
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> Engine:
+        return ctx.construct(cls)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorSpec:
+    """What a generator consumes and makes, from its catalogue entry: crop side and alignment
+    template of its input (and output) crops."""
+
+    size: int
+    template: str
+
+
+class Generator(ABC):
+    """A learned face generator: batch-first, RGB uint8 crops in and out."""
+
+    name: str = "generator"
+    spec: GeneratorSpec
+    # Maskers a generator's authors paste back with (twoface.mask names), used when none are
+    # asked for: e.g. ["area"] for generators whose crop holds hair and background.
+    default_masks: tuple[str, ...] = ()
+
+    @abstractmethod
+    def latents(self, sources: Sequence[SourceIdentity]):
+        """One identity latent per source (stacked, in the generator's own type)."""
+
+    @abstractmethod
+    def generate(self, crops: np.ndarray, latents) -> np.ndarray:
+        """(N, S, S, 3) uint8 aligned target crops and N latents -> (N, S, S, 3) uint8 crops."""

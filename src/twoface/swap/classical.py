@@ -18,7 +18,7 @@ from twoface.blend import alpha_composite, poisson_paste, transfer_shading
 from twoface.geometry import estimate_similarity
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
 from twoface.schemes import scheme_of
-from twoface.swap.base import SourceFace, SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import Engine, SourceFace, SourceIdentity, SwapJob
 from twoface.types import Face
 
 
@@ -91,7 +91,7 @@ def pick_source(identity: SourceIdentity, target: Face) -> SourceFace:
     return min(identity.faces, key=lambda s: pose_distance(s.face.landmarks, target.landmarks))
 
 
-class ClassicalSwapper(Swapper):
+class ClassicalEngine(Engine):
     name = "classical"
     source_type = "compositeSynthetic"  # a warp of the source photo; no trained model
 

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from twoface.errors import ModelError
 from twoface.identity.arcface import align
-from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentity
 
 CROP, SIZE = 224, 256
 TEMPLATE = "insightface_pose"  # sber-swap crops with insightface's pose templates
@@ -182,20 +182,42 @@ def load_aei_net(path: str | os.PathLike) -> AEINet:
     return load_into(net, sd, path, "a GHOST AEI-Net checkpoint")
 
 
-class GhostSwapper(Swapper):
+class GhostGenerator(Generator):
+    """AEI-Net on the 224 crop (resized to 256 for the network and back), with iresnet100."""
+
     name = "ghost"
+    default_masks = ("area",)  # sber-swap pastes inside a landmark mask
 
     def __init__(
-        self, model_path, arcface_path, device: str | None = None, half: bool = False
+        self,
+        model_path,
+        arcface,
+        device: str | None = None,
+        half: bool = False,
+        size: int = CROP,
+        template: str = TEMPLATE,
     ) -> None:
-        from twoface.identity.iresnet import load_iresnet
         from twoface.runtime import torch_device
 
+        self.spec = GeneratorSpec(size, template)
         self.device = torch_device(device)
         self.dtype = torch.float16 if half else torch.float32
         self.net = load_aei_net(model_path).to(self.device, self.dtype)
-        self.arcface = load_iresnet(arcface_path).to(self.device, self.dtype)
+        self.arcface = arcface.to(self.device, self.dtype)
         self.identity = PerSource(self._identity)
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> GhostGenerator:
+        arcface = ctx.pool.get("identity", entry.pairs_with, ctx.runtime)
+        spec = entry.preprocess
+        return cls(
+            ctx.find(entry),
+            arcface,
+            device=ctx.runtime.device,
+            half=ctx.runtime.half,
+            size=spec.size or CROP,
+            template=spec.template or TEMPLATE,
+        )
 
     def _tensor(self, crops: Sequence[np.ndarray], size: int) -> torch.Tensor:
         x = np.stack(
@@ -212,21 +234,19 @@ class GhostSwapper(Swapper):
     @torch.inference_mode()
     def _identity(self, source: SourceIdentity) -> torch.Tensor:
         """Mean raw iresnet100 embedding of the source photos (224 crops halved to 112)."""
-        crops = [align(f.image, f.face.kps, CROP, TEMPLATE)[0] for f in source.faces]
+        size = self.spec.size
+        crops = [align(f.image, f.face.kps, size, self.spec.template)[0] for f in source.faces]
         x = F.interpolate(
-            self._tensor(crops, CROP), scale_factor=0.5, mode="bilinear", align_corners=True
+            self._tensor(crops, size), scale_factor=112 / size, mode="bilinear", align_corners=True
         )
         return self.arcface(x).mean(0)
 
-    @torch.inference_mode()
-    def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import crop_jobs, paste_faces
+    def latents(self, sources: Sequence[SourceIdentity]) -> torch.Tensor:
+        return torch.stack([self.identity(s) for s in sources])
 
-        if not jobs:
-            return list(frames)
-        crops, mats = crop_jobs(frames, jobs, CROP, TEMPLATE)
-        ids = torch.stack([self.identity(j.source) for j in jobs])
-        y = self.net(self._tensor(crops, SIZE), ids)
+    @torch.inference_mode()
+    def generate(self, crops: np.ndarray, latents: torch.Tensor) -> np.ndarray:
+        y = self.net(self._tensor(crops, SIZE), latents)
         faces = (
             ((y.float() * 0.5 + 0.5).clamp(0, 1) * 255)
             .round()
@@ -235,5 +255,5 @@ class GhostSwapper(Swapper):
             .cpu()
             .numpy()
         )
-        faces = [cv2.resize(f, (CROP, CROP), interpolation=cv2.INTER_AREA) for f in faces]
-        return paste_faces(frames, jobs, faces, mats, landmark_mask=True)
+        size = self.spec.size
+        return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in faces])

@@ -3,8 +3,8 @@ ONNX, 128 or 256), batched over every face of a batch of frames.
 
 Per face: align the target by its keypoints to the ArcFace template at the model's size, feed RGB
 in [0, 1] with the source latent (normed ArcFace embedding @ emap, normed; emap is the last
-initializer of the inswapper file), and paste the output back as insightface does: the warped
-square mask thresholded, eroded by a tenth and blurred by a twentieth of its size.
+initializer of the inswapper file). The learned engine (twoface.swap.engine) pastes the output
+back as insightface does (twoface.swap.compositor).
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from twoface.errors import ModelError
-from twoface.geometry import invert_affine
-from twoface.identity.arcface import ArcFaceEncoder, align
-from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
+from twoface.identity.arcface import ArcFaceEncoder
+from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentity
 
 
 def read_emap(path: str | os.PathLike) -> np.ndarray:
@@ -39,80 +37,7 @@ def read_emap(path: str | os.PathLike) -> np.ndarray:
     return emap.astype(np.float32)
 
 
-def paste_back(
-    frame: np.ndarray, face: np.ndarray, m: np.ndarray, landmarks: np.ndarray | None = None
-) -> None:
-    """Blend the generated crop into `frame` in place (insightface's inswapper paste-back).
-
-    With `landmarks` the mask is also limited to the face (jaw and lifted brows), for
-    generators whose crop holds hair and background too. Works on the region the crop covers
-    only, so every pixel outside it stays bit-identical.
-    """
-    size = face.shape[0]
-    h, w = frame.shape[:2]
-    inv = invert_affine(m)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-    pts = corners @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        return
-    shift = inv.copy()
-    shift[:, 2] -= (x0, y0)
-    rw, rh = x1 - x0, y1 - y0
-    fake = cv2.warpAffine(face, shift, (rw, rh), borderValue=0)
-    white = cv2.warpAffine(np.full((size, size), 255, np.uint8), shift, (rw, rh), borderValue=0)
-    white[white > 20] = 255
-    if landmarks is not None:
-        from twoface.mask import face_polygon
-
-        face_mask = np.zeros_like(white)
-        poly = np.round(face_polygon(landmarks) - (x0, y0)).astype(np.int32)
-        cv2.fillPoly(face_mask, [poly], 255)
-        white = np.minimum(white, face_mask)
-    ys, xs = np.nonzero(white == 255)
-    if len(ys) == 0:
-        return
-    mask_size = int(np.sqrt((ys.max() - ys.min()) * (xs.max() - xs.min())))
-    k = max(mask_size // 10, 10)
-    mask = cv2.erode(white, np.ones((k, k), np.uint8), iterations=1)
-    k = max(mask_size // 20, 5)
-    mask = cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0).astype(np.float32)[..., None] / 255
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    merged = mask * fake.astype(np.float32) + (1 - mask) * region
-    frame[y0:y1, x0:x1] = np.clip(merged + 0.5, 0, 255).astype(np.uint8)
-
-
-def crop_jobs(
-    frames: Sequence[np.ndarray], jobs: Sequence[SwapJob], size: int, template: str = "arcface"
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Each job's target face aligned to `template` at `size` px, and the matrices that did it."""
-    pairs = [align(frames[j.frame_index], j.target.kps, size, template) for j in jobs]
-    return [c for c, _ in pairs], [m for _, m in pairs]
-
-
-def paste_faces(
-    frames: Sequence[np.ndarray],
-    jobs: Sequence[SwapJob],
-    faces: Sequence[np.ndarray],
-    mats: Sequence[np.ndarray],
-    landmark_mask: bool = False,
-) -> list[np.ndarray]:
-    """New frames with each job's generated crop pasted back; frames without a job are the
-    originals, a frame with jobs is copied once."""
-    out = list(frames)
-    copied: set[int] = set()
-    for job, face, m in zip(jobs, faces, mats, strict=True):
-        i = job.frame_index
-        if i not in copied:
-            out[i] = frames[i].copy()
-            copied.add(i)
-        paste_back(out[i], face, m, job.target.landmarks if landmark_mask else None)
-    return out
-
-
-class InswapperSwapper(Swapper):
+class InswapperGenerator(Generator):
     name = "inswapper"
 
     def __init__(
@@ -125,9 +50,10 @@ class InswapperSwapper(Swapper):
         emap_from: str | os.PathLike | None = None,
         half: bool = False,
         compile: bool = False,  # noqa: A002
+        template: str = "arcface",
     ) -> None:
         path = Path(model_path)
-        self.size = size
+        self.spec = GeneratorSpec(size, template)
         self.encoder = encoder
         self.latent = PerSource(self._latent)
         if path.suffix == ".onnx":
@@ -188,12 +114,37 @@ class InswapperSwapper(Swapper):
         lat = mean @ self.emap
         return (lat / max(np.linalg.norm(lat), 1e-12)).astype(np.float32)
 
-    def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        if not jobs:
-            return list(frames)
-        crops, mats = crop_jobs(frames, jobs, self.size)
-        x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-        latents = np.stack([self.latent(job.source) for job in jobs])
+    def latents(self, sources: Sequence[SourceIdentity]) -> np.ndarray:
+        return np.stack([self.latent(s) for s in sources])
+
+    def generate(self, crops: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         y = self._run(np.ascontiguousarray(x), latents)
-        faces = np.clip(y.transpose(0, 2, 3, 1) * 255 + 0.5, 0, 255).astype(np.uint8)
-        return paste_faces(frames, jobs, faces, mats)
+        return np.clip(y.transpose(0, 2, 3, 1) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> InswapperGenerator:
+        """inswapper_128 (ONNX) or ReSwapper (.pth or ONNX) with the ArcFace it pairs with; a
+        ReSwapper file without the emap borrows inswapper_128's."""
+        model = ctx.find(entry)
+        encoder = ctx.pool.get("identity", entry.pairs_with, ctx.runtime)
+        emap_from = None
+        if entry.arch == "reswapper":
+            try:
+                if entry.format != "onnx":
+                    raise ModelError("no emap in a .pth")
+                read_emap(model)
+            except ModelError:
+                emap_from = ctx.find("inswapper_128")
+        rt = ctx.runtime
+        return cls(
+            model,
+            encoder,
+            size=entry.preprocess.size or 128,
+            runtime=rt.runtime,
+            device=rt.device,
+            emap_from=emap_from,
+            half=rt.half,
+            compile=rt.compile,
+            template=entry.preprocess.template or "arcface",
+        )

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from twoface.errors import ModelError
 from twoface.identity.arcface import align
 from twoface.runtime.checkpoints import load_into
-from twoface.swap.base import PerSource, SourceIdentity, SwapJob, Swapper
+from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentity
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -74,7 +74,7 @@ def _up(cin, cout):
     )
 
 
-class SimSwapGenerator(nn.Module):
+class SimSwapNet(nn.Module):
     """`size512` adds the 32-channel outer stage (down0/up0) of the 512 model."""
 
     def __init__(self, size512: bool = False, blocks: int = 9, deep: bool = False) -> None:
@@ -114,7 +114,7 @@ class SimSwapGenerator(nn.Module):
         return (self.last_layer(x) + 1) / 2
 
     @classmethod
-    def from_state_dict(cls, sd) -> SimSwapGenerator:
+    def from_state_dict(cls, sd) -> SimSwapNet:
         if "first_layer.1.weight" not in sd:
             raise ModelError("not a SimSwap generator (no first_layer.1.weight)")
         blocks = len({k.split(".")[1] for k in sd if k.startswith("BottleNeck.")})
@@ -179,6 +179,13 @@ class SimSwapArcFace(nn.Module):
         return self.bn3(self.fc(self.bn2(x).flatten(1)))
 
 
+def arcface_from_entry(entry, ctx) -> SimSwapArcFace:
+    """SimSwap's ArcFace, read from the pickled checkpoint by the restricted unpickler."""
+    from twoface.runtime import torch_device
+
+    return load_simswap_arcface(ctx.find(entry)).to(torch_device(ctx.runtime.device))
+
+
 def load_simswap_arcface(path: str | os.PathLike) -> SimSwapArcFace:
     """From SimSwap's pickled model file, through the restricted unpickler."""
     from twoface.runtime.restricted import load_pickled_module
@@ -194,28 +201,47 @@ def load_simswap_arcface(path: str | os.PathLike) -> SimSwapArcFace:
     )
 
 
-def load_simswap_generator(path: str | os.PathLike) -> SimSwapGenerator:
+def load_simswap_generator(path: str | os.PathLike) -> SimSwapNet:
     from twoface.runtime.checkpoints import load_torch_state
 
     sd = load_torch_state(path)
-    return load_into(SimSwapGenerator.from_state_dict(sd), sd, path, "a SimSwap generator")
+    return load_into(SimSwapNet.from_state_dict(sd), sd, path, "a SimSwap generator")
 
 
-class SimSwapSwapper(Swapper):
+class SimSwapGenerator(Generator):
+    """SimSwap 224 (insightface pose templates) or 512 (FFHQ), with SimSwap's ArcFace."""
+
     name = "simswap"
+    default_masks = ("area",)  # SimSwap pastes inside a parsing mask; landmarks until BiSeNet
 
     def __init__(
-        self, model_path, arcface_path, size: int = 224, device: str | None = None
+        self,
+        model_path,
+        arcface,
+        size: int = 224,
+        device: str | None = None,
+        template: str | None = None,
     ) -> None:
         from twoface.runtime import torch_device
 
         self.device = torch_device(device)
-        self.size = size
         # SimSwap crops 224 px faces with insightface's pose templates, 512 px ones as FFHQ.
-        self.template = "ffhq" if size == 512 else "insightface_pose"
+        self.spec = GeneratorSpec(size, template or ("ffhq" if size == 512 else "insightface_pose"))
         self.net = load_simswap_generator(model_path).to(self.device)
-        self.arcface = load_simswap_arcface(arcface_path).to(self.device)
+        self.arcface = arcface.to(self.device)
         self.identity = PerSource(self._identity)
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> SimSwapGenerator:
+        arcface = ctx.pool.get("identity", entry.pairs_with, ctx.runtime)
+        spec = entry.preprocess
+        return cls(
+            ctx.find(entry),
+            arcface,
+            size=spec.size or 224,
+            device=ctx.runtime.device,
+            template=spec.template,
+        )
 
     def _batch(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         t = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).to(self.device)
@@ -231,14 +257,10 @@ class SimSwapSwapper(Swapper):
         emb = F.normalize(self.arcface(F.interpolate(x, size=(112, 112))), dim=1).mean(0)
         return F.normalize(emb, dim=0)
 
-    @torch.inference_mode()
-    def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
-        from twoface.swap.inswapper import crop_jobs, paste_faces
+    def latents(self, sources: Sequence[SourceIdentity]) -> torch.Tensor:
+        return torch.stack([self.identity(s) for s in sources])
 
-        if not jobs:
-            return list(frames)
-        crops, mats = crop_jobs(frames, jobs, self.size, self.template)
-        ids = torch.stack([self.identity(j.source) for j in jobs])
-        y = self.net(self._batch(crops), ids)
-        faces = (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return paste_faces(frames, jobs, faces, mats, landmark_mask=True)
+    @torch.inference_mode()
+    def generate(self, crops: np.ndarray, latents: torch.Tensor) -> np.ndarray:
+        y = self.net(self._batch(crops), latents)
+        return (y.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

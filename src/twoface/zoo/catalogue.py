@@ -42,6 +42,16 @@ class ModelEntry:
     pairs_with: str | None = None  # the identity encoder a swapper was trained with
     source: str = ""  # where the size/hash facts come from
     notes: str = ""
+    # "module:attribute" that builds it (twoface.build); None: catalogued, not runnable yet.
+    # Filled from ARCHITECTURES by the architecture unless an entry names its own.
+    impl: str | None = None
+    outputs: str = ""  # what it produces, for `models list` and the checks of its files
+
+    def __post_init__(self) -> None:
+        if self.impl is None and self.arch in ARCHITECTURES:
+            object.__setattr__(self, "impl", ARCHITECTURES[self.arch][0])
+        if not self.outputs and self.arch in ARCHITECTURES:
+            object.__setattr__(self, "outputs", ARCHITECTURES[self.arch][1])
 
     @property
     def verified(self) -> bool:
@@ -49,6 +59,34 @@ class ModelEntry:
         return self.sha256 is not None
 
 
+# Architecture -> (implementation, what it outputs). BiSeNet, GFPGAN and CodeFormer are
+# catalogued without one: they arrive with the realism stages.
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "inswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
+    "reswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
+    "aei_unet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
+    "aei_linknet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
+    "simswap": ("twoface.swap.simswap:SimSwapGenerator", "swapped crop, RGB 0..1"),
+    "iresnet50": ("twoface.identity.arcface:ArcFaceEncoder", "512-d embedding"),
+    "iresnet100": ("twoface.identity.iresnet:iresnet_from_entry", "512-d embedding"),
+    "simswap_arcface": ("twoface.swap.simswap:arcface_from_entry", "512-d embedding"),
+    "scrfd": ("twoface.detect.scrfd:ScrfdDetector", "boxes, scores, 5 keypoints per stride"),
+    "scrfd_mmdet": ("twoface.detect.scrfd_mmdet:ScrfdMmdetDetector", "boxes, scores, 5 keypoints"),
+    "yunet": ("twoface.detect.yunet:YunetDetector", "boxes, scores, 5 keypoints per stride"),
+    "retinaface_mobilenet": (
+        "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
+        "boxes, scores, 5 keypoints (priors)",
+    ),
+    "retinaface_resnet50": (
+        "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
+        "boxes, scores, 5 keypoints (priors)",
+    ),
+    "2d106det": ("twoface.landmarks.det106:Landmark106", "106 points in [-1, 1]"),
+    "lbp_cascade": ("twoface.anime.cascade:CascadeAnimeDetector", "boxes"),
+    "anime_yolov3": ("twoface.anime.yolov3:YoloAnimeDetector", "boxes, scores"),
+    "anime_faster_rcnn": ("twoface.anime.faster_rcnn:FasterRcnnAnimeDetector", "boxes, scores"),
+    "anime_hrnetv2": ("twoface.anime.hrnet:AnimeLandmarker", "28 heatmaps at 64x64"),
+}
 _INSIGHT = "https://huggingface.co/public-data/insightface/resolve/main/models/"
 _DLC = "https://huggingface.co/hacksider/deep-live-cam/resolve/581e70b61240b7928404c17900437f47cfe94133/"
 _FF_ASSETS = "https://github.com/facefusion/facefusion-assets/releases/download/models/"
@@ -131,7 +169,9 @@ ENTRIES: tuple[ModelEntry, ...] = (
         "CC BY-NC 4.0",
         True,
         member="people/latest_net_G.pth",
-        preprocess=Preprocess(size=224, template="arcface", mean=(0, 0, 0), std=(255, 255, 255)),
+        preprocess=Preprocess(
+            size=224, template="insightface_pose", mean=(0, 0, 0), std=(255, 255, 255)
+        ),
         pairs_with="simswap_arcface",
     ),
     ModelEntry(
@@ -144,7 +184,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         "CC BY-NC 4.0",
         True,
         member="512/550000_net_G.pth",
-        preprocess=Preprocess(size=512, template="arcface"),
+        preprocess=Preprocess(size=512, template="ffhq", mean=(0, 0, 0), std=(255, 255, 255)),
         pairs_with="simswap_arcface",
     ),
     *(
@@ -157,8 +197,9 @@ ENTRIES: tuple[ModelEntry, ...] = (
             (_GHOST + f"sber-swap-v2.0/G_{kind}_{blocks}.pth",),
             "Apache-2.0",
             False,
+            # The 224 crop (insightface's pose templates) is resized to 256 for the network.
             preprocess=Preprocess(
-                size=256, template="arcface", mean=(127.5,) * 3, std=(127.5,) * 3
+                size=224, template="insightface_pose", mean=(127.5,) * 3, std=(127.5,) * 3
             ),
             pairs_with="ghost_arcface_iresnet100",
         )
@@ -193,7 +234,10 @@ ENTRIES: tuple[ModelEntry, ...] = (
         (_GHOST + "arcface/backbone.pth",),
         "Apache-2.0 (sber-swap)",
         False,
-        preprocess=Preprocess(size=112, template="arcface", mean=(127.5,) * 3, std=(127.5,) * 3),
+        # sber-swap halves the 224 pose-template crop to 112.
+        preprocess=Preprocess(
+            size=112, template="insightface_pose", mean=(127.5,) * 3, std=(127.5,) * 3
+        ),
     ),
     ModelEntry(
         "simswap_arcface",
@@ -204,9 +248,10 @@ ENTRIES: tuple[ModelEntry, ...] = (
         (_SIMSWAP + "1.0/arcface_checkpoint.tar",),
         "CC BY-NC 4.0",
         True,
+        # SimSwap resizes its 224 pose-template crop to 112 (nearest), ImageNet mean/std.
         preprocess=Preprocess(
             size=112,
-            template="arcface",
+            template="insightface_pose",
             mean=(123.675, 116.28, 103.53),
             std=(58.395, 57.12, 57.375),
         ),

@@ -1,4 +1,4 @@
-"""Soft masks drawn from landmarks: the inner face (brows to chin) and the open mouth.
+"""Soft masks drawn from landmarks in frame coordinates: the inner face (brows to chin) and the open mouth.
 
 Points are read by group through the landmark scheme (twoface.schemes), so 68-point dlib and
 106-point insightface landmarks make the same masks.

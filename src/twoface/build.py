@@ -1,0 +1,144 @@
+"""The one place names become objects.
+
+A name is either built in (shipped with the package: `BUILTINS`) or a catalogue entry, and each
+names its implementation as "module:attribute". `build(task, name)` imports it and calls its
+`from_entry(entry, ctx)` (or the attribute itself, for a plain factory function), so adding a
+model is one module and one catalogue entry. An unknown name, a name of another task, or an entry
+twoface cannot run yet is a one-line UsageError that lists the runnable choices (exit 2).
+
+`ModelPool` keeps what was built, keyed by (task, name, device, dtype, options), so image swaps,
+video swaps and later the UI share loaded models.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from twoface.config import RuntimeConfig
+from twoface.errors import UsageError
+from twoface.zoo.catalogue import CATALOGUE, ModelEntry
+
+# Built-in models: (task, implementation). They need no file from the store.
+BUILTINS: dict[str, tuple[str, str]] = {
+    "retinaface": ("detect", "twoface.detect.retinaface:RetinaFaceDetector"),
+    "dlib-hog": ("detect", "twoface.detect.dlib_hog:DlibHogDetector"),
+    "dlib68": ("landmarks", "twoface.landmarks.dlib68:Dlib68Landmarker"),
+    "dlib128": ("identity", "twoface.identity.dlib128:Dlib128Encoder"),
+    "classical": ("swap", "twoface.swap.classical:ClassicalEngine"),
+}
+# What a task's names are called in messages.
+TASK_WORDS = {
+    "detect": "detector",
+    "anime-detect": "anime detector",
+    "landmarks": "landmarker",
+    "anime-landmarks": "anime landmarker",
+    "identity": "encoder",
+    "swap": "swapper",
+}
+
+
+def resolve(impl: str) -> Any:
+    module, _, attr = impl.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def runnable(task: str) -> list[str]:
+    """Names of `task` twoface can build: built-ins first, then catalogue entries with an
+    implementation."""
+    names = [n for n, (t, _) in BUILTINS.items() if t == task]
+    return names + [e.name for e in CATALOGUE.values() if e.task == task and e.impl]
+
+
+def runs_today(name: str) -> bool:
+    entry = CATALOGUE.get(name)
+    return name in BUILTINS or (entry is not None and entry.impl is not None)
+
+
+@dataclass
+class BuildContext:
+    """What an implementation's `from_entry` may use: the store (files), the runtime, the pool
+    (to build what it pairs with), and options for its constructor."""
+
+    store: Any
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    pool: ModelPool | None = None
+    options: dict = field(default_factory=dict)
+
+    def find(self, entry: ModelEntry | str):
+        """The cached file of an entry (one-line ModelError saying how to get it otherwise)."""
+        return self.store.find(entry)
+
+    def construct(self, cls, *args, **preferred):
+        """cls(*args, **kwargs) with the runtime settings and options its constructor accepts."""
+        settings = {
+            "runtime": self.runtime.runtime,
+            "device": self.runtime.device,
+            "half": self.runtime.half,
+            "compile": self.runtime.compile,
+        }
+        params = inspect.signature(cls).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        accepted = {k: v for k, v in settings.items() if k in params}
+        # Options are the caller's own (e.g. threads): offered to whoever takes them.
+        options = {**self.options, **preferred}
+        accepted |= {k: v for k, v in options.items() if takes_any or k in params}
+        return cls(*args, **accepted)
+
+
+def build(task: str, name: str, ctx: BuildContext):
+    """The object for model `name` of `task` (a detector, landmarker, encoder, generator...)."""
+    word = TASK_WORDS.get(task, task)
+    if name in BUILTINS:
+        built_task, impl = BUILTINS[name]
+        if built_task != task:
+            raise _unknown(task, name, word)
+        factory = resolve(impl)
+        maker = getattr(factory, "from_entry", None)
+        return maker(None, ctx) if maker else ctx.construct(factory)
+    entry = CATALOGUE.get(name)
+    if entry is None or entry.task != task:
+        raise _unknown(task, name, word)
+    if entry.impl is None:
+        raise UsageError(
+            f"{word} {name} is in the catalogue but twoface cannot run it yet; "
+            f"choose from {', '.join(runnable(task))}",
+            task,
+        )
+    if entry.format == "torch" or (ctx.runtime.runtime == "torch" and entry.format == "onnx"):
+        from twoface.runtime import require_torch
+
+        require_torch(f"{word} {name}")
+    factory = resolve(entry.impl)
+    return getattr(factory, "from_entry", factory)(entry, ctx)
+
+
+def _unknown(task: str, name: str, word: str) -> UsageError:
+    return UsageError(f"unknown {word} {name!r}; choose from {', '.join(runnable(task))}", task)
+
+
+class ModelPool:
+    """Built models, shared: one object per (task, name, device, dtype, options)."""
+
+    def __init__(self, store, runtime: RuntimeConfig | None = None) -> None:
+        self.store = store
+        self.runtime = runtime or RuntimeConfig()
+        self._models: dict[tuple, Any] = {}
+
+    def get(self, task: str, name: str, runtime: RuntimeConfig | None = None, **options):
+        rt = runtime or self.runtime
+        key = (
+            task,
+            name,
+            rt.device,
+            rt.dtype,
+            rt.runtime,
+            rt.compile,
+            tuple(sorted(options.items())),
+        )
+        if key not in self._models:
+            ctx = BuildContext(self.store, rt, self, dict(options))
+            self._models[key] = build(task, name, ctx)
+        return self._models[key]

@@ -1,0 +1,107 @@
+"""Typed configuration: frozen dataclasses built once (by the CLI, the API's keywords, later the
+UI or a job file) and passed down. Models and runtime say what is loaded and where; selection
+and output are per request, so they never live in the object that holds loaded models.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twoface.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Where models run. runtime: onnxruntime or torch (for ONNX files); device: a PyTorch
+    device ("cpu", "cuda", "cuda:1"; None = CUDA when present); half: fp16 generator; compile:
+    torch.compile the generator."""
+
+    runtime: str = "onnxruntime"
+    device: str | None = None
+    half: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.runtime not in ("onnxruntime", "torch"):
+            raise UsageError(
+                f"unknown runtime {self.runtime!r}; use onnxruntime or torch", "runtime"
+            )
+
+    @property
+    def dtype(self) -> str:
+        return "float16" if self.half else "float32"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsConfig:
+    """Which models, by name (built-in or catalogue): `twoface models list` shows them."""
+
+    detector: str = "retinaface"
+    landmarker: str = "dlib68"
+    encoder: str = "dlib128"  # identity for --reference / --target-faces and tracking
+    swapper: str = "classical"
+    anime_detector: str = "anime_lbpcascade"
+    models_dir: str | os.PathLike | None = None
+    offline: bool = False
+    detector_options: tuple[tuple[str, object], ...] = ()  # e.g. (("threads", 1),)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionConfig:
+    """Which target faces are replaced. similarity: the largest identity distance that counts as
+    the same person, in the encoder's own scale (None: the encoder's threshold)."""
+
+    many: bool = False
+    reference: object | None = None  # a path or an RGB array
+    target_faces: tuple = ()
+    similarity: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.reference is not None and self.target_faces:
+            raise UsageError("use either a reference or target faces, not both", "reference")
+        if self.similarity is not None and not self.similarity > 0:
+            raise UsageError(f"similarity must be positive, got {self.similarity}", "similarity")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """How results are written: image quality, label, watermark, and the video encode."""
+
+    quality: int = 95
+    label: bool = True
+    watermark: str | None = None
+    crf: int = 18
+    preset: str = "medium"
+    codec: str | None = None
+    trim: tuple[float, float] | None = None
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"quality must be between 1 and 100, got {self.quality}", "quality")
+        if self.trim is not None:
+            start, end = (float(x) for x in self.trim)
+            if not 0 <= start < end:
+                raise UsageError(f"trim needs 0 <= START < END, got {start:g} {end:g}", "trim")
+        if self.batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, got {self.batch_size}", "batch_size")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a Swapper is built from."""
+
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+def as_tuple(value) -> tuple:
+    """Sequences (not arrays or paths) as tuples, for frozen configs."""
+    if value is None:
+        return ()
+    if isinstance(value, str | os.PathLike | np.ndarray):
+        return (value,)
+    return tuple(value)
