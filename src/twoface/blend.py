@@ -7,11 +7,16 @@ import numpy as np
 
 
 def masked_blur(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur that only averages pixels inside `mask` (normalised convolution)."""
+    """Gaussian blur that only averages pixels inside `mask` (normalised convolution); works on
+    (H, W) and (H, W, C) images."""
     m = mask.astype(np.float32)
-    num = cv2.GaussianBlur(image.astype(np.float32) * m[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
-    return num / np.maximum(den, 1e-4)[..., None]
+    img = image.astype(np.float32)
+    weights = m if img.ndim == 2 else m[..., None]
+    num = cv2.GaussianBlur(img * weights, (0, 0), sigma)
+    den = np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-4)
+    if num.ndim == 2 and img.ndim == 3:  # OpenCV drops a single channel
+        num = num[..., None]
+    return num / (den if num.ndim == 2 else den[..., None])
 
 
 def transfer_shading(
@@ -28,6 +33,30 @@ def transfer_shading(
     low_s = masked_blur(src, mask, sigma)
     ratio = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
     return np.clip(src * ratio - 1.0, 0, 255)
+
+
+def transfer_tone(
+    source_lab: np.ndarray, target_lab: np.ndarray, skin: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Source detail under the target's skin tone and light, as RGB uint8.
+
+    Light moves in luminance only: L* of the source scaled by blur(target L*) / blur(source L*).
+    Colour moves as a smooth a*b* offset field: blur(target a*b* - source a*b*). Both blurs
+    average skin pixels only (normalised convolution over `skin`), so eyes, brows, lips, beards
+    and glasses pull nothing into the field: no rings round the eyes, no blotches, no grey patch
+    beside a beard. Features keep their own colour relative to the skin.
+    """
+    m = skin.astype(np.float32)
+    ls, lt = source_lab[..., 0] + 1.0, target_lab[..., 0] + 1.0
+    low_t = masked_blur(lt, m, sigma)
+    low_s = masked_blur(ls, m, sigma)
+    light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
+    offset = masked_blur(target_lab[..., 1:] - source_lab[..., 1:], m, sigma * 2)
+    out = np.empty_like(source_lab)
+    out[..., 0] = np.clip(ls * light - 1.0, 0, 100)
+    out[..., 1:] = source_lab[..., 1:] + offset
+    rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:

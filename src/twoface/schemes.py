@@ -33,6 +33,8 @@ class LandmarkScheme:
     groups: Mapping[str, tuple[int, ...]]
     # Single named points: chin, nose_tip, mouth_left, mouth_right (image left/right).
     marks: Mapping[str, int]
+    # The point each point becomes in a mirror image (left-right), where the scheme has one.
+    flip: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for key, idx in self.groups.items():
@@ -49,6 +51,14 @@ class LandmarkScheme:
 
     def has(self, name: str) -> bool:
         return name in self.groups
+
+    def mirrored(self, landmarks: np.ndarray, width: int) -> np.ndarray:
+        """The landmarks of the image flipped left-right (width in pixels)."""
+        if self.flip is None:
+            raise ValueError(f"{self.name} has no mirror map")
+        lm = np.asarray(landmarks, np.float32).copy()
+        lm[:, 0] = width - 1 - lm[:, 0]
+        return lm[list(self.flip)]
 
     # -- measures every consumer needs ---------------------------------------------------------
     def face_width(self, landmarks: np.ndarray) -> float:
@@ -102,6 +112,51 @@ IBUG68 = LandmarkScheme(
         "lips_lower_inner": (67, 66, 65),
     },
     {"chin": 8, "nose_tip": 30, "mouth_left": 48, "mouth_right": 54},
+    (
+        *range(16, -1, -1),  # jaw
+        *range(26, 16, -1),  # brows
+        27,
+        28,
+        29,
+        30,
+        35,
+        34,
+        33,
+        32,
+        31,  # nose bridge stays, nostrils swap
+        45,
+        44,
+        43,
+        42,
+        47,
+        46,
+        39,
+        38,
+        37,
+        36,
+        41,
+        40,  # eyes
+        54,
+        53,
+        52,
+        51,
+        50,
+        49,
+        48,
+        59,
+        58,
+        57,
+        56,
+        55,  # outer lips
+        64,
+        63,
+        62,
+        61,
+        60,
+        67,
+        66,
+        65,  # inner lips
+    ),
 )
 
 _JAW_106 = (1, 10, 12, 14, 16, 3, 5, 7, 0, 23, 21, 19, 32, 30, 28, 26, 17)

@@ -40,20 +40,35 @@ def _box_map(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def match_palette(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """src's colours moved to ref's Lab mean and spread inside mask (both RGB uint8)."""
+    """src's skin tone moved to ref's, both measured inside `mask` (the cheeks, RGB uint8).
+
+    Medians, not means, and the cheeks only: hair, eyes and background inside a face's box
+    (blue hair, green eyes) must not pull the skin's colour (they turned faces blue or cyan).
+    Chroma is shifted, not stretched; lightness is stretched only partly (flat anime colours
+    have tiny spreads, and stretching them fully would amplify line art into noise).
+    """
     m = mask > 0
     if m.sum() < 16:
         return src
     a = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
     b = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB).astype(np.float32)
     for c in range(3):
-        mu_a, sd_a = a[..., c][m].mean(), a[..., c][m].std() + 1e-3
-        mu_b, sd_b = b[..., c][m].mean(), b[..., c][m].std() + 1e-3
-        # Spread is matched only partly: flat anime colours have tiny spreads, and stretching
-        # them fully would amplify the source's line art into noise.
-        gain = float(np.clip(sd_b / sd_a, 0.5, 1.5))
+        mu_a, mu_b = np.median(a[..., c][m]), np.median(b[..., c][m])
+        gain = 1.0
+        if c == 0:
+            sd_a, sd_b = a[..., c][m].std() + 1e-3, b[..., c][m].std() + 1e-3
+            gain = float(np.clip(sd_b / sd_a, 0.7, 1.3))
         a[..., c] = (a[..., c] - mu_a) * gain + mu_b
     return cv2.cvtColor(np.clip(a, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def _cheeks(shape, box: np.ndarray) -> np.ndarray:
+    """The lower middle of a face box: cheeks and chin, below the eyes, inside the outline."""
+    m = np.zeros(shape, np.uint8)
+    w, h = box[2] - box[0], box[3] - box[1]
+    centre = (round((box[0] + box[2]) / 2), round(box[1] + 0.76 * h))
+    cv2.ellipse(m, centre, (max(1, round(0.22 * w)), max(1, round(0.1 * h))), 0, 0, 360, 255, -1)
+    return m
 
 
 class AnimeEngine(Engine):
@@ -113,13 +128,15 @@ class AnimeEngine(Engine):
                 borderMode=cv2.BORDER_REFLECT,
             )
             mask = np.zeros((rh, rw), np.uint8)
-            cx, cy = (local_box[0] + local_box[2]) / 2, (local_box[1] + local_box[3]) / 2
-            # Inside the box: the cascade's box spans brows to chin, and nothing outside it moves.
-            axes = ((local_box[2] - local_box[0]) * 0.46, (local_box[3] - local_box[1]) * 0.47)
+            bw, bh = local_box[2] - local_box[0], local_box[3] - local_box[1]
+            cx = (local_box[0] + local_box[2]) / 2
+            # The cascade's box spans the fringe to the chin: the ellipse starts at the eyes'
+            # top (30% down), so the source's hair never comes along and the target's stays.
+            top, bottom = local_box[1] + 0.3 * bh, local_box[1] + 0.96 * bh
             cv2.ellipse(
                 mask,
-                (round(cx), round(cy + 0.02 * axes[1])),
-                (round(axes[0]), round(axes[1])),
+                (round(cx), round((top + bottom) / 2)),
+                (round(0.44 * bw), round((bottom - top) / 2)),
                 0,
                 0,
                 360,
@@ -128,7 +145,7 @@ class AnimeEngine(Engine):
             )
         region = frame[y0:y1, x0:x1]
         if self.palette:
-            warped = match_palette(warped, region, mask)
+            warped = match_palette(warped, region, _cheeks((rh, rw), local_box))
         sigma = max(self.feather * size, 0.8)
         soft = cv2.GaussianBlur(cv2.erode(mask, np.ones((3, 3), np.uint8)), (0, 0), sigma)
         alpha = (soft.astype(np.float32) / 255.0) * (mask > 0)  # nothing leaks outside the mask

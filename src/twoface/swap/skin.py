@@ -1,0 +1,124 @@
+"""What is skin in a face, and what is not: the classical engine's embedded occlusion check.
+
+A skin model is fitted per face from its own cheeks (circles placed by the landmark scheme: between
+eye, mouth corner and jaw, on both sides, so a side-lit face puts both its lit and its shaded
+cheek in the model): the median and spread of L*, a*, b*. A pixel is skin when its chroma lies
+within a few spreads of the cheeks' and it is not much darker or brighter. Beards, hair and
+fringes, glasses' rims and frames, microphones and masks fail that test; eyes, brows and lips do
+too, so the engine takes them from the source by region, not by this test.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from twoface.schemes import LandmarkScheme, scheme_of
+
+CHROMA_SPREADS = 3.5  # a pixel farther than this (in robust spreads) from the cheeks' chroma...
+DARKER_SPREADS = 3.0  # ...or this much darker, is not skin
+BRIGHTER_SPREADS = 4.0
+MIN_SPREAD_AB, MIN_SPREAD_L = 3.0, 8.0
+
+
+def lab(image: np.ndarray) -> np.ndarray:
+    """float32 L*a*b* with L in 0..100 and a, b around 0."""
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def cheek_circles(lm: np.ndarray, scheme: LandmarkScheme) -> list[tuple[np.ndarray, float]]:
+    """(centre, radius) of a sample circle on each cheek."""
+    jaw = scheme.group(lm, "jaw")
+    eye_l, eye_r = scheme.eye_centres(lm)
+    mouth_l, mouth_r = scheme.point(lm, "mouth_left"), scheme.point(lm, "mouth_right")
+    k = max(1, len(jaw) // 5)
+    radius = 0.07 * scheme.face_width(lm)
+    left = (eye_l + mouth_l + jaw[k]) / 3
+    right = (eye_r + mouth_r + jaw[-1 - k]) / 3
+    return [(left, radius), (right, radius)]
+
+
+class SkinModel:
+    def __init__(self, median: np.ndarray, spread: np.ndarray) -> None:
+        self.median, self.spread = median, spread
+
+    @classmethod
+    def fit(cls, image_lab: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme | None = None):
+        s = scheme or scheme_of(lm)
+        h, w = image_lab.shape[:2]
+        sample = np.zeros((h, w), np.uint8)
+        for centre, radius in cheek_circles(np.asarray(lm, np.float64), s):
+            cv2.circle(sample, tuple(int(round(v)) for v in centre), max(2, int(radius)), 1, -1)
+        pixels = image_lab[sample > 0]
+        if len(pixels) < 20:  # cheeks off the image: the whole face area instead
+            pixels = image_lab.reshape(-1, 3)
+        median = np.median(pixels, axis=0)
+        spread = 1.4826 * np.median(np.abs(pixels - median), axis=0)
+        spread = np.maximum(spread, [MIN_SPREAD_L, MIN_SPREAD_AB, MIN_SPREAD_AB])
+        return cls(median.astype(np.float32), spread.astype(np.float32))
+
+    def skin(self, image_lab: np.ndarray) -> np.ndarray:
+        """Boolean map: True where a pixel looks like this face's skin."""
+        d = (image_lab - self.median) / self.spread
+        chroma = np.sqrt(d[..., 1] ** 2 + d[..., 2] ** 2)
+        return (
+            (chroma < CHROMA_SPREADS)
+            & (d[..., 0] > -DARKER_SPREADS)
+            & (d[..., 0] < BRIGHTER_SPREADS)
+        )
+
+
+def clean(skin: np.ndarray, face_size: float) -> np.ndarray:
+    """The skin map with speckles of non-skin dropped (a pore or a highlight is not an
+    occluder) but thin long structures kept (a glasses rim is one), as uint8 0/1; what remains
+    non-skin is grown a little so its soft edge stays off the occluder."""
+    occluded = (~skin).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(occluded, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < max(4, int(0.0006 * face_size**2))
+    small[0] = True  # label 0 is the skin itself
+    occluded = (~small[labels]).astype(np.uint8)
+    k = max(1, int(round(face_size * 0.008)))
+    occluded = cv2.dilate(
+        occluded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    )
+    return 1 - occluded
+
+
+def eye_openness(lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
+    """Mean eye height over eye width (both eyes): ~0.3 open, < 0.15 closed."""
+    s = scheme or scheme_of(lm)
+    ratios = []
+    for group in ("eye_left", "eye_right"):
+        eye = s.group(lm, group).astype(np.float64)
+        width = np.ptp(eye[:, 0])
+        height = np.ptp(eye[:, 1])
+        ratios.append(height / max(width, 1e-6))
+    return float(np.mean(ratios))
+
+
+def yaw_sign(lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
+    """Where the nose tip sits between the jaw's ends: -1 (turned to image left) .. +1."""
+    s = scheme or scheme_of(lm)
+    jaw = s.group(lm, "jaw")
+    left, right = jaw[0][0], jaw[-1][0]
+    nose = s.point(lm, "nose_tip")[0]
+    return float(2 * (nose - left) / max(right - left, 1e-6) - 1)
+
+
+def gaze(lightness: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
+    """Where the irises sit between the eye corners, 0 (image left) .. 1, averaged over both
+    eyes: the centroid of each eye's darkest quarter of pixels (iris and pupil)."""
+    s = scheme or scheme_of(lm)
+    values = []
+    for group in ("eye_left", "eye_right"):
+        eye = s.group(lm, group).astype(np.float32)
+        m = np.zeros(lightness.shape, np.uint8)
+        cv2.fillConvexPoly(m, np.round(cv2.convexHull(eye)).astype(np.int32), 1)
+        ys, xs = np.nonzero(m)
+        if len(xs) < 8:
+            continue
+        vals = lightness[ys, xs]
+        dark = vals <= np.percentile(vals, 25)
+        left, right = float(eye[:, 0].min()), float(eye[:, 0].max())
+        values.append((xs[dark].mean() - left) / max(right - left, 1e-6))
+    return float(np.mean(values)) if values else 0.5

@@ -1,0 +1,169 @@
+"""The offline default on hard faces (issue 13): identity moves, colour stays clean, the
+target's closed eyes and glasses stay, the source's glasses and fringe do not come along, and
+anime art goes to the anime engine. Photos from ../shared/data/hard and data/photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED, rgb, shared_model
+
+from twoface.mask import face_polygon, polygon_mask
+from twoface.schemes import IBUG68
+
+HARD = SHARED / "data" / "hard"
+
+
+@pytest.fixture(scope="module")
+def hard():
+    if not HARD.is_dir():
+        pytest.skip(f"hard-case photos not found at {HARD} (set TWOFACE_SHARED)")
+    return HARD
+
+
+def _face(swapper, image, identity=False):
+    return max(swapper.analyse([image], identity=identity)[0], key=lambda f: f.area)
+
+
+def chroma_anomaly(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
+    """95th percentile of the Lab chroma shift inside the face after removing its median shift:
+    a uniform tone change scores 0, rings and blotches score high."""
+    m = polygon_mask(target.shape[:2], face_polygon(landmarks)) > 0
+    a = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
+    b = cv2.cvtColor(target.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
+    d = a - b
+    d -= np.median(d, axis=0)
+    return float(np.percentile(np.linalg.norm(d, axis=1), 95))
+
+
+# Same-pose pairs (source, target). Before (session 3): chroma p95 up to 18.6 on these and on
+# the glasses pairs; the 1,040-px face of frontal_neutral_man took 42 s (now ~1 s).
+PAIRS = [
+    ("photos/obama.jpg", "photos/biden.jpg"),
+    ("photos/biden.jpg", "photos/obama.jpg"),
+    ("hard/roblowe2_frontal.jpg", "hard/frontal_neutral_man.jpg"),
+    ("hard/rdj1_frontal_goatee.webp", "hard/roblowe2_frontal.jpg"),
+    ("photos/elon_musk.jpg", "photos/mark.jpg"),
+    ("photos/beckham.jpg", "photos/elon_musk.jpg"),
+]
+CHROMA_BOUND = 15.0  # calibrated: 8.4-13.7 on these swaps now, up to 18.6 before
+
+
+@pytest.mark.parametrize(
+    "pair", PAIRS, ids=[f"{a.split('/')[1]}->{b.split('/')[1]}" for a, b in PAIRS]
+)
+def test_identity_moves_and_colour_stays_clean(swapper, hard, pair):
+    source, target = (rgb(SHARED / "data" / p) for p in pair)
+    fs, ft = _face(swapper, source, True), _face(swapper, target, True)
+    result = swapper.swap_image(source, target)
+    fo = _face(swapper, result.image, True)
+    before = np.linalg.norm(ft.embedding - fs.embedding)
+    after = np.linalg.norm(fo.embedding - fs.embedding)
+    assert before - after >= 0.1, (before, after)
+    assert chroma_anomaly(result.image, target, ft.landmarks) < CHROMA_BOUND
+
+
+@pytest.mark.parametrize(
+    "source,target",
+    [
+        ("photos/obama.jpg", "hard/closed_eyes_woman.jpg"),  # open eyes onto closed ones
+        ("hard/rdj2_yaw30_stubble.webp", "hard/roblowe2_frontal.jpg"),  # gaze aside onto ahead
+    ],
+)
+def test_the_targets_eyes_stay_when_opening_or_gaze_differ(swapper, hard, source, target):
+    target = rgb(SHARED / "data" / target)
+    ft = _face(swapper, target)
+    out = swapper.swap_image(SHARED / "data" / source, target).image
+    fw = IBUG68.face_width(ft.landmarks)
+    for group in ("eye_left", "eye_right"):
+        eye = np.zeros(target.shape[:2], np.uint8)
+        hull = cv2.convexHull(IBUG68.group(ft.landmarks, group).astype(np.float32))
+        cv2.fillConvexPoly(eye, np.round(hull).astype(np.int32), 1)
+        eye = cv2.dilate(eye, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
+        diff = np.abs(out.astype(int) - target.astype(int))[eye > 0]
+        assert diff.mean() < 3, group  # no hollow or open eyes pasted over closed ones
+    face = polygon_mask(target.shape[:2], face_polygon(ft.landmarks)) > 0
+    assert np.abs(out.astype(int) - target.astype(int))[face].mean() > 5  # the face did change
+
+
+def _thin_lines(image: np.ndarray, face) -> np.ndarray:
+    """Pixels of thin dark lines (rims) in the ring round the eyes, outside the eyes."""
+    lm = face.landmarks
+    fw = IBUG68.face_width(lm)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    k = max(3, int(0.04 * fw) | 1)
+    lines = cv2.morphologyEx(
+        grey, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    )
+    ring = np.zeros(grey.shape, np.uint8)
+    eyes = np.zeros(grey.shape, np.uint8)
+    for group in ("eye_left", "eye_right"):
+        hull = np.round(cv2.convexHull(IBUG68.group(lm, group).astype(np.float32))).astype(np.int32)
+        cv2.fillConvexPoly(ring, hull, 1)
+        cv2.fillConvexPoly(eyes, hull, 1)
+    ring = cv2.dilate(ring, np.ones((3, 3), np.uint8), iterations=int(0.15 * fw))
+    eyes = cv2.dilate(eyes, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
+    return (lines > 25) & (ring > 0) & (eyes == 0)
+
+
+def test_glasses_of_the_target_keep_their_rims(swapper, hard, photos):
+    target = rgb(hard / "glasses_beard_mic_occlusion.png")
+    rims = _thin_lines(target, _face(swapper, target))
+    assert rims.sum() > 200  # the test sees the rims
+    out = swapper.swap_image(photos / "obama.jpg", target).image
+    diff = np.abs(out.astype(int) - target.astype(int)).max(2)
+    # 76% of the rim pixels within 12 levels (the rest where the source's brows meet the top
+    # rim); before, the swap painted the source's skin over the lower rims.
+    assert (diff[rims] < 12).mean() > 0.7
+
+
+def test_glasses_of_the_source_are_not_carried_over(swapper, hard, photos):
+    target = rgb(photos / "obama.jpg")
+    ft = _face(swapper, target)
+    out = swapper.swap_image(hard / "old_man_glasses_cap.jpg", target).image
+    # No new rim lines round the target's eyes.
+    assert _thin_lines(out, ft).sum() <= _thin_lines(target, ft).sum() * 1.5 + 50
+
+
+def test_a_fringe_over_the_source_brows_is_not_carried_over(swapper, hard):
+    target = rgb(hard / "roblowe2_frontal.jpg")
+    ft = _face(swapper, target)
+    out = swapper.swap_image(hard / "kun1_bangs.png", target).image
+    lm = ft.landmarks
+    brows = IBUG68.group(lm, "brows")
+    up = brows.mean(0) - IBUG68.point(lm, "chin")
+    up /= np.linalg.norm(up)
+    band = np.concatenate([brows, (brows + up * 0.1 * IBUG68.face_width(lm))[::-1]])
+    m = polygon_mask(target.shape[:2], band) > 0
+    lo, lt = (cv2.cvtColor(x, cv2.COLOR_RGB2LAB)[..., 0].astype(float) for x in (out, target))
+    assert abs(lo[m].mean() - lt[m].mean()) < 12  # no dark band of source hair on the brows
+
+
+def test_the_anime_grid_goes_to_the_anime_engine_by_default(tmp_path):
+    from twoface import Swapper
+
+    home = tmp_path / "home"
+    Swapper  # noqa: B018 - imported for the store below
+    from twoface.zoo.store import ModelStore
+
+    ModelStore(home).import_file(shared_model("lbpcascade_animeface.xml"), "anime_lbpcascade")
+    grid_path = SHARED / "data" / "anime" / "anime_group.jpg"
+    if not grid_path.is_file():
+        pytest.skip(f"{grid_path} not found")
+    grid = rgb(grid_path)
+    result = Swapper(models_dir=home).swap_image(grid[512:1024, 512:1024].copy(), grid, many=True)
+    # RetinaFace finds 14 unsure "faces" in the drawings; the cascade 37 real ones.
+    assert result.engine == "anime" and len(result.faces_swapped) >= 30
+    assert result.label.source_type == "compositeSynthetic"
+
+
+def test_photos_stay_photos_with_the_anime_cascade_installed(tmp_path, photos, hard):
+    from twoface import Swapper
+    from twoface.zoo.store import ModelStore
+
+    home = tmp_path / "home"
+    ModelStore(home).import_file(shared_model("lbpcascade_animeface.xml"), "anime_lbpcascade")
+    sw = Swapper(models_dir=home)
+    for target in (hard / "kun1_bangs.png", photos / "obama.jpg"):  # the cascade fires on both
+        assert sw.swap_image(photos / "biden.jpg", target).engine == "classical"
