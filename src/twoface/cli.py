@@ -187,6 +187,18 @@ def _parser() -> argparse.ArgumentParser:
     for action in (ml, md, mi, mv, mp, mu):
         _store_options(action)
 
+    b = sub.add_parser("bench", help="measure video swap speed against the codec bound")
+    b.add_argument("-s", "--source", required=True, metavar="PATH", help="source face photo")
+    b.add_argument("--device", default="cpu", metavar="DEV", help="cpu (default), cuda, cuda:N")
+    b.add_argument("--size", default="1080p", choices=["360p", "720p", "1080p", "4k"])
+    b.add_argument("--faces", type=int, default=1, metavar="N", help="faces per frame (1)")
+    b.add_argument("--swapper", default="classical", metavar="NAME")
+    b.add_argument("--input", metavar="FILE", help="your clip instead of the synthetic one")
+    b.add_argument("--frames", type=int, default=120, metavar="N", help="synthetic clip length")
+    b.add_argument("--half", action="store_true", help="fp16 generator (PyTorch)")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    _store_options(b)
+
     i = sub.add_parser("inspect", help="print a file's synthetic-media label; exit 1 if none")
     i.add_argument("path", metavar="PATH")
     i.add_argument("--json", action="store_true", help="print JSON")
@@ -437,6 +449,28 @@ def _detect(args) -> int:
     return EXIT_OK
 
 
+def _bench(args) -> int:
+    from twoface import bench
+
+    if args.device != "cpu":
+        from twoface.runtime import check_device, require_torch
+
+        require_torch(f"--device {args.device}")
+        check_device(args.device)
+    report = bench.run(
+        args.source,
+        device=args.device,
+        size=args.size,
+        faces=args.faces,
+        swapper=args.swapper,
+        input_path=args.input,
+        frames=args.frames,
+        half=args.half,
+    )
+    print(json.dumps(report, indent=2) if args.json else bench.table(report))
+    return EXIT_OK
+
+
 def _inspect(args) -> int:
     from twoface.io.image import check_input_file
     from twoface.io.provenance import read_label
@@ -629,7 +663,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         verbose = args.verbose
         quiet_codec_logs(verbose)
-        commands = {"swap": _swap, "detect": _detect, "inspect": _inspect, "models": _models}
+        commands = {
+            "swap": _swap,
+            "detect": _detect,
+            "inspect": _inspect,
+            "models": _models,
+            "bench": _bench,
+        }
         code = commands[args.command](args)
         sys.stdout.flush()
         return code

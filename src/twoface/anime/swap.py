@@ -39,25 +39,39 @@ def _box_map(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.array([[sx, 0, src[0] - sx * dst[0]], [0, sy, src[1] - sy * dst[1]]], np.float64)
 
 
-def match_palette(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """src's skin tone moved to ref's, both measured inside `mask` (the cheeks, RGB uint8).
+def _skin_pixels(lab: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The skin-like pixels of a region (OpenCV 8-bit Lab): light, warm and not too saturated,
+    as drawn skin is. Hair (blue, green, pink ...), eyes and lines fall out."""
+    px = lab[mask > 0].astype(np.float32)
+    if len(px) == 0:
+        return px
+    a, b = px[:, 1] - 128, px[:, 2] - 128
+    hue = np.degrees(np.arctan2(b, a))
+    chroma = np.hypot(a, b)
+    keep = (px[:, 0] > 60) & (chroma < 45) & (((hue > -15) & (hue < 100)) | (chroma < 6))
+    return px[keep]
 
-    Medians, not means, and the cheeks only: hair, eyes and background inside a face's box
-    (blue hair, green eyes) must not pull the skin's colour (they turned faces blue or cyan).
-    Chroma is shifted, not stretched; lightness is stretched only partly (flat anime colours
-    have tiny spreads, and stretching them fully would amplify line art into noise).
+
+def match_palette(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """src's skin tone moved to ref's, both measured on the skin-like pixels inside `mask` (the
+    cheeks, RGB uint8).
+
+    Medians of skin-like pixels only: hair, eyes and background inside a face's box (blue
+    hair, green eyes) must not pull the skin's colour (they turned faces blue or cyan). Chroma is
+    shifted, not stretched; lightness is stretched only partly (flat anime colours have tiny
+    spreads, and stretching them fully would amplify line art into noise). With too few skin
+    pixels on either side the colours are left as they are rather than guessed.
     """
-    m = mask > 0
-    if m.sum() < 16:
-        return src
     a = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
     b = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sa, sb = _skin_pixels(a, mask), _skin_pixels(b, mask)
+    if min(len(sa), len(sb)) < max(16, 0.2 * (mask > 0).sum()):
+        return src
     for c in range(3):
-        mu_a, mu_b = np.median(a[..., c][m]), np.median(b[..., c][m])
+        mu_a, mu_b = np.median(sa[:, c]), np.median(sb[:, c])
         gain = 1.0
         if c == 0:
-            sd_a, sd_b = a[..., c][m].std() + 1e-3, b[..., c][m].std() + 1e-3
-            gain = float(np.clip(sd_b / sd_a, 0.7, 1.3))
+            gain = float(np.clip((sb[:, 0].std() + 1e-3) / (sa[:, 0].std() + 1e-3), 0.7, 1.3))
         a[..., c] = (a[..., c] - mu_a) * gain + mu_b
     return cv2.cvtColor(np.clip(a, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 

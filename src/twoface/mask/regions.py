@@ -73,17 +73,24 @@ def face_mask(
     lm: np.ndarray,
     keep_open_mouth: bool = True,
     source_mouth_open: bool = False,
+    softness: float = 1.0,
 ) -> np.ndarray:
     """Soft swap mask for one face: inner face and brows, minus the mouth when the mouths differ.
 
     Target mouth open: its teeth and tongue stay (a source mouth warped into an open one doubles
     teeth). Source open but target closed: the target's lips stay (squeezed source teeth would
-    show as a white line between the lips).
+    show as a white line between the lips). softness > 1 widens the feather (a source turned
+    away from the target's pose: its stretched texture fades in instead of ending sharply).
     """
     lm = np.asarray(lm, np.float32)
     s = scheme_of(lm)
     size = s.face_width(lm)
-    soft = feather(polygon_mask(shape, face_polygon(lm, scheme=s)), size)
+    soft = feather(
+        polygon_mask(shape, face_polygon(lm, scheme=s)),
+        size,
+        erode=0.05 * softness,
+        blur=0.08 * softness,
+    )
     target_open = mouth_open_ratio(lm, s) > OPEN_MOUTH
     region = None
     if keep_open_mouth and target_open:

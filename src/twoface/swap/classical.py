@@ -229,11 +229,15 @@ class ClassicalEngine(Engine):
         face_w = scheme.face_width(lm_local)
         crop_lab, warped_lab = lab(crop), lab(warped)
         source_open = mouth_open_ratio(src_lm, scheme) > OPEN_MOUTH
+        # Poses apart (after any mirroring): blend more softly rather than show stretched
+        # texture up to a sharp edge.
+        yaw_gap = abs(yaw_sign(lm_local, scheme) - yaw_sign(src_lm, scheme))
         soft = face_mask(
             crop.shape[:2],
             lm_local,
             keep_open_mouth=self.keep_open_mouth,
             source_mouth_open=source_open,
+            softness=1.0 + 1.5 * _ramp(yaw_gap, 0.2, 0.4),
         )
         # How much the target's own eyes should stay (0..1, continuous so video does not
         # flicker): closed against open, or a gaze elsewhere.

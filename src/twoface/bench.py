@@ -1,0 +1,233 @@
+"""`twoface bench`: how fast a video swap runs here, against what the codec alone allows.
+
+One run on a synthetic clip (the source photo's face tiled `faces` times on a plain frame,
+drifting a pixel a frame) or on the user's file:
+- codec bound: raw PyAV decode + x264 ultrafast encode, and the same through twoface's own
+  reader and writer;
+- the full pipeline (batches of 8 frames) and the same models driven one frame at a time;
+- a per-stage breakdown in ms per frame, and peak GPU memory on CUDA.
+Learned swappers whose files are not installed run with random weights of the exact
+architecture (speed does not depend on weight values); the report says so.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from twoface.errors import UsageError
+
+SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+PRESET = "ultrafast"
+
+
+def synthetic_clip(path: Path, face: np.ndarray, size: tuple[int, int], faces: int, frames: int):
+    """`faces` copies of `face` (RGB) in a row on a grey frame, drifting right 1 px a frame."""
+    import av
+    import cv2
+
+    w, h = size
+    side = int(min(h * 0.45, w / max(faces, 1) * 0.8))
+    tile = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    base = np.full((h, w, 3), 96, np.uint8)
+    gap = w // max(faces, 1)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"preset": PRESET, "crf": "18"}
+        for i in range(frames):
+            frame = base.copy()
+            for k in range(faces):
+                x = k * gap + (gap - side) // 2 + (i % 20)
+                y = (h - side) // 2
+                frame[y : y + side, x : x + side] = tile[:, : max(0, min(side, w - x))]
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def raw_codec_fps(clip: Path, out: Path) -> float:
+    """Decode (threaded, rgb24) and encode (x264 ultrafast) with PyAV alone."""
+    import av
+
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+        v = src.streams.video[0]
+        v.thread_type = "AUTO"
+        s = dst.add_stream("libx264", rate=v.average_rate or 25)
+        s.width, s.height, s.pix_fmt = v.codec_context.width, v.codec_context.height, "yuv420p"
+        s.options = {"preset": PRESET, "crf": "18"}
+        for frame in src.decode(v):
+            rgb = frame.to_ndarray(format="rgb24")
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                dst.mux(p)
+            n += 1
+        for p in s.encode(None):
+            dst.mux(p)
+    return n / (time.perf_counter() - t)
+
+
+def twoface_codec_fps(clip: Path, out: Path) -> float:
+    """The same through twoface's reader and writer (rotation, colour range, timestamps kept)."""
+    from twoface.io.video import VideoWriter, probe, read_video
+
+    info = probe(clip)
+    t = time.perf_counter()
+    writer = VideoWriter(out, clip, info, None, crf=18, preset=PRESET)
+    n = 0
+    for kind, payload, meta in read_video(clip, info):
+        if kind == "video":
+            writer.write_frame(payload, *meta)
+            n += 1
+    writer.close()
+    return n / (time.perf_counter() - t)
+
+
+def random_engine(name: str, device: str | None, half: bool):
+    """A learned engine of `name`'s architecture with random weights (inswapper family)."""
+    import torch
+
+    from twoface.runtime import torch_device
+    from twoface.swap.base import GeneratorSpec, PerSource
+    from twoface.swap.engine import LearnedEngine
+    from twoface.swap.inswapper import InswapperGenerator
+    from twoface.swap.styletransfer import StyleTransferModel
+    from twoface.zoo.catalogue import CATALOGUE
+
+    entry = CATALOGUE[name]
+    if entry.arch not in ("inswapper", "reswapper"):
+        raise UsageError(
+            f"bench: {name} is not installed, and random weights are built for the inswapper "
+            "family only; install the file or bench inswapper_128",
+            "swap",
+        )
+    gen = InswapperGenerator.__new__(InswapperGenerator)
+    gen.spec = GeneratorSpec(entry.preprocess.size or 128, entry.preprocess.template or "arcface")
+    gen.device = torch_device(device)
+    gen.dtype = torch.float16 if half else torch.float32
+    torch.manual_seed(0)
+    gen.net = StyleTransferModel().to(gen.device, gen.dtype).eval()
+    rng = np.random.default_rng(0)
+    gen.emap = rng.normal(size=(512, 512)).astype(np.float32)
+    gen.latent = PerSource(lambda source: _unit(rng.normal(size=512)))
+    gen._run = gen._run_torch
+    return LearnedEngine(gen)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def run(
+    source,
+    device: str = "cpu",
+    size: str = "1080p",
+    faces: int = 1,
+    swapper: str = "classical",
+    input_path=None,
+    frames: int = 120,
+    half: bool = False,
+) -> dict:
+    """Measure and return the report (what `twoface bench --json` prints)."""
+    from twoface.api import Swapper
+    from twoface.config import Config, ModelsConfig, OutputConfig, RuntimeConfig
+    from twoface.errors import ModelError
+    from twoface.io.image import load_image
+
+    if size not in SIZES:
+        raise UsageError(f"size {size}: use one of {', '.join(SIZES)}", "size")
+    if faces < 1:
+        raise UsageError(f"faces {faces}: at least 1", "faces")
+    report: dict = {"device": device, "swapper": swapper, "random_weights": False}
+    with tempfile.TemporaryDirectory(prefix="twoface-bench-") as tmp:
+        tmpdir = Path(tmp)
+        if input_path is None:
+            clip = tmpdir / "synthetic.mp4"
+            face = load_image(source).rgb
+            synthetic_clip(clip, face, SIZES[size], faces, frames)
+            report["input"] = f"synthetic {size}, {faces} face(s), {frames} frames"
+        else:
+            clip = Path(input_path)
+            report["input"] = str(clip)
+        report["codec_raw_fps"] = raw_codec_fps(clip, tmpdir / "raw.mp4")
+        report["codec_twoface_fps"] = twoface_codec_fps(clip, tmpdir / "own.mp4")
+        runtime = RuntimeConfig(
+            "torch" if device.startswith("cuda") else "onnxruntime", device, half
+        )
+        try:
+            sw = Swapper(Config(ModelsConfig(swapper=swapper), runtime))
+        except ModelError:
+            sw = Swapper(Config(ModelsConfig(), runtime))
+            sw.engine = random_engine(swapper, device, half)
+            report["random_weights"] = True
+        runs = {}
+        for batch in (8, 1):
+            _reset_gpu(device)
+            t = time.perf_counter()
+            result = sw.swap_video(
+                source,
+                clip,
+                tmpdir / f"out{batch}.mp4",
+                progress=False,
+                many=faces > 1,
+                options=OutputConfig(preset=PRESET, label=False, batch_size=batch),
+            )
+            runs[batch] = (result, result.frames / (time.perf_counter() - t))
+        result, fps = runs[8]
+        report["pipeline_fps"] = fps
+        report["batch1_fps"] = runs[1][1]
+        report["frames"] = result.frames
+        report["faces_swapped"] = int(sum(result.faces_per_frame))
+        report["stages_ms_per_frame"] = {
+            k: 1000 * v / max(result.frames, 1) for k, v in result.timings.items()
+        }
+        report["pipeline_vs_codec"] = fps / report["codec_raw_fps"]
+        report["pipeline_vs_batch1"] = fps / max(runs[1][1], 1e-9)
+        report["codec_twoface_vs_raw"] = report["codec_twoface_fps"] / report["codec_raw_fps"]
+        report["peak_gpu_memory_mb"] = _peak_gpu(device)
+    return report
+
+
+def _reset_gpu(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gpu(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def table(report: dict) -> str:
+    """The report as the text `twoface bench` prints."""
+    lines = [
+        f"input: {report['input']}; device {report['device']}; swapper {report['swapper']}"
+        + (" (random weights of the exact architecture)" if report["random_weights"] else ""),
+        f"  codec bound (PyAV decode + x264 {PRESET})   {report['codec_raw_fps']:8.1f} fps",
+        f"  twoface reader + writer alone          {report['codec_twoface_fps']:8.1f} fps"
+        f"  ({report['codec_twoface_vs_raw']:.2f}x the bound)",
+        f"  full pipeline, batches of 8            {report['pipeline_fps']:8.1f} fps"
+        f"  ({report['pipeline_vs_codec']:.2f}x the bound)",
+        f"  same models, one frame at a time       {report['batch1_fps']:8.1f} fps"
+        f"  (batching: {report['pipeline_vs_batch1']:.2f}x)",
+        f"  frames {report['frames']}, faces swapped {report['faces_swapped']}",
+        "  per stage (ms/frame): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in report["stages_ms_per_frame"].items()),
+        "  peak GPU memory: "
+        + (
+            f"{report['peak_gpu_memory_mb']:.0f} MB"
+            if report["peak_gpu_memory_mb"] is not None
+            else "- (CPU)"
+        ),
+    ]
+    return "\n".join(lines)
