@@ -309,3 +309,27 @@ def test_models_list_runs_column_follows_the_implementations(tmp_path, capsys):
     assert main(["models", "list", "--json", "--models-dir", str(tmp_path)]) == 0
     rows = json.loads(capsys.readouterr().out)["models"]
     assert all(r["runs"] == (CATALOGUE[r["name"]].impl is not None) for r in rows)
+
+
+def test_bench_prints_every_field_on_a_tiny_cpu_run(photos, capsys):
+    argv = ["bench", "-s", str(photos / "obama.jpg"), "--size", "360p", "--frames", "6", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in (
+        "codec_raw_fps",
+        "codec_twoface_fps",
+        "pipeline_fps",
+        "batch1_fps",
+        "pipeline_vs_codec",
+        "pipeline_vs_batch1",
+        "codec_twoface_vs_raw",
+        "stages_ms_per_frame",
+        "peak_gpu_memory_mb",
+    ):
+        assert key in report, key
+    assert report["frames"] == 6 and report["faces_swapped"] == 6
+    assert report["codec_raw_fps"] > 0 and report["pipeline_fps"] > 0
+    assert set(report["stages_ms_per_frame"]) == {"detect", "landmarks", "select", "swap"}
+    assert main(argv[:-1]) == 0
+    text = capsys.readouterr().out
+    assert "codec bound" in text and "per stage (ms/frame)" in text and "peak GPU memory" in text

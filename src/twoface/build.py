@@ -26,6 +26,7 @@ BUILTINS: dict[str, tuple[str, str]] = {
     "retinaface": ("detect", "twoface.detect.retinaface:RetinaFaceDetector"),
     "dlib-hog": ("detect", "twoface.detect.dlib_hog:DlibHogDetector"),
     "dlib68": ("landmarks", "twoface.landmarks.dlib68:Dlib68Landmarker"),
+    "none": ("landmarks", "twoface.landmarks.keypoints_only:KeypointsOnly"),
     "dlib128": ("identity", "twoface.identity.dlib128:Dlib128Encoder"),
     "classical": ("swap", "twoface.swap.classical:ClassicalEngine"),
 }

@@ -196,6 +196,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--input", metavar="FILE", help="your clip instead of the synthetic one")
     b.add_argument("--frames", type=int, default=120, metavar="N", help="synthetic clip length")
     b.add_argument("--half", action="store_true", help="fp16 generator (PyTorch)")
+    b.add_argument("--detector", default="retinaface", metavar="NAME")
+    b.add_argument(
+        "--landmarks",
+        default=None,
+        metavar="NAME",
+        help="dlib68 (classical default) or none (learned swappers' default: keypoints only)",
+    )
     b.add_argument("--json", action="store_true", help="print JSON")
     _store_options(b)
 
@@ -466,6 +473,9 @@ def _bench(args) -> int:
         input_path=args.input,
         frames=args.frames,
         half=args.half,
+        detector=args.detector,
+        landmarker=args.landmarks,
+        models_dir=args.models_dir,
     )
     print(json.dumps(report, indent=2) if args.json else bench.table(report))
     return EXIT_OK

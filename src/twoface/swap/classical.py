@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from twoface.blend import alpha_composite, poisson_paste, transfer_tone
+from twoface.errors import UsageError
 from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
 from twoface.schemes import scheme_of
@@ -126,7 +127,10 @@ class ClassicalEngine(Engine):
     def swap_one(self, frame: np.ndarray, target: Face, source: SourceFace) -> None:
         """Swap one face of `frame` in place."""
         if target.landmarks is None or source.face.landmarks is None:
-            raise ValueError("the classical swapper needs landmarks on both faces")
+            raise UsageError(
+                "the classical engine needs landmarks: use a landmarker such as dlib68, not none",
+                "landmarks",
+            )
         if len(target.landmarks) != len(source.face.landmarks):
             raise ValueError("source and target landmarks must come from one scheme")
         scheme = scheme_of(target.landmarks, target.landmark_scheme)
