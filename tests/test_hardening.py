@@ -64,8 +64,8 @@ def test_options_that_do_nothing_are_said_once(photos, tmp_path, capsys):
     code, err, _ = _run([*argv, "--crf", "20", "--device", "cpu", "--similarity", "0.5"], capsys)
     assert code == 0
     lines = err.splitlines()
-    assert "twoface: note: --crf apply to video outputs; ignored for an image" in lines
-    assert any("--device apply to zoo models; the classical engine" in x for x in lines)
+    assert "twoface: note: --crf applies to video outputs; ignored for an image" in lines
+    assert any("--device applies to zoo models; the classical engine" in x for x in lines)
     assert any("--similarity applies with --reference or --target-faces" in x for x in lines)
 
 

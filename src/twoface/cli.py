@@ -307,13 +307,19 @@ def _note(message: str) -> None:
     print(f"twoface: note: {message}", file=sys.stderr)
 
 
+def _verb(flags: list[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
 def _ignored_options(args, video: bool) -> list[str]:
     """Options given that do nothing for this engine or file: said, not silently dropped."""
     notes = []
     if not video:
         given = [f"--{n}" for n in ("crf", "preset", "codec") if getattr(args, n) is not None]
         if given:
-            notes.append(f"{', '.join(given)} apply to video outputs; ignored for an image")
+            notes.append(
+                f"{', '.join(given)} {_verb(given)} to video outputs; ignored for an image"
+            )
     elif args.quality is not None and not args.output.lower().endswith(".webp"):
         notes.append("--quality applies to JPEG/WebP images; ignored for a video")
     if args.similarity is not None and not (args.reference or args.target_faces):
@@ -332,7 +338,7 @@ def _ignored_options(args, video: bool) -> list[str]:
         ]
         if torch_only and not args.anime:
             notes.append(
-                f"{', '.join(torch_only)} apply to zoo models; the classical engine and "
+                f"{', '.join(torch_only)} {_verb(torch_only)} to zoo models; the classical engine and "
                 "the built-in detector run on the CPU without them"
             )
     elif (args.half or args.compile) and args.runtime != "torch":
