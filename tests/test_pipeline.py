@@ -333,3 +333,15 @@ def test_bench_prints_every_field_on_a_tiny_cpu_run(photos, capsys):
     assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert "codec bound" in text and "per stage (ms/frame)" in text and "peak GPU memory" in text
+
+
+def test_device_side_normalisation_matches_the_numpy_path():
+    pytest.importorskip("torch")
+    from twoface.detect.scrfd import ScrfdDetector
+
+    path = shared_model("scrfd_500m_bnkps.onnx")
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    on_torch = ScrfdDetector(path, runtime="torch", device="cpu").prepare(images)
+    on_ort = ScrfdDetector(path, runtime="onnxruntime").prepare(images)
+    assert tuple(on_torch.shape) == on_ort.shape == (2, 3, 64, 64)
+    assert np.allclose(on_torch.numpy(), on_ort, atol=1e-6)

@@ -113,9 +113,12 @@ class ScrfdDetector(Detector):
     def raw(self, frames: Sequence[np.ndarray]) -> tuple[list[list[np.ndarray]], list[float]]:
         """Network outputs per image (scores, boxes, kps per level) and the letterbox scales."""
         boxed = [letterbox(f, self.size) for f in frames]
-        x = np.stack([b for b, _ in boxed]).astype(np.float32)
-        x = np.ascontiguousarray(((x - 127.5) / 128.0).transpose(0, 3, 1, 2))
+        x = self.prepare(np.stack([b for b, _ in boxed]))
         return self.forward(x), [s for _, s in boxed]
+
+    def prepare(self, images: np.ndarray):
+        """uint8 NHWC letterboxed images -> the network's normalised input (on its device)."""
+        return self.graph.normalise(images, 127.5, 128.0)
 
     def forward(self, x: np.ndarray) -> list[list[np.ndarray]]:
         """Normalised NCHW batch -> per image [scores x3, boxes x3, (kps x3)], strides 8/16/32."""
