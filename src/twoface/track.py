@@ -66,7 +66,10 @@ class SceneCuts:
     def __call__(self, frame: np.ndarray) -> bool:
         import cv2
 
-        small = cv2.resize(frame, (64, 36), interpolation=cv2.INTER_AREA)
+        # Every k-th pixel first: an area resize of a whole 4K frame costs ~8 ms, and a
+        # thumbnail of a thumbnail is as good for telling shots apart.
+        k = max(1, min(frame.shape[0] // 144, frame.shape[1] // 256))
+        small = cv2.resize(frame[::k, ::k], (64, 36), interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
         hist = cv2.calcHist([grey], [0], None, [32], [0, 256]).ravel()
         hist /= max(float(hist.sum()), 1.0)
