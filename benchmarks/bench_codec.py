@@ -50,6 +50,7 @@ def main() -> int:
                 s = d.add_stream("libx264", rate=25)
                 s.width, s.height, s.pix_fmt = info.width, info.height, "yuv420p"
                 s.options = {"preset": "ultrafast", "crf": "18"}
+                s.codec_context.thread_type = "FRAME"
                 for f in frames:
                     for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                         d.mux(p)

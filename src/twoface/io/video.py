@@ -415,6 +415,10 @@ class VideoWriter:
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         name = cc.name
+        if name in ("libx264", "libx265"):
+            # Frame threads: PyAV's default (slice threads) halves x264 on many cores
+            # (measured on a 16-core host: 48 -> 107 fps at 1080p ultrafast).
+            cc.thread_type = "FRAME"
         check_encoder_options(crf, preset, name)
         if name == "libx264":
             self.stream.options = {"crf": str(crf), "preset": preset}
@@ -428,7 +432,11 @@ class VideoWriter:
         elif name == "libvpx-vp9":
             self.stream.options = {"crf": str(crf + 13), "b": "0"}
         try:
-            cc.open()  # fails now, not in the encoder thread, when the codec refuses the size
+            # Fail now, not in the encoder thread, when the codec refuses the size: a trial
+            # encoder with the same settings. (Opening the stream's own context here would
+            # skip the options the container applies when it opens it: measured on a 16-core
+            # host, x264 then ran at 55 fps where PyAV alone ran at 139.)
+            _trial_open(name, pix, info, dict(self.stream.options))
         except av.FFmpegError as e:
             self.container.close()
             raise InputError(
@@ -456,6 +464,7 @@ class VideoWriter:
                     self.audio.append(None)  # dropped
         self.reencoded = {i for i, how in enumerate(plan) if how not in ("copy", None)}
         self._pix = pix
+        self._explicit_colour = info.color_range == 2 or info.colorspace not in (0, 2)
         self._av = av
 
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction | None) -> None:
@@ -464,11 +473,15 @@ class VideoWriter:
             rgb = np.rot90(rgb, -k)  # back to the stored orientation; the metadata turns it
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         info = self.info
-        frame = frame.reformat(
-            format=self._pix,
-            dst_color_range=info.color_range or None,
-            dst_colorspace=info.colorspace if info.colorspace not in (0, 2) else None,
-        )
+        if self._explicit_colour:
+            # Full range or a named matrix: convert here with them. Otherwise the encoder's own
+            # conversion does the same work in one step (two steps cost a third of x264's
+            # speed on a 16-core host).
+            frame = frame.reformat(
+                format=self._pix,
+                dst_color_range=info.color_range or None,
+                dst_colorspace=info.colorspace if info.colorspace not in (0, 2) else None,
+            )
         frame.pts = pts
         if time_base is not None:
             frame.time_base = time_base
@@ -498,6 +511,19 @@ class VideoWriter:
         """Release the file after a failure (the caller deletes it); errors here are moot."""
         with contextlib.suppress(Exception):  # half-written: nothing more to save
             self.container.close()
+
+
+def _trial_open(codec: str, pix: str, info: VideoInfo, options: dict) -> None:
+    """Open (and drop) an encoder of `codec` with the output's size, pixel format and options."""
+    import av
+
+    cc = av.CodecContext.create(codec, "w")
+    cc.width, cc.height, cc.pix_fmt = info.width, info.height, pix
+    cc.time_base = info.time_base or Fraction(1, 25)
+    cc.framerate = info.rate
+    cc.options = options
+    cc.open()
+    del cc
 
 
 def read_video_label(path: str | os.PathLike) -> Label | None:
