@@ -33,7 +33,10 @@ class LearnedEngine(Engine):
         maskers: Sequence[Masker] | None = None,
         enhancer: Enhancer | None = None,
         compositor: PasteBack | None = None,
+        device: str | None = None,
     ) -> None:
+        """device: run alignment and paste-back with PyTorch on this device (default: the
+        generator's own device when it is a GPU; else OpenCV on the CPU)."""
         self.generator = generator
         self.name = generator.name
         self.maskers = (
@@ -41,19 +44,41 @@ class LearnedEngine(Engine):
         )
         self.enhancer = enhancer
         self.compositor = compositor or PasteBack()
+        gpu = str(getattr(generator, "device", "cpu"))
+        self.device = device or (gpu if gpu.startswith("cuda") else None)
+        self._torch = None
+        if self.device is not None:
+            from twoface.swap.torch_paste import TorchStages
+
+            self._torch = TorchStages(self.device)
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         if not jobs:
             return list(frames)
         spec = self.generator.spec
-        crops, affines = align_jobs(frames, jobs, spec.size, spec.template)
-        latents = self.generator.latents([job.source for job in jobs])
-        generated = self.generator.generate(crops, latents)
-        masks = self._masks(crops, jobs, affines)
-        out = self.compositor.composite(frames, jobs, generated, masks, affines)
+        if self._torch is not None:
+            out = self._swap_on_device(frames, jobs)
+        else:
+            crops, affines = align_jobs(frames, jobs, spec.size, spec.template)
+            latents = self.generator.latents([job.source for job in jobs])
+            generated = self.generator.generate(crops, latents)
+            masks = self._masks(crops, jobs, affines)
+            out = self.compositor.composite(frames, jobs, generated, masks, affines)
         if self.enhancer is not None:
             out = self._enhance(out, jobs)
         return out
+
+    def _swap_on_device(self, frames, jobs):
+        """Frames to the device once; crops cut and pasted back there (twoface.swap.torch_paste)."""
+        from twoface.geometry import fit_template
+
+        spec = self.generator.spec
+        mats = [fit_template(j.target.kps, spec.template, spec.size) for j in jobs]
+        on_device = self._torch.upload(frames, [j.frame_index for j in jobs])
+        crops = self._torch.align(on_device, jobs, mats, spec.size)
+        generated = self.generator.generate(crops, self.generator.latents([j.source for j in jobs]))
+        masks = self._masks(crops, jobs, np.stack(mats))
+        return self._torch.paste(frames, on_device, jobs, generated, masks, mats)
 
     def _masks(self, crops, jobs, affines) -> np.ndarray | None:
         if not self.maskers:
