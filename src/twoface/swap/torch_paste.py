@@ -2,7 +2,9 @@
 the device once per batch, crops are cut with `grid_sample`, the generated crops are pasted back
 over each face's box with the same thresholded, eroded and blurred mask as the OpenCV path
 (twoface.swap.compositor), and only the finished frames come back. On the CPU device this runs
-too, and agrees with the OpenCV path (tests/test_pipeline.py).
+too, and agrees with the OpenCV path (tests/test_pipeline.py). Not used by default yet: per
+face it launches a dozen small kernels and moves a whole frame each way, which on the H100 cost
+more than OpenCV's region-limited CPU work (`LearnedEngine(device=...)` turns it on).
 """
 
 from __future__ import annotations
