@@ -121,3 +121,17 @@ def test_hamilton_default_swaps_the_performers_close_ups(swapper, photos, hamilt
     r = swapper.swap_video(photos / "elon_musk.jpg", hamilton, tmp_path / "o.mp4", progress=False)
     swapped = np.array(r.faces_per_frame)
     assert (swapped[82:211] == 1).all() and swapped.sum() >= 250
+
+
+def test_per_track_state_does_not_leak_from_one_video_into_the_next(
+    swapper, photos, cut_clip, tmp_path
+):
+    """Track ids restart with every video: what the engine smoothed per track must restart too."""
+    first = swapper.swap_video(
+        photos / "elon_musk.jpg", cut_clip, tmp_path / "a.mp4", progress=False
+    )
+    engine_state = getattr(swapper.engine, "_state", None)
+    assert engine_state is not None and len(engine_state) > 0
+    swapper.swap_video(photos / "elon_musk.jpg", cut_clip, tmp_path / "b.mp4", progress=False)
+    a, b = (tmp_path / "a.mp4").read_bytes(), (tmp_path / "b.mp4").read_bytes()
+    assert first.frames == 36 and a == b  # the same video twice: the same output

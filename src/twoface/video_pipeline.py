@@ -104,6 +104,8 @@ def run_video(
 ) -> VideoResult:
     """Swap the selected people through a whole video; see the module docstring."""
     t_start = time.perf_counter()
+    if hasattr(stages.engine, "reset"):
+        stages.engine.reset()  # per-track state of an earlier video must not leak into this one
     timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0}
     in_q: queue.Queue = queue.Queue(maxsize=queue_size)
     out_q: queue.Queue = queue.Queue(maxsize=queue_size)

@@ -84,6 +84,9 @@ class Engine(ABC):
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         """New frames with every job applied; frames without a job come back unchanged."""
 
+    def reset(self) -> None:  # noqa: B027 - an optional hook: stateless engines keep nothing
+        """Forget what was kept per tracked person: a new video starts (track ids restart)."""
+
     @classmethod
     def from_entry(cls, entry, ctx) -> Engine:
         return ctx.construct(cls)

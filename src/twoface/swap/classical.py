@@ -172,6 +172,9 @@ class ClassicalEngine(Engine):
     SMOOTH = 0.15  # weight of the new frame
     TRACKS_KEPT = 64
 
+    def reset(self) -> None:
+        self._state.clear()
+
     def _smooth(self, track_id, key: str, value, weight: float | None = None):
         if track_id is None:
             return value
