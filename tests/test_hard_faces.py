@@ -167,3 +167,28 @@ def test_photos_stay_photos_with_the_anime_cascade_installed(tmp_path, photos, h
     sw = Swapper(models_dir=home)
     for target in (hard / "kun1_bangs.png", photos / "obama.jpg"):  # the cascade fires on both
         assert sw.swap_image(photos / "biden.jpg", target).engine == "classical"
+
+
+def test_a_turned_source_is_made_symmetric_before_the_warp(swapper, hard, photos):
+    """A source turned far (yaw sign -0.52) onto a frontal target (0.03): the foreshortened half
+    is replaced by the mirrored visible half, so the warp does not stretch a narrow half."""
+    from twoface.swap.classical import _facing
+    from twoface.swap.skin import yaw_sign
+
+    source = rgb(hard / "pitch_down_woman.jpg")
+    target = rgb(photos / "obama.jpg")
+    fs, ft = _face(swapper, source), _face(swapper, target)
+    assert abs(yaw_sign(fs.landmarks) - yaw_sign(ft.landmarks)) > 0.4
+    made, lm = _facing(source, fs.landmarks, ft.landmarks, IBUG68)
+    assert lm is fs.landmarks and made.shape == source.shape  # same geometry, new texture
+    changed = (made != source).any(2)
+    assert changed.sum() > 1000
+    # Only the foreshortened half (on the side the nose points to), and only near the face.
+    x1, y1, x2, y2 = fs.box
+    ys, xs = np.nonzero(changed)
+    assert xs.min() >= x1 - 0.5 * (x2 - x1) and xs.max() <= x2 + 0.5 * (x2 - x1)
+    nose_x = IBUG68.point(fs.landmarks, "nose_tip")[0]
+    assert np.mean(xs < nose_x) > 0.8  # turned to image left: the left half is rebuilt
+    out = swapper.swap_image(source, target).image
+    face = polygon_mask(target.shape[:2], face_polygon(ft.landmarks)) > 0
+    assert np.abs(out.astype(int) - target.astype(int))[face].mean() > 5

@@ -406,14 +406,58 @@ GLASSES_SHARE = 0.15  # share of the bridge area such lines cover
 
 
 def _facing(image, lm, target_lm, scheme):
-    """The source photo mirrored when it looks the other way from the target by far: faces are
-    near symmetric, and the side turned towards the camera has the texture to warp."""
+    """The source photo made to face like the target when their poses differ by far: faces are
+    near symmetric. Turned the other way (the target clearly so): the whole photo mirrored.
+    Otherwise (e.g. a turned source onto a frontal target): the better-visible half mirrored onto
+    the foreshortened one, so the warp does not stretch the narrow half across the face."""
     if scheme.flip is None:
         return image, lm
     ys, yt = yaw_sign(lm, scheme), yaw_sign(target_lm, scheme)
-    if ys * yt < 0 and abs(ys - yt) > MIRROR_YAW:
+    if abs(ys - yt) <= MIRROR_YAW:
+        return image, lm
+    if ys * yt < 0 and abs(yt) > FRONTAL_YAW:
         return np.ascontiguousarray(image[:, ::-1]), scheme.mirrored(lm, image.shape[1])
-    return image, lm
+    return _symmetric(image, lm, scheme, ys), lm
 
 
+def _symmetric(image: np.ndarray, lm: np.ndarray, scheme, yaw: float) -> np.ndarray:
+    """`image` with the face's foreshortened half replaced by its other half, mirrored and
+    warped into place (the landmarks stay where they were)."""
+    h, w = image.shape[:2]
+    lm = np.asarray(lm, np.float64)
+    fw = scheme.face_width(lm)
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    lm_f = scheme.mirrored(lm, w).astype(np.float64)
+    pts = extended_points(lm)
+    margin = int(0.1 * fw) + 4
+    x0, y0 = max(int(pts[:, 0].min()) - margin, 0), max(int(pts[:, 1].min()) - margin, 0)
+    x1, y1 = min(int(pts[:, 0].max()) + margin, w), min(int(pts[:, 1].max()) + margin, h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return image
+    n = len(lm)
+    dst = pts - (x0, y0)
+    src = extended_points(lm_f)
+    fallback = estimate_similarity(dst[:n], src[:n])
+    map_x, map_y = piecewise_affine_maps(dst, src, fallback, x1 - x0, y1 - y0)
+    mirrored = cv2.remap(flipped, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # The face's midline: a line x = a*y + b through the nose points; the hidden half is on
+    # the side the nose points to.
+    nose = scheme.group(lm, "nose") - (x0, y0)
+    a, b = (
+        np.polyfit(nose[:, 1], nose[:, 0], 1)
+        if np.ptp(nose[:, 1]) > 1
+        else (0.0, nose[:, 0].mean())
+    )
+    ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+    side = (xs - (a * ys + b)) * (1.0 if yaw > 0 else -1.0)
+    weight = np.clip(side / max(0.06 * fw, 1.0) + 0.5, 0.0, 1.0)[..., None]
+    out = image.copy()
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(weight * mirrored + (1 - weight) * region + 0.5, 0, 255).astype(
+        np.uint8
+    )
+    return out
+
+
+FRONTAL_YAW = 0.15
 MIRROR_YAW = 0.4
