@@ -17,21 +17,32 @@ from twoface.geometry import invert_affine
 from twoface.swap.base import SwapJob
 
 
+def paste_region(m: np.ndarray, size: int, frame_hw: tuple[int, int]):
+    """(x0, y0, x1, y1): the frame region a size x size crop made by `m` covers (2 px margin,
+    clipped to the frame), or None when it lies outside."""
+    h, w = frame_hw
+    inv = invert_affine(m)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    pts = corners @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
 def paste_back(
     frame: np.ndarray, face: np.ndarray, m: np.ndarray, mask: np.ndarray | None = None
 ) -> None:
     """Blend the generated crop into `frame` in place. `mask`: (S, S) float in [0, 1] in crop
     coordinates (the maskers' combined mask), or None for the crop's square alone."""
     size = face.shape[0]
-    h, w = frame.shape[:2]
-    inv = invert_affine(m)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-    pts = corners @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    box = paste_region(m, size, frame.shape[:2])
+    if box is None:
         return
+    x0, y0, x1, y1 = box
+    inv = invert_affine(m)
     shift = inv.copy()
     shift[:, 2] -= (x0, y0)
     rw, rh = x1 - x0, y1 - y0

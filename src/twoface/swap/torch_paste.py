@@ -95,16 +95,13 @@ class TorchStages:
         return out
 
     def _paste_one(self, frame: torch.Tensor, face: torch.Tensor, m: np.ndarray, limit) -> None:
+        from twoface.swap.compositor import paste_region
+
         size = face.shape[-1]
-        h, w = frame.shape[1:]
-        inv = invert_affine(m)
-        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-        pts = corners @ inv[:, :2].T + inv[:, 2]
-        x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 <= x0 or y1 <= y0:
+        box = paste_region(m, size, tuple(frame.shape[1:]))
+        if box is None:
             return
+        x0, y0, x1, y1 = box
         rw, rh = x1 - x0, y1 - y0
         # region pixel (u, v) samples the crop at m @ (u + x0, v + y0, 1)
         shift = m.copy()
