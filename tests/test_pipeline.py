@@ -380,3 +380,23 @@ def test_device_align_and_paste_agree_with_the_opencv_path(swapper, photos, mask
     diff = np.abs(dev.astype(int) - cv.astype(int))
     # 99% within 4 levels; a few pixels at the area mask's edge differ more (rasterisation).
     assert np.percentile(diff[changed], 99) <= 4 and (diff.max(2) > 8).mean() < 0.001
+
+
+def test_detectors_consume_their_catalogue_spec(tmp_path):
+    """Size and normalisation come from the entry, not from constants in the class."""
+    from dataclasses import replace
+
+    from twoface.build import BuildContext
+
+    entry = CATALOGUE["scrfd_500m_bnkps_dynamic"]
+    store = ModelStore(tmp_path)
+    store.import_file(shared_model("scrfd_500m_bnkps.onnx"), entry.name)
+    built = build("detect", entry.name, BuildContext(store))
+    assert (built.size, built.mean, built.std) == (640, 127.5, 128.0)
+    odd = replace(
+        entry, preprocess=replace(entry.preprocess, size=320, mean=(0.0,) * 3, std=(1.0,) * 3)
+    )
+    made = type(built).from_entry(odd, BuildContext(store))
+    assert (made.size, made.mean, made.std) == (320, 0.0, 1.0)
+    images = np.full((1, 8, 8, 3), 10, np.uint8)
+    assert np.allclose(made.prepare(images), 10.0)

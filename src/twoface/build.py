@@ -72,8 +72,10 @@ class BuildContext:
         """The cached file of an entry (one-line ModelError saying how to get it otherwise)."""
         return self.store.find(entry)
 
-    def construct(self, cls, *args, **preferred):
-        """cls(*args, **kwargs) with the runtime settings and options its constructor accepts."""
+    def construct(self, cls, *args, spec: dict | None = None, **preferred):
+        """cls(*args, **kwargs) with the runtime settings and options its constructor accepts.
+        `spec`: values from the catalogue entry's spec (size, mean, std ...), passed only to
+        parameters the constructor names."""
         settings = {
             "runtime": self.runtime.runtime,
             "device": self.runtime.device,
@@ -86,6 +88,11 @@ class BuildContext:
         # Options are the caller's own (e.g. threads): offered to whoever takes them.
         options = {**self.options, **preferred}
         accepted |= {k: v for k, v in options.items() if takes_any or k in params}
+        accepted |= {
+            k: v
+            for k, v in (spec or {}).items()
+            if v is not None and k in params and k not in options
+        }
         return cls(*args, **accepted)
 
 

@@ -29,7 +29,11 @@ class Detector(ABC):
         the constructor takes (twoface.build)."""
         if entry is None:
             return ctx.construct(cls)
-        return ctx.construct(cls, cls.weights(entry, ctx))
+        spec = entry.preprocess
+        # The catalogue's spec, consumed: input size and normalisation (one value per channel
+        # in every detector file twoface runs).
+        consumed = {"size": spec.size, "mean": spec.mean[0], "std": spec.std[0]}
+        return ctx.construct(cls, cls.weights(entry, ctx), spec=consumed)
 
     @classmethod
     def weights(cls, entry, ctx):

@@ -96,11 +96,14 @@ class ScrfdDetector(Detector):
         iou_threshold: float = 0.4,
         device: str | None = None,
         threads: int | None = None,
+        mean: float = 127.5,
+        std: float = 128.0,
     ) -> None:
         from twoface.runtime import load_graph
 
         self.graph = load_graph(model_path, runtime, device=device, threads=threads)
         self.size = size
+        self.mean, self.std = float(mean), float(std)  # insightface: (x - 127.5) / 128
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         n = len(self.graph.output_names)
@@ -118,7 +121,7 @@ class ScrfdDetector(Detector):
 
     def prepare(self, images: np.ndarray):
         """uint8 NHWC letterboxed images -> the network's normalised input (on its device)."""
-        return self.graph.normalise(images, 127.5, 128.0)
+        return self.graph.normalise(images, self.mean, self.std)
 
     def forward(self, x: np.ndarray) -> list[list[np.ndarray]]:
         """Normalised NCHW batch -> per image [scores x3, boxes x3, (kps x3)], strides 8/16/32."""
