@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from twoface import Swapper
 from twoface.io.image import read_image
-from twoface.mask import face_polygon, polygon_mask
+from twoface.quality import chroma_anomaly
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAIRS = [
@@ -27,15 +26,6 @@ PAIRS = [
     ("photos/obama.jpg", "hard/glasses_beard_mic_occlusion.png"),
     ("hard/old_man_glasses_cap.jpg", "photos/obama.jpg"),
 ]
-
-
-def chroma_anomaly(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
-    m = polygon_mask(target.shape[:2], face_polygon(landmarks)) > 0
-    a = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
-    b = cv2.cvtColor(target.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
-    d = a - b
-    d -= np.median(d, axis=0)
-    return float(np.percentile(np.linalg.norm(d, axis=1), 95))
 
 
 def main() -> int:

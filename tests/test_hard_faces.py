@@ -10,6 +10,7 @@ import pytest
 from conftest import SHARED, rgb, shared_model
 
 from twoface.mask import face_polygon, polygon_mask
+from twoface.quality import chroma_anomaly
 from twoface.schemes import IBUG68
 
 HARD = SHARED / "data" / "hard"
@@ -24,17 +25,6 @@ def hard():
 
 def _face(swapper, image, identity=False):
     return max(swapper.analyse([image], identity=identity)[0], key=lambda f: f.area)
-
-
-def chroma_anomaly(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
-    """95th percentile of the Lab chroma shift inside the face after removing its median shift:
-    a uniform tone change scores 0, rings and blotches score high."""
-    m = polygon_mask(target.shape[:2], face_polygon(landmarks)) > 0
-    a = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
-    b = cv2.cvtColor(target.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:][m]
-    d = a - b
-    d -= np.median(d, axis=0)
-    return float(np.percentile(np.linalg.norm(d, axis=1), 95))
 
 
 # Same-pose pairs (source, target). Before (session 3): chroma p95 up to 18.6 on these and on
