@@ -263,9 +263,14 @@ class ClassicalEngine(Engine):
                 )
                 keep = max(keep, _eyes_keep(lm_local, src_lm, scheme), _ramp(gap, GAZE_GAP, 0.08))
         keep = self._smooth(track_id, "eyes", np.float32(keep))
+
+        def eye_area(grow: float) -> np.ndarray:
+            return _region(
+                crop.shape[:2], lm_local, scheme, ("eye_left", "eye_right"), face_w, grow
+            )
+
         if keep > 0.01:
-            eyes = _region(crop.shape[:2], lm_local, scheme, ("eye_left", "eye_right"), face_w, 0.1)
-            soft *= 1.0 - float(keep) * eyes
+            soft *= 1.0 - float(keep) * eye_area(0.1)
         skin_t = SkinModel.fit(crop_lab, lm_local, scheme).skin(crop_lab)
         skin_s = SkinModel.fit(warped_lab, lm_local, scheme).skin(warped_lab)
         if self.occlusion:
@@ -285,13 +290,7 @@ class ClassicalEngine(Engine):
             if glasses:
                 # The source wears glasses: thin rims pass a colour test, so the whole ring
                 # round the eyes (not the eyes) comes from the target.
-                ring = _region(
-                    crop.shape[:2], lm_local, scheme, ("eye_left", "eye_right"), face_w, 0.2
-                )
-                eyes = _region(
-                    crop.shape[:2], lm_local, scheme, ("eye_left", "eye_right"), face_w, 0.015
-                )
-                allowed &= ~((ring > 0.5) & (eyes < 0.5))
+                allowed &= ~((eye_area(0.2) > 0.5) & (eye_area(0.015) < 0.5))
             allowed = cv2.GaussianBlur(allowed.astype(np.float32), (0, 0), max(0.7, 0.005 * face_w))
             if track_id is not None:
                 allowed = self._smooth_mask(track_id, allowed, lm_local, scheme)
