@@ -334,7 +334,7 @@ class _SwapStage:
                 entry.open_gaps -= 1
         self.gaps.clear()
         for track_id in list(self.pending):
-            self._release_pending(track_id)
+            self._settle(track_id)
         return self._release()
 
     def _track(self, item: tuple, faces: list[Face]) -> _Entry:
@@ -347,13 +347,13 @@ class _SwapStage:
             if tr.selected:
                 entry.jobs.append(SwapJob(0, tr.last, self.sources[tr.source]))
                 self._close_gap(tr, index)
-                self._settle(tr, swap=True)
+                self._settle(tr.id, self.sources[tr.source])
             else:
                 self._drop_gap(tr.id)  # back, but no longer swapped: those frames pass
                 if self.picker.undecided(tr):
                     self._hold(tr, entry)
                 else:
-                    self._settle(tr, swap=False)
+                    self._settle(tr.id)
             self.last_seen[tr.id] = index
         for tr in bridged:
             if tr.selected:
@@ -363,7 +363,7 @@ class _SwapStage:
         for track_id in [i for i in self.gaps if i not in alive]:  # gone for good
             self._drop_gap(track_id)
         for track_id in [i for i in self.pending if i not in alive]:
-            self._release_pending(track_id)
+            self._settle(track_id)
         return entry
 
     # Frames of a person whose identity is not settled yet wait (a few frames at most), so
@@ -376,14 +376,11 @@ class _SwapStage:
             old, _ = waiting.popleft()
             old.open_gaps -= 1
 
-    def _settle(self, track, swap: bool) -> None:
-        for entry, face in self.pending.pop(track.id, ()):
-            if swap:
-                entry.jobs.append(SwapJob(0, face, self.sources[track.source]))
-            entry.open_gaps -= 1
-
-    def _release_pending(self, track_id: int) -> None:
-        for entry, _ in self.pending.pop(track_id, ()):
+    def _settle(self, track_id: int, source: SourceIdentity | None = None) -> None:
+        """Release a person's held frames: swapped with `source`, or untouched without one."""
+        for entry, face in self.pending.pop(track_id, ()):
+            if source is not None:
+                entry.jobs.append(SwapJob(0, face, source))
             entry.open_gaps -= 1
 
     def _drop_gap(self, track_id: int) -> None:
