@@ -35,7 +35,7 @@ from twoface.io.image import (
     write_image,
 )
 from twoface.io.provenance import Label, make_label
-from twoface.progress import ProgressCallback, resolve
+from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection, most_prominent, select
 from twoface.swap import SourceIdentity, engine_for
 from twoface.swap.base import SourceFace, SwapJob
@@ -135,8 +135,6 @@ def _unturn_points(pts: np.ndarray, k: int, width: int, height: int) -> np.ndarr
 
 
 def _unturn_face(face: Face, k: int, width: int, height: int) -> Face:
-    from dataclasses import replace
-
     corners = _unturn_points(face.box.reshape(2, 2), k, width, height)
     box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
     kps = None if face.kps is None else _unturn_points(face.kps, k, width, height)
@@ -316,8 +314,7 @@ class Swapper:
         try:
             return self._swap_image(source, target, output, anime, report, req)
         finally:
-            if report is not None and hasattr(report, "close"):
-                report.close()
+            close_progress(report)
 
     def _swap_image(self, source, target, output, anime, report, req: _Request) -> SwapResult:
         many, reference = req.selection.many, req.selection.reference

@@ -85,3 +85,9 @@ def resolve(progress: bool | None | ProgressCallback) -> ProgressCallback | None
     if progress is None:
         return ProgressLine() if sys.stderr.isatty() else None
     return ProgressLine() if progress else None
+
+
+def close_progress(report: ProgressCallback | None) -> None:
+    """End the status line of a report that draws one (a user's own callback has none)."""
+    if report is not None and hasattr(report, "close"):
+        report.close()

@@ -21,7 +21,7 @@ from twoface.errors import InputError, OutputError, TwofaceError
 from twoface.io.atomic import atomic_path, output_error
 from twoface.io.video import VideoInfo, audio_plan, open_writer, read_video
 from twoface.people import PeoplePicker
-from twoface.progress import ProgressCallback, resolve
+from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection
 from twoface.swap.base import SourceIdentity, SwapJob
 from twoface.track import Tracker
@@ -214,8 +214,7 @@ def run_video(
                 out_q.put(_END, timeout=5)
             for t in threads:
                 t.join(timeout=5)
-            if report is not None and hasattr(report, "close"):
-                report.close()
+            close_progress(report)
             raise
         out_q.put(_END)
         for t in threads:
