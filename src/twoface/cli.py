@@ -360,10 +360,7 @@ def _swap(args) -> int:
     if not video and args.trim:
         raise UsageError(f"{args.target}: --trim applies to videos, not images")
     if args.device:
-        from twoface.runtime import check_device, require_torch
-
-        require_torch(f"--device {args.device}")
-        check_device(args.device)
+        _check_device(args.device)
     for note in _ignored_options(args, video):
         _note(note)
     swapper = Swapper(_config(args))
@@ -462,14 +459,19 @@ def _detect(args) -> int:
     return EXIT_OK
 
 
+def _check_device(device: str) -> None:
+    """A --device other than the CPU needs PyTorch and that device (else one clear line)."""
+    from twoface.runtime import check_device, require_torch
+
+    require_torch(f"--device {device}")
+    check_device(device)
+
+
 def _bench(args) -> int:
     from twoface import bench
 
     if args.device != "cpu":
-        from twoface.runtime import check_device, require_torch
-
-        require_torch(f"--device {args.device}")
-        check_device(args.device)
+        _check_device(args.device)
     report = bench.run(
         args.source,
         device=args.device,
