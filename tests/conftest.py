@@ -57,3 +57,11 @@ def shared_model(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found (set TWOFACE_SHARED)")
     return path
+
+
+def import_model(home, file, name: str | None = None) -> int:
+    """`twoface models --models-dir HOME import FILE [--name NAME]`; returns its exit code."""
+    from twoface.cli import main
+
+    argv = ["models", "--models-dir", str(home), "import", str(file)]
+    return main(argv + (["--name", name] if name else []))

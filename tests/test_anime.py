@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED, shared_model
+from conftest import SHARED, import_model, shared_model
 
 from twoface.cli import main
 
@@ -27,20 +27,7 @@ def grid():
 @pytest.fixture(scope="module")
 def cascade_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("anime_models")
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                str(home),
-                "import",
-                str(shared_model("lbpcascade_animeface.xml")),
-                "--name",
-                "anime_lbpcascade",
-            ]
-        )
-        == 0
-    )
+    assert import_model(home, shared_model("lbpcascade_animeface.xml"), "anime_lbpcascade") == 0
     return home
 
 

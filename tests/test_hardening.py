@@ -276,21 +276,10 @@ def test_sideways_photo_is_found_and_written_upright(photos, tmp_path, capsys):
 
 
 def test_no_face_with_the_anime_cascade_installed_names_the_target(photos, tmp_path, capsys):
-    from conftest import shared_model
+    from conftest import import_model, shared_model
 
     home = tmp_path / "home"
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                str(home),
-                "import",
-                str(shared_model("lbpcascade_animeface.xml")),
-            ]
-        )
-        == 0
-    )
+    assert import_model(home, shared_model("lbpcascade_animeface.xml")) == 0
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(blank)
     capsys.readouterr()

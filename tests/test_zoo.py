@@ -12,6 +12,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import import_model
 
 from twoface.cli import main
 from twoface.errors import ModelError
@@ -429,20 +430,7 @@ def test_random_bytes_that_look_like_onnx_are_never_pinned(server, tmp_path, cap
     # The wrong interface is refused too: a YuNet file has 12 outputs.
     wrong = tmp_path / "yunet.onnx"
     wrong.write_bytes(tiny_onnx(9))
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                str(tmp_path / "h"),
-                "import",
-                str(wrong),
-                "--name",
-                "yunet_s",
-            ]
-        )
-        == 4
-    )
+    assert import_model(tmp_path / "h", wrong, "yunet_s") == 4
     assert "has 1 input(s) and 9 output(s); yunet_s (yunet) has 1 and 12" in capsys.readouterr().err
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EXPECTED_FACES, shared_model
+from conftest import EXPECTED_FACES, import_model, shared_model
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
@@ -132,20 +132,7 @@ def test_cli_detect_with_an_imported_zoo_model(tmp_path, photos, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert missing == 4 and err.endswith("`twoface models import FILE --name yunet_n`")
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                home,
-                "import",
-                str(shared_model("yunet_n_dynamic.onnx")),
-                "--name",
-                "yunet_n",
-            ]
-        )
-        == 0
-    )
+    assert import_model(home, shared_model("yunet_n_dynamic.onnx"), "yunet_n") == 0
     capsys.readouterr()
     args = [
         "detect",
