@@ -18,6 +18,7 @@ import numpy as np
 from twoface.build import ModelPool
 from twoface.config import (
     Config,
+    FinishConfig,
     ModelsConfig,
     OutputConfig,
     RuntimeConfig,
@@ -37,7 +38,7 @@ from twoface.io.image import (
 from twoface.io.provenance import Label, make_label
 from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection, most_prominent, select
-from twoface.swap import SourceIdentity, engine_for
+from twoface.swap import SourceIdentity
 from twoface.swap.base import SourceFace, SwapJob
 from twoface.types import Face
 from twoface.watermark import Watermark
@@ -107,14 +108,24 @@ def _config_from(config: Config, keywords: dict) -> Config:
     """`config` with the Swapper keyword conveniences applied."""
     model_keys = {f for f in ModelsConfig.__dataclass_fields__}
     runtime_keys = {f for f in RuntimeConfig.__dataclass_fields__}
-    unknown = set(keywords) - model_keys - runtime_keys
+    finish_keys = {f for f in FinishConfig.__dataclass_fields__}
+    unknown = set(keywords) - model_keys - runtime_keys - finish_keys
     if unknown:
         raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
     models = {k: v for k, v in keywords.items() if k in model_keys}
     if isinstance(models.get("detector_options"), dict):
         models["detector_options"] = tuple(sorted(models["detector_options"].items()))
     runtime = {k: v for k, v in keywords.items() if k in runtime_keys}
-    return Config(replace(config.models, **models), replace(config.runtime, **runtime))
+    finish = {k: v for k, v in keywords.items() if k in finish_keys}
+    if isinstance(finish.get("masks"), list | tuple | str):
+        from twoface.mask import MaskSettings
+
+        finish["masks"] = MaskSettings(names=as_tuple(finish["masks"]))
+    return Config(
+        replace(config.models, **models),
+        replace(config.runtime, **runtime),
+        replace(config.finish, **finish),
+    )
 
 
 def _stage(report: ProgressCallback | None, name: str, number: int, stages: int = 5) -> None:
@@ -171,9 +182,33 @@ class Swapper:
             "detect", models.detector, runtime, **dict(models.detector_options)
         )
         self.landmarker = self.pool.get("landmarks", models.landmarker, runtime)
-        self.engine = engine_for(self.pool.get("swap", models.swapper, runtime))
+        self.engine = self._engine(config)
         self._encoder: Encoder | None = None
         self._anime = None
+
+    def _engine(self, config: Config):
+        """The swap engine: a learned generator gets its masks, enhancer and pixel boost."""
+        from twoface.mask import MaskSettings, create_maskers
+        from twoface.swap.base import Engine
+        from twoface.swap.engine import LearnedEngine
+
+        built = self.pool.get("swap", config.models.swapper, config.runtime)
+        finish = config.finish
+        if isinstance(built, Engine):
+            return built  # classical: its own masks and blend (the CLI notes what is ignored)
+        settings = finish.masks or MaskSettings()
+        names = settings.names if settings.names is not None else built.default_masks
+        maskers = create_maskers(names, settings, self.pool, config.runtime)
+        enhancer = None
+        if finish.enhancer:
+            enhancer = self.pool.get(
+                "restore",
+                finish.enhancer,
+                config.runtime,
+                blend=finish.enhancer_blend,
+                weight=finish.enhancer_weight,
+            )
+        return LearnedEngine(built, maskers, enhancer, pixel_boost=finish.pixel_boost)
 
     def stages(self):
         """The stages a video swap runs (the encoder built only if asked for)."""

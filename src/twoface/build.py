@@ -38,6 +38,9 @@ TASK_WORDS = {
     "anime-landmarks": "anime landmarker",
     "identity": "encoder",
     "swap": "swapper",
+    "parse": "face parser",
+    "occlude": "occluder",
+    "restore": "enhancer",
 }
 
 

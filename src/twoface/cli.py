@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         help="progress on stderr: auto (only on a terminal), on (also when piped), off",
     )
     _model_options(s, swap=True)
+    _finish_options(s)
     s.add_argument(
         "--no-label",
         action="store_true",
@@ -262,6 +263,115 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
     _store_options(p)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _finish_options(p: argparse.ArgumentParser) -> None:
+    """Masks, mouth, enhancer and pixel boost of learned swappers (twoface.config.FinishConfig)."""
+    g = p.add_argument_group("learned swappers: masks, restoration, pixel boost")
+    g.add_argument(
+        "--mask",
+        type=_names,
+        metavar="NAMES",
+        help="comma-separated masks combined by minimum: box, area, region (face parser), "
+        "occlusion (XSeg), mouth (keep an open target mouth); default: the swapper's own "
+        "(box for inswapper/ReSwapper, area for GHOST/SimSwap)",
+    )
+    g.add_argument(
+        "--mask-regions",
+        type=_names,
+        metavar="NAMES",
+        help="face parser classes the region mask keeps (default: skin, brows, eyes, glasses, "
+        "nose, mouth, lips); also ears, neck, hair, hat ...",
+    )
+    g.add_argument(
+        "--mask-padding",
+        type=float,
+        nargs=4,
+        metavar=("TOP", "RIGHT", "BOTTOM", "LEFT"),
+        help="box mask padding, fractions of the crop (0 0 0 0)",
+    )
+    g.add_argument("--mask-blur", type=float, metavar="F", help="box mask edge blur, 0-1 (0)")
+    g.add_argument(
+        "--mouth-grow", type=float, metavar="F", help="kept mouth grown by F x face width (0.02)"
+    )
+    g.add_argument(
+        "--mouth-feather", type=float, metavar="F", help="kept mouth edge, F x face width (0.02)"
+    )
+    g.add_argument(
+        "--parser", metavar="NAME", help="face parser for the region mask (bisenet_resnet_34)"
+    )
+    g.add_argument("--occluder", metavar="NAME", help="occluder for the occlusion mask (xseg_1)")
+    g.add_argument(
+        "--enhancer",
+        metavar="NAME",
+        help="face restorer after the swap: gfpgan_1.4_onnx, codeformer_onnx, gpen_bfr_512, "
+        "restoreformer_plus_plus ... (`twoface models list`)",
+    )
+    g.add_argument(
+        "--enhancer-blend",
+        type=float,
+        metavar="F",
+        help="how much of the restored face: 0 (none) to 1 (all); default 0.8",
+    )
+    g.add_argument(
+        "--enhancer-weight",
+        type=float,
+        metavar="F",
+        help="CodeFormer's fidelity weight: 0 most restored, 1 closest to the swap (0.5)",
+    )
+    g.add_argument(
+        "--pixel-boost",
+        type=int,
+        choices=[256, 512],
+        help="run a 128-px swapper on a 256/512-px crop as 2x2/4x4 tiles (sharper faces)",
+    )
+
+
+FINISH_FLAGS = (
+    "mask",
+    "mask_regions",
+    "mask_padding",
+    "mask_blur",
+    "mouth_grow",
+    "mouth_feather",
+    "parser",
+    "occluder",
+    "enhancer",
+    "enhancer_blend",
+    "enhancer_weight",
+    "pixel_boost",
+)
+
+
+def _finish(args):
+    """The FinishConfig the command line asks for (defaults where a flag is not given)."""
+    from twoface.config import FinishConfig
+    from twoface.mask import MaskSettings
+
+    given = {k: getattr(args, k, None) for k in FINISH_FLAGS}
+    mask_fields = {
+        "names": given["mask"],
+        "regions": given["mask_regions"],
+        "padding": tuple(given["mask_padding"]) if given["mask_padding"] else None,
+        "blur": given["mask_blur"],
+        "mouth_grow": given["mouth_grow"],
+        "mouth_feather": given["mouth_feather"],
+        "parser": given["parser"],
+        "occluder": given["occluder"],
+    }
+    settings = MaskSettings(**{k: v for k, v in mask_fields.items() if v is not None})
+    finish = {
+        "masks": settings,
+        "enhancer": given["enhancer"],
+        "enhancer_blend": given["enhancer_blend"],
+        "enhancer_weight": given["enhancer_weight"],
+        "pixel_boost": given["pixel_boost"],
+    }
+    return FinishConfig(**{k: v for k, v in finish.items() if v is not None})
+
+
 def _store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
     """--models-dir and --offline, accepted before and after the subcommand: the copies on
     subcommands default to SUPPRESS so they never undo what was given before them."""
@@ -278,7 +388,7 @@ def _store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
 def _config(args):
     """The typed configuration (models, runtime) the command line asks for: built once here."""
     from twoface.anime import ANIME_DETECTORS
-    from twoface.config import Config, ModelsConfig, RuntimeConfig
+    from twoface.config import Config, FinishConfig, ModelsConfig, RuntimeConfig
 
     photo, anime = "retinaface", "anime_lbpcascade"
     if args.detector in ANIME_DETECTORS:
@@ -300,7 +410,7 @@ def _config(args):
     runtime = RuntimeConfig(
         args.runtime, args.device, getattr(args, "half", False), getattr(args, "compile", False)
     )
-    return Config(models, runtime)
+    return Config(models, runtime, _finish(args) if hasattr(args, "mask") else FinishConfig())
 
 
 def _note(message: str) -> None:
@@ -324,6 +434,12 @@ def _ignored_options(args, video: bool) -> list[str]:
         notes.append("--quality applies to JPEG/WebP images; ignored for a video")
     if args.similarity is not None and not (args.reference or args.target_faces):
         notes.append("--similarity applies with --reference or --target-faces; ignored")
+    finish = [f"--{k.replace('_', '-')}" for k in FINISH_FLAGS if getattr(args, k) is not None]
+    if finish and (args.swapper == "classical" or args.anime):
+        notes.append(
+            f"{', '.join(finish)} {_verb(finish)} to learned swappers; the classical and anime "
+            "engines mask and blend by their own rules"
+        )
     zoo_detector = args.detector not in (None, "retinaface", "dlib-hog")
     if args.swapper == "classical" and not zoo_detector:
         torch_only = [

@@ -91,11 +91,42 @@ class OutputConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishConfig:
+    """What a learned swap is pasted through and finished with (the classical and anime engines
+    mask and blend by their own rules). masks: twoface.mask.MaskSettings (None: the
+    generator's own masks). enhancer: a restorer's catalogue name (None: none), mixed in by
+    enhancer_blend (0: unchanged, 1: the restorer's face) with CodeFormer's fidelity weight
+    enhancer_weight. pixel_boost: the crop size a 128/256-px swapper works at (256, 512)."""
+
+    masks: object | None = None
+    enhancer: str | None = None
+    enhancer_blend: float = 0.8
+    enhancer_weight: float = 0.5
+    pixel_boost: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.enhancer_blend <= 1:
+            raise UsageError(
+                f"enhancer blend must be in [0, 1], got {self.enhancer_blend:g}", "enhancer_blend"
+            )
+        if not 0 <= self.enhancer_weight <= 1:
+            raise UsageError(
+                f"enhancer weight must be in [0, 1], got {self.enhancer_weight:g}",
+                "enhancer_weight",
+            )
+
+    @property
+    def changed(self) -> bool:
+        return self != FinishConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Everything a Swapper is built from."""
 
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    finish: FinishConfig = field(default_factory=FinishConfig)
 
 
 def as_tuple(value) -> tuple:

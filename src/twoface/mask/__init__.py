@@ -5,7 +5,18 @@ batch-first `Masker` stage of learned swaps (crop-space masks, combined by minim
 maskers available by name.
 """
 
-from twoface.mask.base import MASKERS, AreaMasker, BoxMasker, Masker, combine, create_maskers
+from twoface.mask.base import (
+    MASKERS,
+    AreaMasker,
+    BoxMasker,
+    Masker,
+    MaskSettings,
+    MouthMasker,
+    OcclusionMasker,
+    RegionMasker,
+    combine,
+    create_maskers,
+)
 from twoface.mask.regions import (
     OPEN_MOUTH,
     face_mask,
@@ -20,7 +31,11 @@ __all__ = [
     "OPEN_MOUTH",
     "AreaMasker",
     "BoxMasker",
+    "MaskSettings",
     "Masker",
+    "MouthMasker",
+    "OcclusionMasker",
+    "RegionMasker",
     "combine",
     "create_maskers",
     "face_mask",

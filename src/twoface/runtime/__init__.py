@@ -101,6 +101,11 @@ class Graph:
         x = images.astype(np.float32)
         return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
 
+    def run_whole(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """One run on the inputs as given (the caller keeps within `max_batch`): for graphs with
+        an input that is not batched, such as CodeFormer's fidelity `weight`."""
+        return dict(zip(self.output_names, self._run(*inputs), strict=True))
+
     def __call__(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
         n = inputs[0].shape[0]
         step = self.max_batch or n or 1

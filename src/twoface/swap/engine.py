@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from twoface.enhance.base import Enhancer
+from twoface.errors import UsageError
 from twoface.identity.arcface import align
 from twoface.mask.base import Masker, combine, create_maskers
 from twoface.swap.base import Engine, Generator, SwapJob
@@ -26,6 +27,34 @@ def align_jobs(
     return np.stack([c for c, _ in pairs]), np.stack([m for _, m in pairs])
 
 
+def implode(crops: np.ndarray, k: int) -> np.ndarray:
+    """(N, kS, kS, C) -> (N*k*k, S, S, C): tile (i, j) of crop n takes every k-th pixel from
+    row i and column j, so each tile is the whole face at the model's size, offset by a fraction
+    of a pixel (FaceFusion's pixel boost)."""
+    n, big, _, c = crops.shape
+    s = big // k
+    tiles = crops.reshape(n, s, k, s, k, c).transpose(0, 2, 4, 1, 3, 5)
+    return np.ascontiguousarray(tiles.reshape(n * k * k, s, s, c))
+
+
+def explode(tiles: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of `implode`: (N*k*k, S, S, C) -> (N, kS, kS, C)."""
+    nkk, s, _, c = tiles.shape
+    n = nkk // (k * k)
+    crops = tiles.reshape(n, k, k, s, s, c).transpose(0, 3, 1, 4, 2, 5)
+    return np.ascontiguousarray(crops.reshape(n, s * k, s * k, c))
+
+
+def _repeat(latents, times: int):
+    """Each latent `times` times in a row (numpy arrays or torch tensors, as generators keep them)."""
+    if isinstance(latents, np.ndarray):
+        return np.repeat(latents, times, 0)
+    return latents.repeat_interleave(times, 0)
+
+
+PIXEL_BOOSTS = (256, 512)
+
+
 class LearnedEngine(Engine):
     def __init__(
         self,
@@ -34,6 +63,7 @@ class LearnedEngine(Engine):
         enhancer: Enhancer | None = None,
         compositor: PasteBack | None = None,
         device: str | None = None,
+        pixel_boost: int | None = None,
     ) -> None:
         """device: run alignment and paste-back with PyTorch on this device. Off by default:
         measured on the H100 (twoface bench, 1080p) it is still slower than OpenCV on the CPU
@@ -46,6 +76,15 @@ class LearnedEngine(Engine):
         )
         self.enhancer = enhancer
         self.compositor = compositor or PasteBack()
+        size = generator.spec.size
+        if pixel_boost is not None and (pixel_boost <= size or pixel_boost % size):
+            raise UsageError(
+                f"pixel boost {pixel_boost} needs a multiple of {generator.name}'s {size}-px "
+                f"crop above it (e.g. {2 * size} or {4 * size})",
+                "pixel_boost",
+            )
+        # Pixel boost: the crop cut at k times the model's size, generated as k x k tiles.
+        self.boost = 1 if pixel_boost is None else pixel_boost // size
         self.device = device
         self._torch = None
         if self.device is not None:
@@ -57,12 +96,17 @@ class LearnedEngine(Engine):
         if not jobs:
             return list(frames)
         spec = self.generator.spec
-        if self._torch is not None:
+        if self._torch is not None and self.boost == 1:
             out = self._swap_on_device(frames, jobs)
         else:
-            crops, affines = align_jobs(frames, jobs, spec.size, spec.template)
+            k = self.boost
+            crops, affines = align_jobs(frames, jobs, spec.size * k, spec.template)
             latents = self.generator.latents([job.source for job in jobs])
-            generated = self.generator.generate(crops, latents)
+            if k == 1:
+                generated = self.generator.generate(crops, latents)
+            else:
+                tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
+                generated = explode(tiles, k)
             masks = self._masks(crops, jobs, affines)
             out = self.compositor.composite(frames, jobs, generated, masks, affines)
         if self.enhancer is not None:

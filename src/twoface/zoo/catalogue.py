@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Task = Literal["swap", "detect", "identity", "landmarks", "parse", "restore", "anime-detect"]
+Task = Literal[
+    "swap", "detect", "identity", "landmarks", "parse", "occlude", "restore", "anime-detect"
+]
 Format = Literal["onnx", "torch", "safetensors", "cascade-xml"]
 
 
@@ -59,8 +61,8 @@ class ModelEntry:
         return self.sha256 is not None
 
 
-# Architecture -> (implementation, what it outputs). BiSeNet, GFPGAN and CodeFormer are
-# catalogued without one: they arrive with the realism stages.
+# Architecture -> (implementation, what it outputs). GFPGAN's and CodeFormer's .pth files are
+# catalogued without one (their ONNX exports run).
 ARCHITECTURES: dict[str, tuple[str, str]] = {
     "inswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
     "reswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
@@ -86,6 +88,10 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "anime_yolov3": ("twoface.anime.yolov3:YoloAnimeDetector", "boxes, scores"),
     "anime_faster_rcnn": ("twoface.anime.faster_rcnn:FasterRcnnAnimeDetector", "boxes, scores"),
     "anime_hrnetv2": ("twoface.anime.hrnet:AnimeLandmarker", "28 heatmaps at 64x64"),
+    "bisenet": ("twoface.parse.models:FaceParser", "19 class logits at 512x512"),
+    "bisenet_onnx": ("twoface.parse.models:FaceParser", "19 class logits at 512x512"),
+    "xseg": ("twoface.parse.models:Occluder", "face probability at 256x256 (NHWC in and out)"),
+    "restorer_onnx": ("twoface.enhance.restorers:OnnxRestorer", "restored face, RGB -1..1"),
 }
 _INSIGHT = "https://huggingface.co/public-data/insightface/resolve/main/models/"
 _DLC = "https://huggingface.co/hacksider/deep-live-cam/resolve/581e70b61240b7928404c17900437f47cfe94133/"
@@ -100,6 +106,29 @@ _UNIFACE = (
     "deep-live-cam manifest's, so it mirrors insightface's files byte for byte)"
 )
 _RESTORE_MANIFEST = "a ComfyUI face-restore installer's sha256 table (FaceRestore_Models mirror)"
+_FF3 = "https://github.com/facefusion/facefusion-assets/releases/download/models-3.{}.0/"
+_FF3_HF = "https://huggingface.co/facefusion/models-3.{}.0/resolve/main/"
+_IMAGENET = Preprocess(size=512, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+_MINUS1_1 = Preprocess(size=512, template="ffhq", mean=(127.5,) * 3, std=(127.5,) * 3)
+
+
+def _facefusion(name: str, task, arch: str, release: int, licence: str, nc: bool, pre, notes=""):
+    """An ONNX file from FaceFusion's asset releases (GitHub, with its Hugging Face mirror)."""
+    filename = f"{name}.onnx"
+    return ModelEntry(
+        name,
+        task,
+        arch,
+        "onnx",
+        filename,
+        (_FF3.format(release) + filename, _FF3_HF.format(release) + filename),
+        licence,
+        nc,
+        preprocess=pre,
+        notes=notes,
+    )
+
+
 _MANIFEST = "deep-live-cam model manifest (revision 581e70b6), cross-checked by several projects"
 
 INSIGHTFACE_LICENCE = "InsightFace models: non-commercial research only"
@@ -397,9 +426,95 @@ ENTRIES: tuple[ModelEntry, ...] = (
         (_FACEXLIB + "v0.2.0/parsing_bisenet.pth",),
         "MIT (face-parsing.PyTorch)",
         False,
-        preprocess=Preprocess(
-            size=512, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)
-        ),
+        preprocess=_IMAGENET,
+        notes="facexlib's copy of face-parsing.PyTorch's 79999_iter.pth",
+    ),
+    ModelEntry(
+        "bisenet_79999",
+        "parse",
+        "bisenet",
+        "torch",
+        "79999_iter.pth",
+        ("https://huggingface.co/hacksider/deep-live-cam/resolve/main/79999_iter.pth",),
+        "MIT (face-parsing.PyTorch)",
+        False,
+        preprocess=_IMAGENET,
+        notes="face-parsing.PyTorch's published checkpoint (CelebAMask-HQ, 19 classes)",
+    ),
+    *(
+        _facefusion(
+            f"bisenet_resnet_{d}",
+            "parse",
+            "bisenet_onnx",
+            r,
+            "MIT (yakhyo/face-parsing)",
+            False,
+            _IMAGENET,
+        )
+        for d, r in ((18, 1), (34, 0))
+    ),
+    *(
+        _facefusion(
+            f"xseg_{v}",
+            "occlude",
+            "xseg",
+            r,
+            "GPL-3.0 (DeepFaceLab's XSeg)",
+            False,
+            Preprocess(size=256, colour="BGR", std=(255,) * 3),
+        )
+        for v, r in ((1, 1), (2, 1), (3, 2))
+    ),
+    *(
+        _facefusion(
+            f"gfpgan_{v}", "restore", "restorer_onnx", 0, "Apache-2.0 (GFPGAN)", False, _MINUS1_1
+        )
+        for v in ("1.2", "1.3")
+    ),
+    ModelEntry(
+        "gfpgan_1.4_onnx",
+        "restore",
+        "restorer_onnx",
+        "onnx",
+        "gfpgan_1.4.onnx",
+        (_FF3.format(0) + "gfpgan_1.4.onnx", _FF3_HF.format(0) + "gfpgan_1.4.onnx"),
+        "Apache-2.0 (GFPGAN)",
+        False,
+        preprocess=_MINUS1_1,
+        notes="FaceFusion's ONNX export of GFPGANv1.4.pth",
+    ),
+    ModelEntry(
+        "codeformer_onnx",
+        "restore",
+        "restorer_onnx",
+        "onnx",
+        "codeformer.onnx",
+        (_FF3.format(0) + "codeformer.onnx", _FF3_HF.format(0) + "codeformer.onnx"),
+        "S-Lab License 1.0 (non-commercial)",
+        True,
+        preprocess=_MINUS1_1,
+        notes="FaceFusion's ONNX export of codeformer.pth; takes the fidelity weight",
+    ),
+    _facefusion(
+        "gpen_bfr_256",
+        "restore",
+        "restorer_onnx",
+        0,
+        "GPEN: non-commercial",
+        True,
+        Preprocess(size=256, template="arcface", mean=(127.5,) * 3, std=(127.5,) * 3),
+    ),
+    _facefusion(
+        "gpen_bfr_512", "restore", "restorer_onnx", 0, "GPEN: non-commercial", True, _MINUS1_1
+    ),
+    _facefusion(
+        "restoreformer_plus_plus",
+        "restore",
+        "restorer_onnx",
+        0,
+        "Apache-2.0 (RestoreFormer++)",
+        False,
+        _MINUS1_1,
     ),
     ModelEntry(
         "gfpgan_1.4",

@@ -16,15 +16,20 @@ from pathlib import Path
 from twoface.errors import ModelError
 from twoface.zoo.catalogue import ModelEntry
 
-# ONNX families: (graph inputs, allowed numbers of outputs).
-ONNX_IO: dict[str, tuple[int, frozenset[int]]] = {
-    "inswapper": (2, frozenset({1})),
-    "reswapper": (2, frozenset({1})),
-    "iresnet50": (1, frozenset({1})),
-    "scrfd": (1, frozenset({6, 9})),
-    "yunet": (1, frozenset({12})),
-    "2d106det": (1, frozenset({1})),
+# ONNX families: (allowed numbers of graph inputs, allowed numbers of outputs).
+ONNX_IO: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+    "inswapper": (frozenset({2}), frozenset({1})),
+    "reswapper": (frozenset({2}), frozenset({1})),
+    "iresnet50": (frozenset({1}), frozenset({1})),
+    "scrfd": (frozenset({1}), frozenset({6, 9})),
+    "yunet": (frozenset({1}), frozenset({12})),
+    "2d106det": (frozenset({1}), frozenset({1})),
+    "bisenet_onnx": (frozenset({1}), frozenset({1, 3})),
+    "restorer_onnx": (frozenset({1, 2}), frozenset({1})),  # CodeFormer adds its weight
+    "xseg": (frozenset({1}), frozenset({1})),
 }
+# Families whose image input is N x H x W x 3 (XSeg, exported from TensorFlow).
+NHWC = frozenset({"xseg"})
 
 
 def validate_file(entry: ModelEntry, path: Path, label: str) -> None:
@@ -49,15 +54,18 @@ def _onnx(entry: ModelEntry, path: Path, label: str) -> None:
     initialisers = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initialisers]
     want = ONNX_IO.get(entry.arch)
-    if want is not None and (len(inputs) != want[0] or len(graph.output) not in want[1]):
+    if want is not None and (len(inputs) not in want[0] or len(graph.output) not in want[1]):
         raise ModelError(
             f"{label}: its graph has {len(inputs)} input(s) and {len(graph.output)} output(s); "
-            f"{entry.name} ({entry.arch}) has {want[0]} and {'/'.join(map(str, sorted(want[1])))}"
+            f"{entry.name} ({entry.arch}) has {'/'.join(map(str, sorted(want[0])))} and "
+            f"{'/'.join(map(str, sorted(want[1])))}"
         )
     dims = inputs[0].type.tensor_type.shape.dim
-    channels = dims[1].dim_value if len(dims) == 4 else None
+    channel_axis = 3 if entry.arch in NHWC else 1
+    channels = dims[channel_axis].dim_value if len(dims) == 4 else None
     if entry.arch in ONNX_IO and (len(dims) != 4 or channels not in (0, 3)):
-        raise ModelError(f"{label}: its image input is not N x 3 x H x W; it is not {entry.name}")
+        layout = "N x H x W x 3" if entry.arch in NHWC else "N x 3 x H x W"
+        raise ModelError(f"{label}: its image input is not {layout}; it is not {entry.name}")
 
 
 def _torch(entry: ModelEntry, path: Path, label: str) -> None:
