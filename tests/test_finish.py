@@ -469,3 +469,61 @@ def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
     assert not out.exists()
     assert main([*base, "--mask", "occlusion"]) == 0  # the classical engine: a note, not an error
     assert "--mask applies to learned swappers" in capsys.readouterr().err
+
+
+# -- GFPGAN's .pth ---------------------------------------------------------------------------------
+
+
+def test_gfpgan_has_the_published_key_names_and_shapes():
+    from twoface.enhance.gfpgan import GFPGANv1Clean
+
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in GFPGANv1Clean(512).state_dict().items()}
+    assert len(shapes) == 285  # GFPGANv1.4.pth's params_ema holds 285 tensors
+    published = {
+        "conv_body_first.weight": (32, 3, 1, 1),
+        "conv_body_down.0.conv1.weight": (32, 32, 3, 3),
+        "conv_body_down.6.skip.weight": (256, 256, 1, 1),
+        "final_linear.weight": (16 * 512, 256 * 16),
+        "condition_scale.6.2.weight": (32, 32, 3, 3),
+        "toRGB.0.weight": (3, 256, 1, 1),
+        "stylegan_decoder.style_mlp.1.weight": (512, 512),
+        "stylegan_decoder.constant_input.weight": (1, 512, 4, 4),
+        "stylegan_decoder.style_conv1.modulated_conv.modulation.weight": (512, 512),
+        "stylegan_decoder.style_convs.13.modulated_conv.weight": (1, 64, 64, 3, 3),
+        "stylegan_decoder.to_rgbs.6.bias": (1, 3, 1, 1),
+        "stylegan_decoder.noises.noise14": (1, 1, 512, 512),
+    }
+    for key, shape in published.items():
+        assert shapes.get(key) == shape, key
+
+
+def test_gfpgan_pth_matches_its_onnx_export_on_both_runtimes(tmp_path, face_frame):
+    """A narrow GFPGAN saved as the published files are ({"params_ema": ...}) and exported as
+    FaceFusion's ONNX files are: the .pth restorer, onnxruntime and twoface's PyTorch graph agree."""
+    from twoface.enhance.gfpgan import GFPGANv1Clean
+    from twoface.enhance.restorers import GfpganRestorer, OnnxRestorer
+
+    torch.manual_seed(3)
+    net = GFPGANv1Clean(512, narrow=0.125).eval()
+    torch.save({"params_ema": net.state_dict()}, tmp_path / "GFPGANv1.4.pth")
+    _export(
+        net,
+        (torch.rand(1, 3, 512, 512),),
+        ["input"],
+        ["output"],
+        tmp_path / "gfpgan.onnx",
+        dynamic=False,
+    )
+    frame, face = face_frame
+    crops, _ = align_jobs(
+        [frame, frame[:, ::-1].copy()],
+        [SwapJob(0, face, None), SwapJob(1, face, None)],
+        512,
+        "ffhq",
+    )
+    pth = GfpganRestorer(tmp_path / "GFPGANv1.4.pth", device="cpu").enhance(crops)
+    for runtime in ("onnxruntime", "torch"):
+        got = OnnxRestorer(tmp_path / "gfpgan.onnx", runtime=runtime, device="cpu").enhance(crops)
+        assert np.abs(got.astype(int) - pth.astype(int)).max() <= 1, runtime
+    assert pth.shape == crops.shape and np.abs(pth[0].astype(int) - pth[1].astype(int)).max() > 3

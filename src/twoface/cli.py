@@ -276,7 +276,7 @@ def _finish_options(p: argparse.ArgumentParser) -> None:
         metavar="NAMES",
         help="comma-separated masks combined by minimum: box, area, region (face parser), "
         "occlusion (XSeg), mouth (keep an open target mouth); default: the swapper's own "
-        "(box for inswapper/ReSwapper, area for GHOST/SimSwap)",
+        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area)",
     )
     g.add_argument(
         "--mask-regions",

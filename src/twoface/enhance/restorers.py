@@ -1,5 +1,5 @@
-"""Face restorers as ONNX graphs: FaceFusion's exports of GFPGAN 1.2/1.3/1.4, CodeFormer,
-GPEN-BFR and RestoreFormer++.
+"""Face restorers: FaceFusion's ONNX exports of GFPGAN 1.2/1.3/1.4, CodeFormer, GPEN-BFR and
+RestoreFormer++, and GFPGAN's own .pth checkpoints on PyTorch (twoface.enhance.gfpgan).
 
 All take `input` (N, 3, S, S) RGB in [-1, 1] and give the restored face in the same range;
 CodeFormer's export also takes `weight` (float64, shape [1]): its fidelity weight, 0 for the
@@ -14,7 +14,25 @@ import os
 import numpy as np
 
 from twoface.enhance.base import Enhancer, EnhancerSpec
-from twoface.errors import UsageError
+from twoface.errors import ModelError, UsageError
+
+
+def _check(blend: float, weight: float = 0.5) -> None:
+    if not 0 <= blend <= 1:
+        raise UsageError(f"enhancer blend must be in [0, 1], got {blend:g}", "enhancer_blend")
+    if not 0 <= weight <= 1:
+        raise UsageError(f"enhancer weight must be in [0, 1], got {weight:g}", "enhancer_weight")
+
+
+def to_signed(crops: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 in [-1, 1]."""
+    return np.ascontiguousarray((crops.astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2))
+
+
+def from_signed(y: np.ndarray) -> np.ndarray:
+    """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8 (clipped, rounded)."""
+    y = np.clip(y.transpose(0, 2, 3, 1), -1, 1)
+    return np.clip((y + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
 class OnnxRestorer(Enhancer):
@@ -31,12 +49,7 @@ class OnnxRestorer(Enhancer):
     ) -> None:
         from twoface.runtime import load_graph
 
-        if not 0 <= blend <= 1:
-            raise UsageError(f"enhancer blend must be in [0, 1], got {blend:g}", "enhancer_blend")
-        if not 0 <= weight <= 1:
-            raise UsageError(
-                f"enhancer weight must be in [0, 1], got {weight:g}", "enhancer_weight"
-            )
+        _check(blend, weight)
         self.graph = load_graph(model_path, runtime, device=device)
         self.spec = EnhancerSpec(size, template)
         self.blend, self.weight, self.name = float(blend), float(weight), name
@@ -45,8 +58,7 @@ class OnnxRestorer(Enhancer):
     def enhance(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return crops.copy()
-        x = crops.astype(np.float32) / 127.5 - 1.0
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        x = to_signed(crops)
         step = self.graph.max_batch or len(x)
         parts = []
         for i in range(0, len(x), step):
@@ -56,8 +68,7 @@ class OnnxRestorer(Enhancer):
                     self.graph.input_names.index("weight"), np.array([self.weight], np.float64)
                 )
             parts.append(self.graph.run_whole(*inputs)[self.graph.output_names[0]])
-        y = np.concatenate(parts).transpose(0, 2, 3, 1)
-        return np.clip((np.clip(y, -1, 1) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return from_signed(np.concatenate(parts))
 
     @classmethod
     def from_entry(cls, entry, ctx) -> OnnxRestorer:
@@ -69,3 +80,55 @@ class OnnxRestorer(Enhancer):
             template=pre.template or "ffhq",
             name=entry.name,
         )
+
+
+class GfpganRestorer(Enhancer):
+    """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch, batched (`batch` faces per call)."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        blend: float = 1.0,
+        device: str | None = None,
+        half: bool = False,
+        batch: int = 8,
+        name: str = "gfpgan",
+    ) -> None:
+        import torch
+
+        from twoface.enhance.gfpgan import GFPGANv1Clean
+        from twoface.runtime import torch_device
+        from twoface.runtime.checkpoints import load_into, load_torch_state
+
+        _check(blend)
+        state = load_torch_state(model_path)
+        first = state.get("conv_body_first.weight")
+        if first is None:
+            raise ModelError(f"{model_path}: not a GFPGAN v1.3/v1.4 file (no conv_body_first)")
+        net = GFPGANv1Clean(512, narrow=first.shape[0] / 32)
+        for key, buffer in net.state_dict().items():  # files saved without the noise maps
+            if ".noises.noise" in key:
+                state.setdefault(key, torch.zeros_like(buffer))
+        net = load_into(net, state, model_path, "a GFPGAN v1.3/v1.4 file")
+        self.device = torch_device(device)
+        self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
+        self.net = net.to(self.device, self.dtype)
+        self.spec = EnhancerSpec(512, "ffhq")
+        self.blend, self.batch, self.name = float(blend), batch, name
+
+    def enhance(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        if len(crops) == 0:
+            return crops.copy()
+        x = to_signed(crops)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(x), self.batch):
+                t = torch.from_numpy(x[i : i + self.batch]).to(self.device, self.dtype)
+                out.append(self.net(t).float().cpu().numpy())
+        return from_signed(np.concatenate(out))
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> GfpganRestorer:
+        return ctx.construct(cls, ctx.find(entry), name=entry.name)

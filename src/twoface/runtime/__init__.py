@@ -117,6 +117,14 @@ class Graph:
         }
 
 
+def _fixed_batch_one(model) -> bool:
+    """Whether the graph's first input declares a batch of exactly 1."""
+    initialisers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initialisers]
+    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
+    return bool(dims) and dims[0].HasField("dim_value") and dims[0].dim_value == 1
+
+
 def load_graph(
     path: str | os.PathLike,
     runtime: Runtime = "onnxruntime",
@@ -188,15 +196,34 @@ def load_graph(
         else module
     )
 
+    one_by_one = False  # set when the file's reshapes fold a fixed batch of 1 into other axes
+
     @torch.inference_mode()
     def run_torch(*xs):
+        nonlocal one_by_one
         tensors = [
             (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))).to(
                 dev, dtype
             )
             for x in xs
         ]
-        return [o.float().cpu().numpy() for o in run_module(*tensors)]
+        n = tensors[0].shape[0] if tensors[0].dim() else 1
+        if not one_by_one or n == 1:
+            try:
+                return [o.float().cpu().numpy() for o in run_module(*tensors)]
+            except RuntimeError:
+                # A batch-1 export whose reshapes bake the batch in (GFPGAN's modulated convs
+                # reshape to batch x channels): run it one face at a time, as exported.
+                if n == 1 or not _fixed_batch_one(model):
+                    raise
+                one_by_one = True
+        parts = [
+            run_module(*(t[i : i + 1] if t.dim() and t.shape[0] == n else t for t in tensors))
+            for i in range(n)
+        ]
+        return [
+            torch.cat([p[k] for p in parts]).float().cpu().numpy() for k in range(len(parts[0]))
+        ]
 
     @torch.inference_mode()
     def normalise_torch(images, mean, std):

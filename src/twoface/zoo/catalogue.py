@@ -61,8 +61,8 @@ class ModelEntry:
         return self.sha256 is not None
 
 
-# Architecture -> (implementation, what it outputs). GFPGAN's and CodeFormer's .pth files are
-# catalogued without one (their ONNX exports run).
+# Architecture -> (implementation, what it outputs). CodeFormer's .pth is catalogued without one
+# (its ONNX export runs).
 ARCHITECTURES: dict[str, tuple[str, str]] = {
     "inswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
     "reswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
@@ -92,6 +92,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "bisenet_onnx": ("twoface.parse.models:FaceParser", "19 class logits at 512x512"),
     "xseg": ("twoface.parse.models:Occluder", "face probability at 256x256 (NHWC in and out)"),
     "restorer_onnx": ("twoface.enhance.restorers:OnnxRestorer", "restored face, RGB -1..1"),
+    "gfpgan": ("twoface.enhance.restorers:GfpganRestorer", "restored face at 512, RGB -1..1"),
 }
 _INSIGHT = "https://huggingface.co/public-data/insightface/resolve/main/models/"
 _DLC = "https://huggingface.co/hacksider/deep-live-cam/resolve/581e70b61240b7928404c17900437f47cfe94133/"
@@ -112,9 +113,11 @@ _IMAGENET = Preprocess(size=512, mean=(123.675, 116.28, 103.53), std=(58.395, 57
 _MINUS1_1 = Preprocess(size=512, template="ffhq", mean=(127.5,) * 3, std=(127.5,) * 3)
 
 
-def _facefusion(name: str, task, arch: str, release: int, licence: str, nc: bool, pre, notes=""):
+def _facefusion(
+    name: str, task, arch: str, release: int, licence: str, nc: bool, pre, notes="", file=None
+):
     """An ONNX file from FaceFusion's asset releases (GitHub, with its Hugging Face mirror)."""
-    filename = f"{name}.onnx"
+    filename = file or f"{name}.onnx"
     return ModelEntry(
         name,
         task,
@@ -467,33 +470,28 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     *(
         _facefusion(
-            f"gfpgan_{v}", "restore", "restorer_onnx", 0, "Apache-2.0 (GFPGAN)", False, _MINUS1_1
+            f"gfpgan_{v}_onnx",
+            "restore",
+            "restorer_onnx",
+            0,
+            "Apache-2.0 (GFPGAN)",
+            False,
+            _MINUS1_1,
+            notes=f"FaceFusion's ONNX export of GFPGANv{v}",
+            file=f"gfpgan_{v}.onnx",
         )
-        for v in ("1.2", "1.3")
+        for v in ("1.2", "1.3", "1.4")
     ),
-    ModelEntry(
-        "gfpgan_1.4_onnx",
-        "restore",
-        "restorer_onnx",
-        "onnx",
-        "gfpgan_1.4.onnx",
-        (_FF3.format(0) + "gfpgan_1.4.onnx", _FF3_HF.format(0) + "gfpgan_1.4.onnx"),
-        "Apache-2.0 (GFPGAN)",
-        False,
-        preprocess=_MINUS1_1,
-        notes="FaceFusion's ONNX export of GFPGANv1.4.pth",
-    ),
-    ModelEntry(
+    _facefusion(
         "codeformer_onnx",
         "restore",
         "restorer_onnx",
-        "onnx",
-        "codeformer.onnx",
-        (_FF3.format(0) + "codeformer.onnx", _FF3_HF.format(0) + "codeformer.onnx"),
+        0,
         "S-Lab License 1.0 (non-commercial)",
         True,
-        preprocess=_MINUS1_1,
+        _MINUS1_1,
         notes="FaceFusion's ONNX export of codeformer.pth; takes the fidelity weight",
+        file="codeformer.onnx",
     ),
     _facefusion(
         "gpen_bfr_256",
@@ -515,6 +513,17 @@ ENTRIES: tuple[ModelEntry, ...] = (
         "Apache-2.0 (RestoreFormer++)",
         False,
         _MINUS1_1,
+    ),
+    ModelEntry(
+        "gfpgan_1.3",
+        "restore",
+        "gfpgan",
+        "torch",
+        "GFPGANv1.3.pth",
+        ("https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.3.pth",),
+        "Apache-2.0",
+        False,
+        preprocess=_MINUS1_1,
     ),
     ModelEntry(
         "gfpgan_1.4",
