@@ -459,9 +459,9 @@ def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
         "model bisenet_resnet_18 is not in" in err
         and "twoface models download bisenet_resnet_18" in err
     )
-    assert main([*base, *zoo, "--enhancer", "gfpgan_1.4"]) == 2
+    assert main([*base, *zoo, "--enhancer", "codeformer"]) == 2
     assert (
-        "enhancer gfpgan_1.4 is in the catalogue but twoface cannot run it yet"
+        "enhancer codeformer is in the catalogue but twoface cannot run it yet"
         in capsys.readouterr().err
     )
     assert main([*base, *zoo, "--enhancer", "codeformer_onnx", "--enhancer-blend", "1.5"]) == 2
