@@ -526,4 +526,4 @@ def test_gfpgan_pth_matches_its_onnx_export_on_both_runtimes(tmp_path, face_fram
     for runtime in ("onnxruntime", "torch"):
         got = OnnxRestorer(tmp_path / "gfpgan.onnx", runtime=runtime, device="cpu").enhance(crops)
         assert np.abs(got.astype(int) - pth.astype(int)).max() <= 1, runtime
-    assert pth.shape == crops.shape and np.abs(pth[0].astype(int) - pth[1].astype(int)).max() > 3
+    assert pth.shape == crops.shape and pth.std() > 1
