@@ -358,6 +358,7 @@ _OPS["ReduceMean"] = _reduce(lambda x, a, k: x.mean(a, keepdim=k))
 _OPS["ReduceSum"] = _reduce(lambda x, a, k: x.sum(a, keepdim=k))
 _OPS["ReduceMax"] = _reduce(lambda x, a, k: x.amax(a, keepdim=k))
 _OPS["ReduceL2"] = _reduce(lambda x, a, k: torch.sqrt((x * x).sum(a, keepdim=k)))
+_OPS["ReduceMin"] = _reduce(lambda x, a, k: x.amin(a, keepdim=k))
 
 
 # -- shapes ------------------------------------------------------------------------------------------
@@ -466,6 +467,95 @@ def _split(x, split=None, batch=None, axis=0, num_outputs=None, **kw):
 @_op("Where")
 def _where(c, a, b, batch=None):
     return torch.where(c.bool(), a, b)
+
+
+@_op("DepthToSpace")
+def _depth_to_space(x, batch=None, blocksize=2, mode="DCR"):
+    if isinstance(mode, bytes):
+        mode = mode.decode()
+    if mode == "CRD":
+        return F.pixel_shuffle(x, blocksize)
+    b, c, h, w = x.shape
+    k = blocksize
+    y = x.reshape(b, k, k, c // (k * k), h, w).permute(0, 3, 4, 1, 5, 2)
+    return y.reshape(b, c // (k * k), h * k, w * k)
+
+
+@_op("SpaceToDepth")
+def _space_to_depth(x, batch=None, blocksize=2):
+    b, c, h, w = x.shape
+    k = blocksize
+    y = x.reshape(b, c, h // k, k, w // k, k).permute(0, 3, 5, 1, 2, 4)
+    return y.reshape(b, c * k * k, h // k, w // k)
+
+
+@_op("TopK")
+def _topk(x, k, batch=None, axis=-1, largest=1, sorted=1):  # noqa: A002
+    values, indices = torch.topk(x, int(k.reshape(-1)[0]), axis, bool(largest), bool(sorted))
+    return values, indices
+
+
+def _arg(fn):
+    def run(x, batch=None, axis=0, keepdims=1, select_last_index=0):
+        if select_last_index:
+            flipped = fn(x.flip(axis), axis, bool(keepdims))
+            return x.shape[axis] - 1 - flipped
+        return fn(x, axis, bool(keepdims))
+
+    return run
+
+
+_OPS["ArgMax"] = _arg(lambda x, a, k: torch.argmax(x, a, keepdim=k))
+_OPS["ArgMin"] = _arg(lambda x, a, k: torch.argmin(x, a, keepdim=k))
+
+
+@_op("LayerNormalization")
+def _layer_norm(x, scale, bias=None, batch=None, axis=-1, epsilon=1e-5, stash_type=1):
+    axis = axis % x.dim()
+    shape = x.shape[axis:]
+    out = F.layer_norm(
+        x, shape, scale.to(x.dtype), None if bias is None else bias.to(x.dtype), epsilon
+    )
+    return out
+
+
+@_op("Tile")
+def _tile(x, repeats, batch=None):
+    return x.repeat(*_ints(repeats))
+
+
+@_op("Sum")
+def _sum(*xs, batch=None):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+@_op("GlobalMaxPool")
+def _global_max_pool(x, batch=None):
+    return x.amax(tuple(range(2, x.dim())), keepdim=True)
+
+
+@_op("HardSigmoid")
+def _hard_sigmoid(x, batch=None, alpha=0.2, beta=0.5):
+    return torch.clamp(alpha * x + beta, 0, 1)
+
+
+@_op("Softplus")
+def _softplus(x, batch=None):
+    return F.softplus(x)
+
+
+@_op("Not")
+def _not(x, batch=None):
+    return torch.logical_not(x)
+
+
+for _name, _fn in {"And": torch.logical_and, "Or": torch.logical_or}.items():
+    _OPS[_name] = lambda a, b, _fn=_fn, batch=None: _fn(a.bool(), b.bool())
+_OPS["Sin"] = lambda x, batch=None: torch.sin(x)
+_OPS["Cos"] = lambda x, batch=None: torch.cos(x)
 
 
 # -- resampling and padding ----------------------------------------------------------------------------
