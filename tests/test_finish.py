@@ -527,3 +527,24 @@ def test_gfpgan_pth_matches_its_onnx_export_on_both_runtimes(tmp_path, face_fram
         got = OnnxRestorer(tmp_path / "gfpgan.onnx", runtime=runtime, device="cpu").enhance(crops)
         assert np.abs(got.astype(int) - pth.astype(int)).max() <= 1, runtime
     assert pth.shape == crops.shape and pth.std() > 1
+
+
+def test_api_keywords_build_the_finish(swap_zoo):
+    from twoface import Swapper
+    from twoface.enhance.restorers import OnnxRestorer
+    from twoface.mask import BoxMasker, MouthMasker, OcclusionMasker
+
+    sw = Swapper(
+        swapper="inswapper_128",
+        models_dir=swap_zoo,
+        masks=["box", "occlusion", "mouth"],
+        enhancer="codeformer_onnx",
+        enhancer_blend=0.5,
+        enhancer_weight=0.9,
+        pixel_boost=512,
+    )
+    kinds = [type(m) for m in sw.engine.maskers]
+    assert kinds == [BoxMasker, OcclusionMasker, MouthMasker]
+    assert isinstance(sw.engine.enhancer, OnnxRestorer) and sw.engine.enhancer.takes_weight
+    assert (sw.engine.enhancer.blend, sw.engine.enhancer.weight) == (0.5, 0.9)
+    assert sw.engine.boost == 4

@@ -115,10 +115,6 @@ class FinishConfig:
                 "enhancer_weight",
             )
 
-    @property
-    def changed(self) -> bool:
-        return self != FinishConfig()
-
 
 @dataclass(frozen=True, slots=True)
 class Config:
