@@ -450,7 +450,7 @@ def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
     zoo = ["--swapper", "inswapper_128", "--models-dir", str(swap_zoo)]
     assert main([*base, *zoo, "--mask", "box,hair"]) == 2
     assert (
-        "unknown mask 'hair'; choose from box, area, region, occlusion, mouth"
+        "unknown mask 'hair'; choose from box, area, region, occlusion, mouth, ghost"
         in capsys.readouterr().err
     )
     assert main([*base, *zoo, "--mask", "region", "--parser", "bisenet_resnet_18"]) != 0
@@ -548,3 +548,160 @@ def test_api_keywords_build_the_finish(swap_zoo):
     assert isinstance(sw.engine.enhancer, OnnxRestorer) and sw.engine.enhancer.takes_weight
     assert (sw.engine.enhancer.blend, sw.engine.enhancer.weight) == (0.5, 0.9)
     assert sw.engine.boost == 4
+
+
+# -- GHOST: super-resolution and its 106-landmark mask -------------------------------------------
+
+
+def test_ghost_sr_has_the_published_key_names_and_shapes():
+    from twoface.enhance.ghost_sr import GhostSR
+
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in GhostSR().state_dict().items()}
+    assert len(shapes) == 230  # 10_net_G.pth: sber-swap's LIPSPADEGenerator, ngf 48
+    published = {
+        "fc.weight": (768, 3, 3, 3),
+        "head_0.conv_0.weight_orig": (768, 768, 3, 3),
+        "head_0.conv_0.weight_u": (768,),
+        "head_0.conv_0.weight_v": (6912,),
+        "head_0.norm_0.param_free_norm.running_var": (768,),
+        "head_0.norm_0.mlp_shared.0.weight": (128, 3, 3, 3),
+        "ups.0.conv_s.weight_orig": (384, 768, 1, 1),
+        "ups.3.norm_1.mlp_gamma.weight": (48, 48, 3, 3),
+        "to_rgbs.3.weight": (3, 48, 3, 3),
+        "lip_encoder.model.0.weight": (48, 3, 3, 3),
+        "lip_encoder.model.3.logit.1.bias": (48,),
+        "lip_encoder.model.19.logit.0.weight": (768, 768, 3, 3),
+        "lip_encoder.model.20.weight": (768, 768, 3, 3),
+    }
+    for key, shape in published.items():
+        assert shapes.get(key) == shape, key
+
+
+def test_spectral_norm_conv_matches_pytorchs_in_eval():
+    from twoface.enhance.ghost_sr import SNConv2d
+
+    torch.manual_seed(0)
+    ref = torch.nn.utils.spectral_norm(torch.nn.Conv2d(6, 5, 3, padding=1))
+    ref.train()
+    ref(torch.rand(1, 6, 8, 8))  # a power iteration: u, v move away from their start
+    ref.eval()
+    mine = SNConv2d(6, 5, 3)
+    mine.load_state_dict(ref.state_dict())
+    x = torch.rand(2, 6, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(mine(x), ref(x), atol=1e-6)
+
+
+def _points(shift_left=0.0, shift_right=0.0):
+    """106 points on an ellipse in a 224 crop; jaw points 1, 2, 13 / 17, 18, 29 shifted in x."""
+    t = np.linspace(0, 2 * np.pi, 106, endpoint=False)
+    pts = np.stack([112 + 60 * np.cos(t), 120 + 80 * np.sin(t)], 1)
+    pts[[1, 2, 13], 0] += shift_left
+    pts[[17, 18, 29], 0] += shift_right
+    return pts
+
+
+def test_ghost_blend_params_follow_sber_swap():
+    from twoface.mask.base import ghost_blend_params
+
+    target = _points()
+    assert ghost_blend_params(_points(), target) == (5, 5, 5)
+    assert ghost_blend_params(_points(shift_left=3), target) == (15, 15, 10)  # offset 9
+    assert ghost_blend_params(_points(shift_left=1.5), target) == (10, 10, 8)  # offset 4.5
+    assert ghost_blend_params(_points(-2, 2), target) == (-5, 5, 10)  # offset -6
+
+
+def test_ghost_mask_is_the_blurred_hull_clear_of_the_border():
+    from twoface.mask.base import ghost_mask
+
+    pts = _points()
+    mask = ghost_mask(pts, 224, (5, 5, 5))
+    assert mask.shape == (224, 224) and mask[120, 112] > 0.99
+    assert mask[:10].max() == 0 and mask[:, -10:].max() == 0  # faded to the border
+    assert mask[120, 20] < 0.01  # outside the hull
+    eroded = ghost_mask(pts, 224, (15, 15, 10))
+    assert eroded.sum() < mask.sum()
+    scaled = ghost_mask(pts * 2, 448, (5, 5, 5))  # the same mask at twice the crop size
+    assert abs(scaled.sum() / 4 - mask.sum()) / mask.sum() < 0.04
+
+
+class _Tiny106(torch.nn.Module):
+    """2d106det's interface: (N, 3, 192, 192) -> 212 values in [-1, 1]: points on an ellipse
+    over the face (the crop fills the middle two thirds of the input), moved a little by the
+    image."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 8, 8)
+        self.fc = torch.nn.Linear(4 * 24 * 24, 212)
+        t = torch.linspace(0, 2 * np.pi, 107)[:106]
+        self.register_buffer(
+            "base", torch.stack([0.4 * torch.cos(t), 0.5 * torch.sin(t)], 1).flatten()
+        )
+
+    def forward(self, x):
+        return self.base + 0.03 * torch.tanh(self.fc(torch.relu(self.conv(x / 255)).flatten(1)))
+
+
+@pytest.fixture(scope="module")
+def ghost_zoo(tmp_path_factory):
+    from twoface.enhance.ghost_sr import GhostSR
+    from twoface.identity.iresnet import IResNet
+    from twoface.swap.ghost import AEINet
+
+    home = tmp_path_factory.mktemp("ghost_finish")
+    models = home / "models"
+    models.mkdir()
+    torch.manual_seed(0)
+    torch.save(AEINet("unet", 2, width=1 / 16).state_dict(), models / "G_unet_2blocks.pth")
+    torch.save(IResNet((1, 2, 1, 1), width=1 / 8).state_dict(), models / "backbone.pth")
+    sr = _randomise_norms(GhostSR(ngf=8))
+    torch.save(sr.state_dict(), models / "10_net_G.pth")
+    _export(
+        _Tiny106(), (torch.rand(1, 3, 192, 192) * 255,), ["data"], ["fc1"], models / "2d106det.onnx"
+    )
+    return home
+
+
+def test_ghost_swapper_with_sr_and_its_own_mask(ghost_zoo, photos, tmp_path):
+    from twoface import Swapper
+    from twoface.swap.ghost import GhostWithSR
+
+    target = rgb(photos / "obama.jpg")
+    plain = Swapper(swapper="ghost_unet_2blocks", models_dir=ghost_zoo)
+    finished = Swapper(
+        swapper="ghost_unet_2blocks", models_dir=ghost_zoo, ghost_sr=True, masks=["ghost"]
+    )
+    assert isinstance(finished.engine.generator, GhostWithSR)
+    a = plain.swap_image(photos / "biden.jpg", target).image
+    b = finished.swap_image(photos / "biden.jpg", target).image
+    assert np.abs(b.astype(int) - target.astype(int)).max() > 30  # swapped
+    assert np.abs(b.astype(int) - a.astype(int)).max() > 30  # and finished differently
+    assert np.array_equal(b[-100:], target[-100:])
+
+
+def test_ghost_sr_is_only_for_ghost_swappers(swap_zoo, ghost_zoo, photos, tmp_path, capsys):
+    import shutil
+
+    from twoface.cli import main
+
+    shutil.copy(ghost_zoo / "models" / "10_net_G.pth", swap_zoo / "models")
+    out = tmp_path / "o.png"
+    argv = [
+        "swap",
+        "-s",
+        str(photos / "biden.jpg"),
+        "-t",
+        str(photos / "obama.jpg"),
+        "-o",
+        str(out),
+    ]
+    argv += ["--swapper", "inswapper_128", "--models-dir", str(swap_zoo)]
+    assert main([*argv, "--ghost-sr"]) == 2
+    assert (
+        "ghost super-resolution applies to the GHOST swappers, not inswapper"
+        in capsys.readouterr().err
+    )
+    assert not out.exists()
+    assert main([*argv, "--enhancer", "ghost_sr"]) == 0  # as a restorer it serves any swap

@@ -196,6 +196,16 @@ class Swapper:
         finish = config.finish
         if isinstance(built, Engine):
             return built  # classical: its own masks and blend (the CLI notes what is ignored)
+        if finish.ghost_sr:
+            from twoface.swap.ghost import GhostGenerator, GhostWithSR
+
+            if not isinstance(built, GhostGenerator):
+                raise UsageError(
+                    f"ghost super-resolution applies to the GHOST swappers, not {built.name}; "
+                    "use --enhancer ghost_sr to run it on any swap",
+                    "ghost_sr",
+                )
+            built = GhostWithSR(built, self.pool.get("restore", "ghost_sr", config.runtime))
         settings = finish.masks or MaskSettings()
         names = settings.names if settings.names is not None else built.default_masks
         maskers = create_maskers(names, settings, self.pool, config.runtime)

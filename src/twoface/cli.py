@@ -275,7 +275,8 @@ def _finish_options(p: argparse.ArgumentParser) -> None:
         type=_names,
         metavar="NAMES",
         help="comma-separated masks combined by minimum: box, area, region (face parser), "
-        "occlusion (XSeg), mouth (keep an open target mouth); default: the swapper's own "
+        "occlusion (XSeg), mouth (keep an open target mouth), ghost (sber-swap's 106-landmark "
+        "mask, needs landmarks_2d106det); default: the swapper's own "
         "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area)",
     )
     g.add_argument(
@@ -322,6 +323,12 @@ def _finish_options(p: argparse.ArgumentParser) -> None:
         help="CodeFormer's fidelity weight: 0 most restored, 1 closest to the swap (0.5)",
     )
     g.add_argument(
+        "--ghost-sr",
+        action="store_true",
+        default=None,
+        help="GHOST swappers: sber-swap's super-resolution model (ghost_sr) on the generated face",
+    )
+    g.add_argument(
         "--pixel-boost",
         type=int,
         choices=[256, 512],
@@ -342,6 +349,7 @@ FINISH_FLAGS = (
     "enhancer_blend",
     "enhancer_weight",
     "pixel_boost",
+    "ghost_sr",
 )
 
 
@@ -368,6 +376,7 @@ def _finish(args):
         "enhancer_blend": given["enhancer_blend"],
         "enhancer_weight": given["enhancer_weight"],
         "pixel_boost": given["pixel_boost"],
+        "ghost_sr": given["ghost_sr"],
     }
     return FinishConfig(**{k: v for k, v in finish.items() if v is not None})
 

@@ -96,13 +96,15 @@ class FinishConfig:
     mask and blend by their own rules). masks: twoface.mask.MaskSettings (None: the
     generator's own masks). enhancer: a restorer's catalogue name (None: none), mixed in by
     enhancer_blend (0: unchanged, 1: the restorer's face) with CodeFormer's fidelity weight
-    enhancer_weight. pixel_boost: the crop size a 128/256-px swapper works at (256, 512)."""
+    enhancer_weight. pixel_boost: the crop size a 128/256-px swapper works at (256, 512).
+    ghost_sr: the GHOST swappers run sber-swap's super-resolution model on their output."""
 
     masks: object | None = None
     enhancer: str | None = None
     enhancer_blend: float = 0.8
     enhancer_weight: float = 0.5
     pixel_boost: int | None = None
+    ghost_sr: bool = False  # GHOST swappers: sber-swap's super-resolution on the generated face
 
     def __post_init__(self) -> None:
         if not 0 <= self.enhancer_blend <= 1:

@@ -132,3 +132,55 @@ class GfpganRestorer(Enhancer):
     @classmethod
     def from_entry(cls, entry, ctx) -> GfpganRestorer:
         return ctx.construct(cls, ctx.find(entry), name=entry.name)
+
+
+class GhostSRRestorer(Enhancer):
+    """sber-swap's face super-resolution (`10_net_G.pth`, twoface.enhance.ghost_sr) on 256-px
+    crops, batched. As sber-swap feeds it: RGB in 0..1; of the tanh output it keeps 0..1, x 255,
+    truncated. On GHOST's own crop (insightface's pose templates) by default; with `--ghost-sr`
+    the GHOST swappers run it on their generated face before pasting, as sber-swap does."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        blend: float = 1.0,
+        device: str | None = None,
+        half: bool = False,
+        batch: int = 8,
+        name: str = "ghost_sr",
+    ) -> None:
+        import torch
+
+        from twoface.enhance.ghost_sr import GhostSR
+        from twoface.runtime import torch_device
+        from twoface.runtime.checkpoints import load_into, load_torch_state
+
+        _check(blend)
+        state = load_torch_state(model_path)
+        first = state.get("lip_encoder.model.0.weight")
+        if first is None:
+            raise ModelError(f"{model_path}: not GHOST's super-resolution file (no lip_encoder)")
+        net = load_into(GhostSR(first.shape[0]), state, model_path, "GHOST's 10_net_G.pth")
+        self.device = torch_device(device)
+        self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
+        self.net = net.to(self.device, self.dtype)
+        self.spec = EnhancerSpec(256, "insightface_pose")
+        self.blend, self.batch, self.name = float(blend), batch, name
+
+    def enhance(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        if len(crops) == 0:
+            return crops.copy()
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), self.batch):
+                x = torch.from_numpy(np.ascontiguousarray(crops[i : i + self.batch]))
+                x = x.to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 255
+                y = (self.net(x).float().clamp(0, 1) * 255).to(torch.uint8)
+                out.append(y.permute(0, 2, 3, 1).cpu().numpy())
+        return np.concatenate(out)
+
+    @classmethod
+    def from_entry(cls, entry, ctx) -> GhostSRRestorer:
+        return ctx.construct(cls, ctx.find(entry), name=entry.name)

@@ -22,6 +22,8 @@ from twoface.types import Face
 
 class Masker(ABC):
     name: str = "mask"
+    # Maskers that look at the generated face too get it as `generated=` (N, S, S, 3).
+    needs_generated: bool = False
 
     @abstractmethod
     def masks(self, crops: np.ndarray, faces: Sequence[Face], affines: np.ndarray) -> np.ndarray:
@@ -155,12 +157,97 @@ class MouthMasker(Masker):
         return out
 
 
+# sber-swap's landmark indices (insightface 106): jaw points it compares, eye bottoms, brows.
+_GHOST_LEFT, _GHOST_RIGHT = (1, 2, 13), (17, 18, 29)
+_EYE_BOTTOM = ((35, 41, 40, 42, 39), (89, 95, 94, 96, 93))
+_BROW = ((43, 48, 49, 51, 50), (102, 103, 104, 105, 101))
+
+
+def ghost_blend_params(swap: np.ndarray, target: np.ndarray) -> tuple[int, int, int]:
+    """sber-swap's (erode, sigma x, sigma y) at 224 px: the more the generated jaw sits outside
+    the target's, the more the mask is eroded and blurred (a negative erode dilates)."""
+    left = sum(swap[i, 0] - target[i, 0] for i in _GHOST_LEFT)
+    right = sum(target[i, 0] - swap[i, 0] for i in _GHOST_RIGHT)
+    offset = max(left, right)
+    if offset > 6:
+        return 15, 15, 10
+    if offset > 3:
+        return 10, 10, 8
+    if offset < -3:
+        return -5, 5, 10
+    return 5, 5, 5
+
+
+def ghost_mask(swap: np.ndarray, size: int, params: tuple[int, int, int]) -> np.ndarray:
+    """sber-swap's `face_mask_static` at crop size `size`: the convex hull of the generated face's
+    106 points with the brows lifted, eroded (or dilated), cleared near the border and blurred."""
+    scale = size / 224.0
+    erode, sx, sy = params
+    lift = {15: 2.7, -5: 0.5}.get(erode, 2.0)
+    pts = np.asarray(swap, np.float64).copy()
+    for brow, eye in zip(_BROW, _EYE_BOTTOM, strict=True):
+        top, bottom = pts[list(brow)], pts[list(eye)]
+        pts[list(brow)] = top + lift * 0.5 * (top - bottom)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 255)
+    k = max(1, int(round(abs(erode) * scale)))
+    kernel = np.ones((k, k), np.uint8)
+    mask = cv2.erode(mask, kernel) if erode > 0 else cv2.dilate(mask, kernel)
+    border = int(round(sy * 2 * scale))
+    if border:
+        mask[:border], mask[-border:], mask[:, :border], mask[:, -border:] = 0, 0, 0, 0
+    blurred = cv2.GaussianBlur(mask, (0, 0), sigmaX=sx * scale, sigmaY=sy * scale)
+    return blurred.astype(np.float32) / 255
+
+
+class GhostMasker(Masker):
+    """GHOST's own paste mask (sber-swap's inference): 106 landmarks on the generated face and on
+    the target crop decide how far to erode and blur the hull of the generated face. As sber-swap,
+    the parameters are chosen on a person's first frame and kept for that person (track id)."""
+
+    name = "ghost"
+    needs_generated = True
+
+    def __init__(self, landmarker) -> None:
+        self.landmarker = landmarker
+        self._params: dict[int, tuple[int, int, int]] = {}
+
+    def reset(self) -> None:
+        self._params.clear()
+
+    def _points(self, crops: np.ndarray) -> list[np.ndarray]:
+        from twoface.types import Face
+
+        s = crops.shape[1]
+        whole = Face(np.array([0, 0, s, s], np.float32), 1.0, None)
+        marked = self.landmarker(list(crops), [[whole] for _ in crops])
+        return [faces[0].landmarks for faces in marked]
+
+    def masks(self, crops, faces, affines, generated=None) -> np.ndarray:
+        if generated is None:
+            raise ValueError("the ghost mask needs the generated faces")
+        s = crops.shape[1]
+        swaps = self._points(generated)
+        targets = self._points(crops)
+        out = np.empty((len(crops), s, s), np.float32)
+        for k, (face, sw, tg) in enumerate(zip(faces, swaps, targets, strict=True)):
+            key = face.track_id
+            params = self._params.get(key) if key is not None else None
+            if params is None:
+                params = ghost_blend_params(sw * 224 / s, tg * 224 / s)
+                if key is not None:
+                    self._params[key] = params
+            out[k] = ghost_mask(sw, s, params)
+        return out
+
+
 MASKERS: dict[str, type[Masker]] = {
     "box": BoxMasker,
     "area": AreaMasker,
     "region": RegionMasker,
     "occlusion": OcclusionMasker,
     "mouth": MouthMasker,
+    "ghost": GhostMasker,
 }
 
 
@@ -181,6 +268,7 @@ class MaskSettings:
     mouth_feather: float = 0.02
     parser: str = "bisenet_resnet_34"
     occluder: str = "xseg_1"
+    landmarker106: str = "landmarks_2d106det"  # for the ghost mask
 
     def __post_init__(self) -> None:
         for name in self.names or ():
@@ -219,6 +307,8 @@ def create_maskers(
             out.append(MouthMasker(settings.mouth_grow, settings.mouth_feather))
         elif pool is None:
             raise UsageError(f"the {name} mask needs a model; build it through a Swapper", "masks")
+        elif name == "ghost":
+            out.append(GhostMasker(pool.get("landmarks", settings.landmarker106, runtime)))
         elif name == "region":
             parser = pool.get("parse", settings.parser, runtime)
             out.append(RegionMasker(parser, settings.regions or None))

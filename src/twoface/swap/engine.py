@@ -107,7 +107,7 @@ class LearnedEngine(Engine):
             else:
                 tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
                 generated = explode(tiles, k)
-            masks = self._masks(crops, jobs, affines)
+            masks = self._masks(crops, jobs, affines, generated)
             out = self.compositor.composite(frames, jobs, generated, masks, affines)
         if self.enhancer is not None:
             out = self._enhance(out, jobs)
@@ -122,14 +122,26 @@ class LearnedEngine(Engine):
         on_device = self._torch.upload(frames, [j.frame_index for j in jobs])
         crops = self._torch.align(on_device, jobs, mats, spec.size)
         generated = self.generator.generate(crops, self.generator.latents([j.source for j in jobs]))
-        masks = self._masks(crops, jobs, np.stack(mats))
+        masks = self._masks(crops, jobs, np.stack(mats), generated)
         return self._torch.paste(frames, on_device, jobs, generated, masks, mats)
 
-    def _masks(self, crops, jobs, affines) -> np.ndarray | None:
+    def _masks(self, crops, jobs, affines, generated=None) -> np.ndarray | None:
         if not self.maskers:
             return None
         targets = [job.target for job in jobs]
-        return combine([m.masks(crops, targets, affines) for m in self.maskers], crops.shape[:3])
+        made = [
+            m.masks(crops, targets, affines, generated=generated)
+            if m.needs_generated
+            else m.masks(crops, targets, affines)
+            for m in self.maskers
+        ]
+        return combine(made, crops.shape[:3])
+
+    def reset(self) -> None:
+        """A new video: maskers that keep something per person (the ghost mask) forget it."""
+        for m in self.maskers:
+            if hasattr(m, "reset"):
+                m.reset()
 
     def _enhance(self, frames: list[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         """Re-crop the swapped faces on the enhancer's template, enhance, blend, paste back."""
@@ -142,5 +154,5 @@ class LearnedEngine(Engine):
         if w < 1.0:
             mixed = (1 - w) * crops.astype(np.float32) + w * better.astype(np.float32)
             better = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-        masks = self._masks(crops, jobs, affines)
+        masks = self._masks(crops, jobs, affines, better)
         return self.compositor.composite(frames, jobs, better, masks, affines)

@@ -245,9 +245,10 @@ class GhostGenerator(Generator):
         return torch.stack([self.identity(s) for s in sources])
 
     @torch.inference_mode()
-    def generate(self, crops: np.ndarray, latents: torch.Tensor) -> np.ndarray:
+    def generate_256(self, crops: np.ndarray, latents: torch.Tensor) -> np.ndarray:
+        """The network's own output: (N, 256, 256, 3) uint8."""
         y = self.net(self._tensor(crops, SIZE), latents)
-        faces = (
+        return (
             ((y.float() * 0.5 + 0.5).clamp(0, 1) * 255)
             .round()
             .byte()
@@ -255,5 +256,27 @@ class GhostGenerator(Generator):
             .cpu()
             .numpy()
         )
+
+    def to_crop(self, faces: np.ndarray) -> np.ndarray:
         size = self.spec.size
         return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in faces])
+
+    def generate(self, crops: np.ndarray, latents: torch.Tensor) -> np.ndarray:
+        return self.to_crop(self.generate_256(crops, latents))
+
+
+class GhostWithSR(Generator):
+    """A GHOST generator whose 256-px output goes through sber-swap's super-resolution model
+    before it is resized to the crop and pasted (sber-swap's `--use_sr True`)."""
+
+    def __init__(self, ghost: GhostGenerator, sr) -> None:
+        self.ghost, self.sr = ghost, sr
+        self.name = f"{ghost.name}+sr"
+        self.spec = ghost.spec
+        self.default_masks = ghost.default_masks
+
+    def latents(self, sources: Sequence[SourceIdentity]):
+        return self.ghost.latents(sources)
+
+    def generate(self, crops: np.ndarray, latents) -> np.ndarray:
+        return self.ghost.to_crop(self.sr.enhance(self.ghost.generate_256(crops, latents)))

@@ -93,6 +93,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "xseg": ("twoface.parse.models:Occluder", "face probability at 256x256 (NHWC in and out)"),
     "restorer_onnx": ("twoface.enhance.restorers:OnnxRestorer", "restored face, RGB -1..1"),
     "gfpgan": ("twoface.enhance.restorers:GfpganRestorer", "restored face at 512, RGB -1..1"),
+    "ghost_sr": ("twoface.enhance.restorers:GhostSRRestorer", "sharpened face at 256, tanh"),
 }
 _INSIGHT = "https://huggingface.co/public-data/insightface/resolve/main/models/"
 _DLC = "https://huggingface.co/hacksider/deep-live-cam/resolve/581e70b61240b7928404c17900437f47cfe94133/"
@@ -513,6 +514,18 @@ ENTRIES: tuple[ModelEntry, ...] = (
         "Apache-2.0 (RestoreFormer++)",
         False,
         _MINUS1_1,
+    ),
+    ModelEntry(
+        "ghost_sr",
+        "restore",
+        "ghost_sr",
+        "torch",
+        "10_net_G.pth",
+        (_GHOST + "super-res/10_net_G.pth",),
+        "CC BY-NC-SA 4.0 (SPADE/HiFaceGAN network code; sber-swap is Apache-2.0)",
+        True,
+        preprocess=Preprocess(size=256, template="insightface_pose", std=(255,) * 3),
+        notes="GHOST's pix2pix (LIP-SPADE) face super-resolution; --ghost-sr runs it as sber-swap does",
     ),
     ModelEntry(
         "gfpgan_1.3",
