@@ -19,7 +19,7 @@ from twoface.geometry import TEMPLATES
 from twoface.zoo.catalogue import CATALOGUE
 from twoface.zoo.store import ModelStore
 
-NOT_YET = {"bisenet_parsing", "gfpgan_1.4", "codeformer"}  # the realism stages' issue
+NOT_YET = {"codeformer"}  # CodeFormer's own .pth (its ONNX export runs)
 
 
 # -- the catalogue drives construction -------------------------------------------------------
@@ -47,7 +47,10 @@ def test_builtins_build_and_every_task_lists_its_runnable_names():
     for name, (task, _) in BUILTINS.items():
         built = build(task, name, ctx)
         assert built is not None and name in runnable(task)
-    assert "inswapper_128" in runnable("swap") and "gfpgan_1.4" not in runnable("restore")
+    assert "inswapper_128" in runnable("swap") and "codeformer" not in runnable("restore")
+    assert {"gfpgan_1.4", "bisenet_79999", "xseg_1"} <= set(
+        runnable("restore") + runnable("parse") + runnable("occlude")
+    )
 
 
 def test_unknown_and_not_yet_runnable_names_are_one_line_usage_errors(photos, tmp_path, capsys):
@@ -56,9 +59,9 @@ def test_unknown_and_not_yet_runnable_names_are_one_line_usage_errors(photos, tm
     ):
         build("swap", "nope", BuildContext(ModelStore(tmp_path)))
     with pytest.raises(
-        UsageError, match="gfpgan_1.4 is in the catalogue but twoface cannot run it yet"
+        UsageError, match="codeformer is in the catalogue but twoface cannot run it yet"
     ):
-        build("restore", "gfpgan_1.4", BuildContext(ModelStore(tmp_path)))
+        build("restore", "codeformer", BuildContext(ModelStore(tmp_path)))
     with pytest.raises(UsageError, match="unknown detector 'dlib68'"):  # a name of another task
         build("detect", "dlib68", BuildContext(ModelStore(tmp_path)))
     argv = [
