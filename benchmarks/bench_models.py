@@ -4,7 +4,8 @@ depend on weight values), on CPU or GPU, at several batch sizes and precisions.
     python benchmarks/bench_models.py --device cuda --batches 1 64 --dtypes fp32 fp16 bf16
     python benchmarks/bench_models.py --device cpu --batches 1 4 --dtypes fp32
 
-Models: the inswapper/ReSwapper generator at 128 and 256 px (174.6 GMAC = 349 GFLOP per 128 px
+Models: the realism stages (bisenet512, gfpgan512, ghost_sr256; not in the default set), the
+inswapper/ReSwapper generator at 128 and 256 px (174.6 GMAC = 349 GFLOP per 128 px
 face; achieved TFLOP/s printed), SCRFD-2.5G (mmdetection architecture) and the SCRFD-500M /
 YuNet ONNX files of ../shared/models run as PyTorch graphs, at 640x640.
 Prints one line per (model, dtype, batch): items/s, ms per batch, TFLOP/s where known.
@@ -131,6 +132,9 @@ def main() -> int:
                 "simswap_arcface",
                 "retinaface_mnet",
                 "retinaface_r50",
+                "bisenet512",
+                "gfpgan512",
+                "ghost_sr256",
             ):
                 if m.startswith("simswap") and m != "simswap_arcface":
                     from twoface.swap.simswap import SimSwapNet
@@ -153,6 +157,18 @@ def main() -> int:
                     from twoface.swap.simswap import SimSwapArcFace
 
                     net, size, two = SimSwapArcFace().eval(), 112, False
+                elif m == "bisenet512":
+                    from twoface.parse.bisenet import BiSeNet
+
+                    net, size, two = BiSeNet().eval(), 512, False
+                elif m == "gfpgan512":
+                    from twoface.enhance.gfpgan import GFPGANv1Clean
+
+                    net, size, two = GFPGANv1Clean(512).eval(), 512, False
+                elif m == "ghost_sr256":
+                    from twoface.enhance.ghost_sr import GhostSR
+
+                    net, size, two = GhostSR().eval(), 256, False
                 else:
                     from twoface.detect.retinaface_torch import RetinaFaceNet
 
