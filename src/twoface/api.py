@@ -79,7 +79,7 @@ class _Request:
     watermark: Watermark | None
 
 
-SELECTION_KEYS = {"similarity"}
+SELECTION_KEYS = {"similarity", "assign"}
 OUTPUT_KEYS = {"quality", "label", "watermark", "crf", "preset", "codec", "trim", "batch_size"}
 
 
@@ -94,6 +94,7 @@ def _request(selection, options, many, reference, target_faces, conveniences) ->
             reference=reference,
             target_faces=as_tuple(target_faces),
             similarity=conveniences.get("similarity"),
+            assign=tuple(tuple(p) for p in conveniences.get("assign") or ()),
         )
     picked = {k: v for k, v in conveniences.items() if k in OUTPUT_KEYS and v is not None}
     options = replace(options or OutputConfig(), **picked)
@@ -385,6 +386,8 @@ class Swapper:
             if auto and self._anime_installed() and self._looks_drawn(tgt, detected):
                 anime = True  # no real photographic face, and an anime detector is at hand
         if anime:
+            if req.selection.assign:
+                raise UsageError("picked faces (assign) apply to photos, not anime", "assign")
             if reference is not None or target_faces:
                 raise UsageError(
                     "reference: a reference or target faces need identity, which anime faces "
@@ -396,6 +399,8 @@ class Swapper:
             hint = " (an illustration? try --anime)" if auto else ""
             raise InputError(f"{tgt.path}: no face found in the target image{hint}")
 
+        if req.selection.assign:
+            return self._swap_assigned(sources, tgt, detected, output, timings, report, req)
         t = time.perf_counter()
         selection, identities = self._selection_and_sources(
             sources, many, reference, target_faces, req.selection.similarity
@@ -417,6 +422,32 @@ class Swapper:
                 self._no_match_message(tgt.path, faces, selection, reference, target_faces)
             )
         jobs = [SwapJob(0, face, ident) for face, ident in pairs]
+        return self._finish(self.engine, tgt, faces, jobs, output, timings, report, req)
+
+    def _swap_assigned(self, sources, tgt, detected, output, timings, report, req: _Request):
+        """Exactly the faces asked for by number, each with its own source."""
+        assign = req.selection.assign
+        for face, src in assign:
+            if face >= len(detected):
+                raise UsageError(
+                    f"{tgt.path}: face {face} asked for, but the target has {len(detected)} "
+                    f"face(s), numbered 0-{len(detected) - 1}",
+                    "assign",
+                )
+            if src >= len(sources):
+                raise UsageError(
+                    f"source {src} asked for, but {len(sources)} source photo(s) were given",
+                    "assign",
+                )
+        t = time.perf_counter()
+        src_faces = self.source_faces(sources, identity=False)
+        identities = [SourceIdentity.combine([f]) for f in src_faces]
+        timings["source"] = time.perf_counter() - t
+        _stage(report, "landmarks", 3)
+        t = time.perf_counter()
+        faces = self.landmarker([tgt.rgb], [detected])[0]
+        timings["landmarks"] = time.perf_counter() - t
+        jobs = [SwapJob(0, faces[face], identities[src]) for face, src in dict(assign).items()]
         return self._finish(self.engine, tgt, faces, jobs, output, timings, report, req)
 
     def _upright(self, tgt: LoadedImage) -> tuple[LoadedImage, list[Face]]:
@@ -578,6 +609,12 @@ class Swapper:
         if video_codec is not None:
             check_encoder_options(opts.crf, opts.preset, video_codec)
         trim = None if opts.trim is None else tuple(float(x) for x in opts.trim)
+        if req.selection.assign:
+            raise UsageError(
+                "picked faces (assign) apply to images; in a video pick people by a photo of "
+                "their face (target_faces)",
+                "assign",
+            )
         target_faces = list(req.selection.target_faces) or None
         reference = req.selection.reference
         sources = self._plan(source, target, req.selection.many, reference, target_faces, output)

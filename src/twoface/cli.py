@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--many", action="store_true", help="replace every face, not only the largest")
     s.add_argument(
+        "--faces",
+        type=_assignments,
+        metavar="K[:S],...",
+        help="images: replace exactly these faces, numbered as `twoface detect` numbers them; "
+        "K:S gives face K source S (default source 0), e.g. --faces 1 or --faces 0:1,1:0",
+    )
+    s.add_argument(
         "--reference", metavar="PATH", help="replace only the faces of the person in this photo"
     )
     s.add_argument(
@@ -207,6 +214,38 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print JSON")
     _store_options(b)
 
+    u = sub.add_parser("ui", help="a local web app: upload, pick faces, swap, download")
+    u.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    u.add_argument("--port", type=int, default=7860, help="port (7860)")
+    u.add_argument(
+        "--max-upload-mb", type=int, default=512, metavar="N", help="largest upload (512 MiB)"
+    )
+    u.add_argument(
+        "--runtime", default="onnxruntime", choices=["onnxruntime", "torch"], help=argparse.SUPPRESS
+    )
+    u.add_argument("--device", metavar="DEV", help="PyTorch device for zoo models")
+    _store_options(u)
+
+    lv = sub.add_parser("live", help="swap a camera or video stream live")
+    lv.add_argument(
+        "-s", "--source", nargs="+", required=True, metavar="PATH", help="source face photo(s)"
+    )
+    lv.add_argument(
+        "--camera",
+        default="0",
+        metavar="0|PATH|URL",
+        help="camera index, video file (played at its own rate) or stream URL (default 0)",
+    )
+    lv.add_argument("--show", action="store_true", help="show the swapped picture in a window")
+    lv.add_argument(
+        "--virtual-cam", action="store_true", help="send it to a virtual camera (pyvirtualcam)"
+    )
+    lv.add_argument("--many", action="store_true", help="every face, not only the largest")
+    lv.add_argument("--frames", type=int, metavar="N", help="stop after N frames in")
+    lv.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+    lv.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
+    _model_options(lv, swap=True)
+
     i = sub.add_parser("inspect", help="print a file's synthetic-media label; exit 1 if none")
     i.add_argument("path", metavar="PATH")
     i.add_argument("--json", action="store_true", help="print JSON")
@@ -261,6 +300,19 @@ def _model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
     )
     p.add_argument("--device", metavar="DEV", help="PyTorch device, e.g. cpu, cuda or cuda:1")
     _store_options(p)
+
+
+def _assignments(text: str) -> tuple[tuple[int, int], ...]:
+    pairs = []
+    for part in _names(text):
+        face, _, source = part.partition(":")
+        try:
+            pairs.append((int(face), int(source or 0)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: give face numbers, or face:source pairs, e.g. 1 or 0:1"
+            ) from None
+    return tuple(pairs)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -490,7 +542,12 @@ def _swap(args) -> int:
         _note(note)
     swapper = Swapper(_config(args))
     progress = {"auto": None, "on": True, "off": False}[args.progress]
+    if args.faces and video:
+        raise UsageError(
+            f"{args.target}: --faces applies to images; for a video use --target-faces"
+        )
     selection = SelectionConfig(
+        assign=args.faces or (),
         many=args.many,
         reference=args.reference,
         target_faces=as_tuple(args.target_faces),
@@ -787,6 +844,83 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated
 
 
+def _ui(args) -> int:
+    from twoface.ui.server import Settings, serve
+
+    if args.device:
+        _check_device(args.device)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: not a port number")
+    if args.max_upload_mb < 1:
+        raise UsageError("--max-upload-mb must be at least 1")
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        models_dir=args.models_dir,
+        offline=args.offline,
+        runtime=args.runtime,
+        device=args.device,
+    )
+    try:
+        serve(settings)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
+    return EXIT_OK
+
+
+def _live(args) -> int:
+    from twoface.api import Swapper
+    from twoface.live import LiveSwapper, frames_from, run_live, virtual_camera_sink, window_sink
+
+    if not (args.show or args.virtual_cam):
+        raise UsageError(
+            "twoface live: nothing to show the swap on; give --show and/or --virtual-cam"
+        )
+    if args.device:
+        _check_device(args.device)
+    swapper = Swapper(_config(args))
+    live = LiveSwapper(swapper, args.source, many=args.many)
+    sinks, closers = [], []
+    if args.show:
+        sinks.append(window_sink())
+    if args.virtual_cam:
+        holder: dict = {}
+
+        def to_camera(rgb):  # opened on the first frame, at its size
+            if "send" not in holder:
+                holder["send"], close = virtual_camera_sink(rgb.shape[1], rgb.shape[0], 30.0)
+                closers.append(close)
+            holder["send"](rgb)
+
+        sinks.append(to_camera)
+
+    def report(stats) -> None:
+        print(f"\rtwoface live: {stats.line()}", end="", file=sys.stderr, flush=True)
+
+    stats = None
+    try:
+        stats = run_live(
+            live,
+            frames_from(args.camera),
+            sinks,
+            max_frames=args.frames,
+            seconds=args.seconds,
+            report=report,
+        )
+    except KeyboardInterrupt:
+        pass  # Ctrl-C (or q in the window) ends a live session: not an error
+    finally:
+        for close in closers:
+            close()
+    print(file=sys.stderr)
+    if stats is not None:
+        print(
+            json.dumps(stats.summary(), indent=2) if args.json else f"twoface live: {stats.line()}"
+        )
+    return EXIT_OK
+
+
 def _silence_stdout() -> None:
     """After a closed pipe: point stdout at /dev/null so the interpreter's final flush of the
     buffered output cannot raise BrokenPipeError again at exit."""
@@ -812,6 +946,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "inspect": _inspect,
             "models": _models,
             "bench": _bench,
+            "ui": _ui,
+            "live": _live,
         }
         code = commands[args.command](args)
         sys.stdout.flush()

@@ -58,10 +58,23 @@ class SelectionConfig:
     reference: object | None = None  # a path or an RGB array
     target_faces: tuple = ()
     similarity: float | None = None
+    # Images: exactly these faces, numbered as `twoface detect` numbers them (detection order),
+    # each with the source it gets: ((face, source), ...). Sources are then separate people.
+    assign: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.reference is not None and self.target_faces:
             raise UsageError("use either a reference or target faces, not both", "reference")
+        if self.assign and (self.reference is not None or self.target_faces or self.many):
+            raise UsageError(
+                "picked faces (assign) go alone, without many, a reference or target faces",
+                "assign",
+            )
+        for pair in self.assign:
+            if len(pair) != 2 or min(pair) < 0:
+                raise UsageError(
+                    f"assign takes (face, source) index pairs >= 0, got {pair!r}", "assign"
+                )
         if self.similarity is not None and not self.similarity > 0:
             raise UsageError(f"similarity must be positive, got {self.similarity}", "similarity")
 

@@ -1,0 +1,300 @@
+"""Live swapping: frames from a camera (or any video source) swapped as they come.
+
+A reader thread takes frames at the source's own rate (a camera's, or a file's or stream's
+timestamps) into a one-slot buffer; the swap loop always takes the newest frame, so when the swap
+is slower than the source the frames in between are dropped and counted, never queued without
+bound. Each swapped frame goes to the sinks (a window, a virtual camera, a callback) with a
+visible "AI-generated" mark: a live picture has no file to carry the machine-readable label.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twoface.errors import InputError, UsageError
+
+Sink = Callable[[np.ndarray], None]
+
+
+@dataclass
+class LiveStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    latencies: list[float] = field(default_factory=list)  # capture -> shown, seconds
+    started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+    faces: int = 0  # faces swapped, summed over the frames shown
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+    def latency_ms(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        return float(np.percentile(self.latencies, q) * 1000)
+
+    def summary(self) -> dict:
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "faces_swapped": self.faces,
+            "seconds": round(self.seconds, 2),
+            "fps": round(self.fps, 2),
+            "latency_ms_p50": _round(self.latency_ms(50)),
+            "latency_ms_p95": _round(self.latency_ms(95)),
+        }
+
+    def line(self) -> str:
+        p50, p95 = self.latency_ms(50), self.latency_ms(95)
+        latency = "n/a" if p50 is None else f"{p50:.0f} ms (p95 {p95:.0f} ms)"
+        return (
+            f"{self.frames_in} frames in, {self.frames_out} shown, {self.dropped} dropped; "
+            f"{self.fps:.1f} fps; latency {latency}"
+        )
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+class LatestFrame:
+    """A one-slot buffer: `put` replaces what was not taken yet (counted as dropped)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None):
+        """The newest item, or None once closed and empty (or on timeout)."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+
+def _is_camera_index(spec: str) -> bool:
+    return spec.isdigit()
+
+
+def frames_from(spec: str, realtime: bool = True) -> Iterator[np.ndarray]:
+    """RGB frames of a camera (an index: 0, 1 ...), a video file or a stream URL. A file is read
+    at its own frame rate when `realtime` (as a camera would deliver it)."""
+    if _is_camera_index(spec):
+        yield from _camera(int(spec))
+        return
+    yield from _stream(spec, realtime)
+
+
+def _camera(index: int) -> Iterator[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(index)
+    if not cap.isOpened():
+        raise InputError(f"camera {index}: cannot be opened (no such camera, or it is busy)")
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def _stream(spec: str, realtime: bool) -> Iterator[np.ndarray]:
+    import av
+
+    is_url = "://" in spec
+    if not is_url and not os.path.isfile(spec):
+        raise InputError(f"{spec}: no such camera, file or stream")
+    try:
+        container = av.open(spec, timeout=10.0) if is_url else av.open(spec)
+    except (av.FFmpegError, OSError) as e:
+        raise InputError(f"{spec}: cannot be opened as video ({e})") from None
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{spec}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = time.perf_counter()
+        first = None
+        try:
+            for frame in container.decode(stream):
+                if realtime and not is_url and frame.time is not None:
+                    first = frame.time if first is None else first
+                    wait = (frame.time - first) - (time.perf_counter() - start)
+                    if wait > 0:
+                        time.sleep(wait)
+                yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as e:
+            raise InputError(
+                f"{spec}: stopped decoding ({e.strerror or type(e).__name__})"
+            ) from None
+
+
+class LiveSwapper:
+    """Swaps single frames for one source identity: the most prominent face, or every face."""
+
+    def __init__(self, swapper, sources: Sequence, many: bool = False) -> None:
+        from twoface.swap import SourceIdentity
+
+        self.swapper = swapper
+        self.many = many
+        self.identity = SourceIdentity.combine(swapper.source_faces(list(sources)))
+
+    def swap(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
+        from twoface.select import most_prominent
+        from twoface.swap.base import SwapJob
+
+        faces = self.swapper.detector.detect([frame])[0]
+        if not faces:
+            return frame, 0
+        picked = faces if self.many else [most_prominent(faces)]
+        picked = self.swapper.landmarker([frame], [picked])[0]
+        jobs = [SwapJob(0, face, self.identity) for face in picked]
+        return self.swapper.engine.swap([frame], jobs)[0], len(jobs)
+
+
+def run_live(
+    live: LiveSwapper,
+    frames: Iterator[np.ndarray],
+    sinks: Sequence[Sink],
+    *,
+    max_frames: int | None = None,
+    seconds: float | None = None,
+    mark: str | None = "AI-generated",
+    report: Callable[[LiveStats], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LiveStats:
+    """Swap `frames` as they come until they end, `max_frames` have come in, `seconds` have
+    passed or `stop` is set; `report(stats)` about once a second."""
+    from twoface.watermark import Watermark
+
+    watermark = Watermark(mark) if mark else None
+    stats = LiveStats()
+    buffer = LatestFrame()
+    stop = stop or threading.Event()
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    break
+                stats.frames_in += 1
+                buffer.put((frame, time.perf_counter()))
+                if max_frames is not None and stats.frames_in >= max_frames:
+                    break
+        except BaseException as e:  # surfaced in the swap loop's thread
+            failure.append(e)
+        finally:
+            buffer.close()
+
+    reader = threading.Thread(target=read, name="twoface-live-reader", daemon=True)
+    reader.start()
+    last_report = time.perf_counter()
+    try:
+        while not stop.is_set():
+            if seconds is not None and stats.seconds >= seconds:
+                break
+            item = buffer.get(timeout=0.5)
+            if item is None:
+                if not reader.is_alive():
+                    break
+                continue
+            frame, captured = item
+            out, n = live.swap(frame)
+            if watermark is not None:
+                out = watermark(out)
+            for sink in sinks:
+                sink(out)
+            stats.frames_out += 1
+            stats.faces += n
+            stats.latencies.append(time.perf_counter() - captured)
+            if report is not None and time.perf_counter() - last_report >= 1.0:
+                last_report = time.perf_counter()
+                stats.dropped = buffer.dropped
+                report(stats)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C, or q in the window: the session ends with its figures
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+        # Whatever the reader left in the slot was never swapped: dropped too.
+        leftover = buffer.get(timeout=0)
+        stats.dropped = buffer.dropped + (1 if leftover is not None else 0)
+        stats.ended = time.perf_counter()
+    if failure:
+        raise failure[0]
+    return stats
+
+
+def window_sink(title: str = "twoface live") -> Sink:
+    """Show frames in an OpenCV window (q or Esc closes it: KeyboardInterrupt)."""
+    import sys
+
+    import cv2
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        # OpenCV's GUI aborts the whole process without a display; say so instead.
+        raise UsageError("--show needs a display (DISPLAY is not set); use --virtual-cam", "show")
+
+    def show(rgb: np.ndarray) -> None:
+        try:
+            cv2.imshow(title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error:
+            raise UsageError("--show needs a display (none is available here)") from None
+        if key in (ord("q"), 27):
+            raise KeyboardInterrupt
+
+    return show
+
+
+def virtual_camera_sink(width: int, height: int, fps: float) -> tuple[Sink, Callable[[], None]]:
+    """Frames to a virtual camera (pyvirtualcam: v4l2loopback, OBS's, or Unity Capture)."""
+    try:
+        import pyvirtualcam
+    except ImportError:
+        raise UsageError(
+            "--virtual-cam needs pyvirtualcam: pip install 'twoface[live]'", "virtual_cam"
+        ) from None
+    try:
+        cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
+    except RuntimeError as e:
+        raise UsageError(f"virtual camera: {e}", "virtual_cam") from None
+
+    def send(rgb: np.ndarray) -> None:
+        cam.send(np.ascontiguousarray(rgb))
+
+    return send, cam.close
