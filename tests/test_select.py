@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import rgb
 
 from twoface.identity import identity_distance
@@ -88,3 +89,22 @@ def test_several_source_photos_combine_into_one_identity(photos, swapper):
     assert pick_source(ident, target).origin.endswith("obama2.jpg")
     r = swapper.swap_image([photos / "obama.jpg", photos / "obama2.jpg"], photos / "biden.jpg")
     assert len(r.faces_swapped) == 1
+
+
+def test_assign_swaps_exactly_the_faces_asked_for(swapper, photos):
+    from twoface.errors import UsageError
+
+    target = rgb(photos / "two_people.jpg").astype(int)
+    result = swapper.swap_image(photos / "obama.jpg", photos / "two_people.jpg", assign=[(1, 0)])
+    diff = np.abs(result.image.astype(int) - target).max(2)
+    assert diff[25:227, 235:384].max() == 0  # face 0: untouched, to the bit
+    assert (diff[50:257, 789:937] > 30).sum() > 800  # face 1: swapped
+    assert len(result.faces_swapped) == 1
+    with pytest.raises(UsageError, match="face 2 asked for, but the target has 2 face"):
+        swapper.swap_image(photos / "obama.jpg", photos / "two_people.jpg", assign=[(2, 0)])
+    with pytest.raises(UsageError, match="source 1 asked for, but 1 source photo"):
+        swapper.swap_image(photos / "obama.jpg", photos / "two_people.jpg", assign=[(0, 1)])
+    with pytest.raises(UsageError, match="without many, a reference or target faces"):
+        swapper.swap_image(
+            photos / "obama.jpg", photos / "two_people.jpg", assign=[(0, 0)], many=True
+        )

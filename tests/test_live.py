@@ -1,0 +1,87 @@
+"""Live swapping with a video file as the camera: frames come at the file's rate, the newest is
+swapped, the rest are dropped and counted; figures are measured; the CLI's errors are one line."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import SHARED
+
+from twoface.cli import main
+from twoface.live import LatestFrame, LiveSwapper, frames_from, run_live
+
+CLIP = SHARED / "data" / "video" / "dance.mp4"
+
+
+@pytest.fixture(scope="module")
+def clip():
+    if not CLIP.is_file():
+        pytest.skip(f"{CLIP} not found (set TWOFACE_SHARED)")
+    return CLIP
+
+
+def test_latest_frame_keeps_the_newest_and_counts_the_rest():
+    buf = LatestFrame()
+    for i in range(3):
+        buf.put(i)
+    assert buf.get(timeout=0) == 2 and buf.dropped == 2
+    assert buf.get(timeout=0) is None
+    buf.put(7)
+    buf.close()
+    assert buf.get() == 7 and buf.get() is None  # closed and empty: None at once
+
+
+def test_a_video_file_as_the_camera(clip, swapper, photos):
+    shown: list[np.ndarray] = []
+    live = LiveSwapper(swapper, [photos / "obama.jpg"])
+    stats = run_live(live, frames_from(str(clip)), [shown.append])
+    assert stats.frames_in == 66  # every frame of the file came in, at its 25 fps
+    assert stats.frames_out == len(shown) >= 3
+    assert stats.frames_out + stats.dropped == stats.frames_in
+    assert stats.seconds >= 66 / 25 * 0.9  # paced like a camera, not read as fast as possible
+    assert stats.fps > 0 and 0 < stats.latency_ms(50) <= stats.latency_ms(95) < 60_000
+    assert stats.faces >= stats.frames_out - 2  # the dancer's face in (nearly) every frame
+    first = next(frames_from(str(clip), realtime=False))
+    assert shown[0].shape == first.shape
+    h, w = first.shape[:2]
+    # The visible mark in the bottom-right corner: a live picture has no file for the label.
+    assert np.abs(shown[-1][h - 30 :, w - 150 :].astype(int) - 0).max() > 0
+    summary = stats.summary()
+    assert set(summary) >= {"frames_in", "frames_out", "dropped", "fps", "latency_ms_p50"}
+
+
+def test_live_stops_when_asked(clip, swapper, photos):
+    live = LiveSwapper(swapper, [photos / "obama.jpg"])
+    stop = threading.Event()
+    shown = []
+
+    def sink(frame):
+        shown.append(frame)
+        stop.set()  # e.g. the UI's stop button
+
+    stats = run_live(live, frames_from(str(clip)), [sink], stop=stop)
+    assert stats.frames_out == 1 and stats.frames_in < 66
+
+
+def test_live_cli_errors_are_one_line(clip, photos, capsys, tmp_path):
+    src = str(photos / "obama.jpg")
+    assert main(["live", "-s", src, "--camera", str(clip)]) == 2
+    assert (
+        "nothing to show the swap on; give --show and/or --virtual-cam" in capsys.readouterr().err
+    )
+    missing = tmp_path / "nope.mp4"
+    assert main(["live", "-s", src, "--camera", str(missing), "--virtual-cam"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{missing}: no such camera, file or stream" in err
+
+
+def test_live_cli_show_without_a_display(clip, photos, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["live", "-s", str(photos / "obama.jpg"), "--camera", str(clip), "--show"])
+    assert code == 2
+    assert (
+        "--show needs a display (DISPLAY is not set); use --virtual-cam" in capsys.readouterr().err
+    )
