@@ -168,14 +168,41 @@ def server(tmp_path_factory):
     assert not app.state.backend.files.root.exists()
 
 
+def _camera_file(folder) -> str | None:
+    """The first second of dance.mp4 as a Y4M file: Chromium's fake camera plays it."""
+    import av
+    from conftest import SHARED
+
+    clip = SHARED / "data" / "video" / "dance.mp4"
+    if not clip.is_file():
+        return None
+    out = folder / "camera.y4m"
+    with av.open(str(clip)) as src, av.open(str(out), "w", format="yuv4mpegpipe") as dst:
+        stream = dst.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 464, 560, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 25:
+                break
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return str(out)
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     sync = pytest.importorskip("playwright.sync_api")
     path = _chromium()
     if path is None:
         pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    camera = _camera_file(tmp_path_factory.mktemp("camera"))
+    if camera:
+        args.append(f"--use-file-for-fake-video-capture={camera}")
     with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=path, args=args)
+        b.camera = camera
         yield b
         b.close()
 
@@ -269,3 +296,97 @@ def test_browser_video_preview_progress_and_cancel(server, browser, tmp_path):
     time.sleep(0.5)
     assert {p.name for p in backend.files.root.iterdir()} == results_before  # no half video
     page.close()
+
+
+def test_browser_webcam_is_swapped_live(server, browser, photos):
+    if browser.camera is None:
+        pytest.skip("dance.mp4 not found for the fake camera (set TWOFACE_SHARED)")
+    url, _ = server
+    page = _page(browser, url)
+    page.set_input_files("#source-input", str(photos / "obama.jpg"))
+    page.wait_for_selector("#sources img")
+    page.click("nav .tab[data-tab='live']")
+    page.click("#live-start")
+    page.wait_for_function(
+        "document.querySelector('#live-stats').textContent.includes('fps')", timeout=60_000
+    )
+    page.wait_for_timeout(3000)
+    stats = page.inner_text("#live-stats")
+    fps = float(stats.split(" fps")[0])
+    assert fps > 0.2 and "latency" in stats, stats
+    width = page.evaluate("document.querySelector('#live-out').naturalWidth")
+    assert width == 464  # the camera's frames came back swapped, at their size
+    page.click("#live-stop")
+    page.close()
+
+
+def test_browser_models_page_downloads_with_progress(server, browser, monkeypatch):
+    import hashlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from twoface.zoo.catalogue import CATALOGUE, ModelEntry
+
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 512, 512])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 512, 512])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])], "r", [image], [out]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.metadata_props.add(key="padding", value="x" * 2**20)  # 1 MiB: progress to watch
+    body = model.SerializeToString()
+    served = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(0, len(body), 65536):
+                self.wfile.write(body[i : i + 65536])
+                time.sleep(0.02)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    entry = ModelEntry(
+        "test_restorer",
+        "restore",
+        "restorer_onnx",
+        "onnx",
+        "test_restorer.onnx",
+        (f"http://127.0.0.1:{httpd.server_address[1]}/test_restorer.onnx",),
+        "MIT",
+        False,
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    url, backend = server
+    try:
+        page = _page(browser, url)
+        page.click("nav .tab[data-tab='models']")
+        row = page.locator("#models tr", has_text="test_restorer")
+        assert "not downloaded" in row.inner_text()
+        row.locator("button").click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('#models .state')].some(c => "
+            "c.textContent.startsWith('downloading') && c.querySelector('.progress'))",
+            timeout=30_000,
+        )
+        page.wait_for_function(
+            "[...document.querySelectorAll('#models tr')].some(r => r.textContent.includes("
+            "'test_restorer') && r.querySelector('.state').textContent === 'installed')",
+            timeout=60_000,
+        )
+        assert served == ["/test_restorer.onnx"]
+        path = backend.store.path(entry)
+        assert path.read_bytes() == body
+        page.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

