@@ -85,3 +85,31 @@ def test_live_cli_show_without_a_display(clip, photos, capsys, monkeypatch):
     assert (
         "--show needs a display (DISPLAY is not set); use --virtual-cam" in capsys.readouterr().err
     )
+
+
+def test_live_cli_sends_to_a_virtual_camera(clip, photos, capsys, monkeypatch):
+    """pyvirtualcam's interface, faked: the CLI opens the camera at the first frame's size and
+    sends every swapped frame; figures at the end."""
+    import json
+    import sys
+    import types
+
+    sent, opened = [], []
+
+    class Camera:
+        def __init__(self, width, height, fps):
+            opened.append((width, height, fps))
+
+        def send(self, frame):
+            sent.append(frame.shape)
+
+        def close(self):
+            opened.append("closed")
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=Camera))
+    argv = ["live", "-s", str(photos / "obama.jpg"), "--camera", str(clip), "--virtual-cam"]
+    assert main([*argv, "--frames", "20", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["frames_in"] == 20 and figures["frames_out"] == len(sent) >= 1
+    assert figures["frames_out"] + figures["dropped"] == 20
+    assert opened == [(464, 560, 30.0), "closed"] and set(sent) == {(560, 464, 3)}

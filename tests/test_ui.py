@@ -324,9 +324,9 @@ def test_browser_models_page_downloads_with_progress(server, browser, monkeypatc
     import hashlib
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from twoface.zoo.catalogue import CATALOGUE, ModelEntry
-
     from onnx import TensorProto, helper
+
+    from twoface.zoo.catalogue import CATALOGUE, ModelEntry
 
     image = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 512, 512])
     out = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 512, 512])
