@@ -37,6 +37,12 @@ def read_emap(path: str | os.PathLike) -> np.ndarray:
     return emap.astype(np.float32)
 
 
+def _keys(path) -> set[str]:
+    from twoface.runtime.checkpoints import load_torch_state
+
+    return set(load_torch_state(path))
+
+
 class InswapperGenerator(Generator):
     name = "inswapper"
 
@@ -73,12 +79,16 @@ class InswapperGenerator(Generator):
             from twoface.runtime.checkpoints import load_into, load_torch_state
             from twoface.swap.styletransfer import StyleTransferModel
 
-            if emap_from is None:
+            sd = load_torch_state(path)
+            own = sd.pop("emap", None)  # `twoface train export` stores its emap in the file
+            if own is not None:
+                self.emap = own.float().numpy()
+            elif emap_from is None:
                 raise ModelError(
                     f"{path}: a ReSwapper .pth needs the emap of an inswapper ONNX file"
                 )
-            self.emap = read_emap(emap_from)
-            sd = load_torch_state(path)
+            else:
+                self.emap = read_emap(emap_from)
             net = load_into(
                 StyleTransferModel.from_state_dict(sd), sd, path, "a ReSwapper checkpoint"
             )
@@ -129,11 +139,13 @@ class InswapperGenerator(Generator):
         model = ctx.find(entry)
         encoder = ctx.pool.get("identity", entry.pairs_with, ctx.runtime)
         emap_from = None
-        if entry.arch == "reswapper":
+        if entry.arch == "reswapper" or entry.format != "onnx":
             try:
                 if entry.format != "onnx":
-                    raise ModelError("no emap in a .pth")
-                read_emap(model)
+                    if "emap" not in _keys(model):
+                        raise ModelError("no emap in this .pth")
+                else:
+                    read_emap(model)
             except ModelError:
                 emap_from = ctx.find("inswapper_128")
         rt = ctx.runtime

@@ -177,6 +177,9 @@ class ModelStore:
         self.partial_dir = self.home / "partial"
         self.locks_dir = self.home / "locks"
         self.pins_file = self.home / "pins.json"
+        from twoface.zoo.user import register
+
+        register(self.home)  # models the user imported under their own names
 
     def _prepare(self, *folders: Path) -> None:
         """Create the store's folders, or say in one line why they cannot be."""
@@ -264,6 +267,12 @@ class ModelStore:
             pins[entry.name] = {"sha256": digest, "size": size, "from": origin, "time": time.time()}
             self._write_pins(pins)
 
+    def _drop_pin(self, name: str) -> None:
+        with self._locked("pins"):
+            pins = self.pins()
+            if pins.pop(name, None) is not None:
+                self._write_pins(pins)
+
     def unpin(self, name: str) -> list[str]:
         """Forget the pinned digest of `name` and delete the cached file it vouched for.
         Returns what was removed."""
@@ -332,15 +341,27 @@ class ModelStore:
                 return CATALOGUE[name]
         return None
 
-    def import_file(self, source: str | os.PathLike, name: str | None = None) -> tuple[str, Path]:
+    def import_file(
+        self, source: str | os.PathLike, name: str | None = None, like: str | None = None
+    ) -> tuple[str, Path]:
         """Check a file the user already has and register it (under `name`, or under the entry
         its sha256 identifies). The bytes checked are the bytes installed: the file is copied
         once, hashed while it is copied, and that copy is checked and renamed into place.
+        `like`: the file is the user's own model (trained with `twoface train`, say) of the
+        same architecture as that catalogue entry, registered under the new `name`.
         Returns (name, installed path)."""
         src = Path(source)
         if not src.is_file():
             raise ModelError(f"{src}: no such file")
-        entry = self.entry(name) if name else None
+        new_user_entry = None
+        if like is not None:
+            from twoface.zoo.user import user_entry
+
+            if not name:
+                raise UsageError("--like needs --name: the name your model is run by", "name")
+            entry = new_user_entry = user_entry(name, like, src)
+        else:
+            entry = self.entry(name) if name else None
         if (
             entry is not None
             and entry.member
@@ -366,9 +387,16 @@ class ModelStore:
                         "say which model it is with --name NAME"
                     )
             with self._locked(entry.name):
+                if new_user_entry is not None:
+                    self._drop_pin(entry.name)  # your model, retrained: its new bytes are it
                 digest, size = self._check(entry, tmp_path, str(src), digest)
                 os.chmod(tmp_path, 0o644)
                 os.replace(tmp_path, self.path(entry))
+                if new_user_entry is not None:
+                    from twoface.zoo.user import register, save_user_entry
+
+                    save_user_entry(self.home, new_user_entry)
+                    register(self.home)
                 if entry.sha256 is None and entry.name not in self.pins():
                     self._pin(entry, digest, size, "import")
         except BaseException:
