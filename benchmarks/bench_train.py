@@ -86,7 +86,11 @@ def main() -> int:
     store = ModelStore(home)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     print(f"device: {name}; torch {torch.__version__}; batch {args.batch}; {args.precision}")
-    runs = [("inswapper128", args.data128), ("reswapper256", args.data256), ("ghost_unet_2", args.data224)]
+    runs = [
+        ("inswapper128", args.data128),
+        ("reswapper256", args.data256),
+        ("ghost_unet_2", args.data224),
+    ]
     for arch, data in runs:
         if not data:
             continue

@@ -82,8 +82,48 @@ class OnnxRestorer(Enhancer):
         )
 
 
-class GfpganRestorer(Enhancer):
-    """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch, batched (`batch` faces per call)."""
+class TorchRestorer(Enhancer):
+    """A restorer network on PyTorch, run `batch` faces at a time; subclasses load the network
+    and say how it takes and gives its pictures (`_run`)."""
+
+    def __init__(self, net, spec: EnhancerSpec, blend, device, half, batch, name) -> None:
+        import torch
+
+        from twoface.runtime import torch_device
+
+        _check(blend)
+        self.device = torch_device(device)
+        self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
+        self.net = net.to(self.device, self.dtype)
+        self.spec = spec
+        self.blend, self.batch, self.name = float(blend), batch, name
+
+    def _tensor(self, crops: np.ndarray):
+        """(n, S, S, 3) uint8 -> (n, 3, S, S) in 0..1 on the device."""
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        return t.permute(0, 3, 1, 2).to(self.dtype) / 255
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def enhance(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        if len(crops) == 0:
+            return crops.copy()
+        with torch.inference_mode():
+            parts = [self._run(crops[i : i + self.batch]) for i in range(0, len(crops), self.batch)]
+        return np.concatenate(parts)
+
+    @classmethod
+    def from_entry(cls, entry, ctx):
+        return ctx.construct(cls, ctx.find(entry), name=entry.name)
+
+
+class GfpganRestorer(TorchRestorer):
+    """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch (twoface.enhance.gfpgan): RGB in -1..1."""
 
     def __init__(
         self,
@@ -97,7 +137,6 @@ class GfpganRestorer(Enhancer):
         import torch
 
         from twoface.enhance.gfpgan import GFPGANv1Clean
-        from twoface.runtime import torch_device
         from twoface.runtime.checkpoints import load_into, load_torch_state
 
         _check(blend)
@@ -110,33 +149,16 @@ class GfpganRestorer(Enhancer):
             if ".noises.noise" in key:
                 state.setdefault(key, torch.zeros_like(buffer))
         net = load_into(net, state, model_path, "a GFPGAN v1.3/v1.4 file")
-        self.device = torch_device(device)
-        self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
-        self.net = net.to(self.device, self.dtype)
-        self.spec = EnhancerSpec(512, "ffhq")
-        self.blend, self.batch, self.name = float(blend), batch, name
+        super().__init__(net, EnhancerSpec(512, "ffhq"), blend, device, half, batch, name)
 
-    def enhance(self, crops: np.ndarray) -> np.ndarray:
-        import torch
-
-        if len(crops) == 0:
-            return crops.copy()
-        x = to_signed(crops)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(x), self.batch):
-                t = torch.from_numpy(x[i : i + self.batch]).to(self.device, self.dtype)
-                out.append(self.net(t).float().cpu().numpy())
-        return from_signed(np.concatenate(out))
-
-    @classmethod
-    def from_entry(cls, entry, ctx) -> GfpganRestorer:
-        return ctx.construct(cls, ctx.find(entry), name=entry.name)
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        y = self.net(self._tensor(crops) * 2 - 1)
+        return from_signed(y.float().cpu().numpy())
 
 
-class GhostSRRestorer(Enhancer):
+class GhostSRRestorer(TorchRestorer):
     """sber-swap's face super-resolution (`10_net_G.pth`, twoface.enhance.ghost_sr) on 256-px
-    crops, batched. As sber-swap feeds it: RGB in 0..1; of the tanh output it keeps 0..1, x 255,
+    crops. As sber-swap feeds it: RGB in 0..1; of the tanh output it keeps 0..1, x 255,
     truncated. On GHOST's own crop (insightface's pose templates) by default; with `--ghost-sr`
     the GHOST swappers run it on their generated face before pasting, as sber-swap does."""
 
@@ -149,10 +171,7 @@ class GhostSRRestorer(Enhancer):
         batch: int = 8,
         name: str = "ghost_sr",
     ) -> None:
-        import torch
-
         from twoface.enhance.ghost_sr import GhostSR
-        from twoface.runtime import torch_device
         from twoface.runtime.checkpoints import load_into, load_torch_state
 
         _check(blend)
@@ -161,26 +180,11 @@ class GhostSRRestorer(Enhancer):
         if first is None:
             raise ModelError(f"{model_path}: not GHOST's super-resolution file (no lip_encoder)")
         net = load_into(GhostSR(first.shape[0]), state, model_path, "GHOST's 10_net_G.pth")
-        self.device = torch_device(device)
-        self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
-        self.net = net.to(self.device, self.dtype)
-        self.spec = EnhancerSpec(256, "insightface_pose")
-        self.blend, self.batch, self.name = float(blend), batch, name
+        spec = EnhancerSpec(256, "insightface_pose")
+        super().__init__(net, spec, blend, device, half, batch, name)
 
-    def enhance(self, crops: np.ndarray) -> np.ndarray:
+    def _run(self, crops: np.ndarray) -> np.ndarray:
         import torch
 
-        if len(crops) == 0:
-            return crops.copy()
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), self.batch):
-                x = torch.from_numpy(np.ascontiguousarray(crops[i : i + self.batch]))
-                x = x.to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 255
-                y = (self.net(x).float().clamp(0, 1) * 255).to(torch.uint8)
-                out.append(y.permute(0, 2, 3, 1).cpu().numpy())
-        return np.concatenate(out)
-
-    @classmethod
-    def from_entry(cls, entry, ctx) -> GhostSRRestorer:
-        return ctx.construct(cls, ctx.find(entry), name=entry.name)
+        y = (self.net(self._tensor(crops)).float().clamp(0, 1) * 255).to(torch.uint8)
+        return y.permute(0, 2, 3, 1).cpu().numpy()

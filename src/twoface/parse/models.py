@@ -46,19 +46,9 @@ REGION_GROUPS = {
     "ears": ("left-ear", "right-ear"),
     "lips": ("upper-lip", "lower-lip"),
 }
-# FaceFusion's default region set: the face itself, without hair, ears, neck or accessories.
-FACE_REGIONS = (
-    "skin",
-    "left-eyebrow",
-    "right-eyebrow",
-    "left-eye",
-    "right-eye",
-    "glasses",
-    "nose",
-    "mouth",
-    "upper-lip",
-    "lower-lip",
-)
+# FaceFusion's default region set: the face itself (skin to glasses, nose to lower lip), without
+# ears, jewellery, neck, cloth, hair or hats.
+FACE_REGIONS = CLASSES[1:7] + CLASSES[10:14]
 PARSE_SIZE = 512
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
