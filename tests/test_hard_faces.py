@@ -182,3 +182,29 @@ def test_a_turned_source_is_made_symmetric_before_the_warp(swapper, hard, photos
     out = swapper.swap_image(source, target).image
     face = polygon_mask(target.shape[:2], face_polygon(ft.landmarks)) > 0
     assert np.abs(out.astype(int) - target.astype(int))[face].mean() > 5
+
+
+def test_source_detail_is_softened_to_the_targets_never_sharpened():
+    """A sharp, high-contrast source on a soft target: its fine and mid detail scaled down to the
+    target's (over skin); a target with more detail than the source leaves the source as it is."""
+    import cv2
+
+    from twoface.blend import match_detail
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.uniform(40, 70, (200, 200)).astype(np.float32), (0, 0), 20)
+    sharp = base * np.exp(rng.normal(0, 0.08, base.shape)).astype(np.float32)
+    soft = base * np.exp(cv2.GaussianBlur(rng.normal(0, 0.08, base.shape), (0, 0), 2)).astype(
+        np.float32
+    )
+    skin = np.ones(base.shape, bool)
+
+    def fine(lum):
+        log = np.log(lum)
+        return float((log - cv2.GaussianBlur(log, (0, 0), 1.6)).std())
+
+    out = match_detail(sharp, soft, skin, face_w=200)
+    # Scaled down as far as the floor allows (0.3: a trace of the source's texture stays).
+    assert fine(soft) < fine(out) <= 0.32 * fine(sharp)
+    same = match_detail(soft, sharp, skin, face_w=200)  # the target is the sharper one
+    assert np.allclose(same, soft, rtol=1e-4)

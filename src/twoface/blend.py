@@ -35,8 +35,49 @@ def transfer_shading(
     return np.clip(src * ratio - 1.0, 0, 255)
 
 
+# Detail bands, as fractions of the face width: fine (pores, sharpness) and mid (folds, creases).
+FINE_BAND = 0.008
+MID_BAND = 0.04
+
+
+def match_detail(ls: np.ndarray, lt: np.ndarray, skin: np.ndarray, face_w: float) -> np.ndarray:
+    """The source's lightness with its fine and mid-scale detail no stronger than the target's.
+
+    In log lightness, per band (finer than FINE_BAND x face width; between that and MID_BAND x
+    face width) the source's detail is scaled by the ratio of the target's to the source's
+    standard deviation over skin, clamped to [0.3, 1]: a sharp, high-contrast source photo pasted
+    on a soft or small target face (a video frame, a low-resolution photo) is softened to the
+    target's look, and the source's expression folds (a smile's) are no deeper than the target's
+    own; never sharpened or deepened."""
+    m = skin.astype(bool)
+    if m.sum() < 32:
+        return ls
+
+    def split(lum: np.ndarray):
+        log = np.log(np.maximum(lum, 1.0))
+        s1 = cv2.GaussianBlur(log, (0, 0), max(0.5, FINE_BAND * face_w))
+        s2 = cv2.GaussianBlur(log, (0, 0), max(1.0, MID_BAND * face_w))
+        return log - s1, s1 - s2, s2
+
+    fine_s, mid_s, base = split(ls)
+    fine_t, mid_t, _ = split(lt)
+
+    def gain(band_t: np.ndarray, band_s: np.ndarray) -> float:
+        return float(np.clip(band_t[m].std() / max(band_s[m].std(), 1e-6), 0.3, 1.0))
+
+    # Skin only: eyes, brows and lips keep their full detail (they carry the identity).
+    w = cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(0.5, FINE_BAND * face_w))
+    g_fine = 1.0 - w * (1.0 - gain(fine_t, fine_s))
+    g_mid = 1.0 - w * (1.0 - gain(mid_t, mid_s))
+    return np.exp(base + g_fine * fine_s + g_mid * mid_s)
+
+
 def transfer_tone(
-    source_lab: np.ndarray, target_lab: np.ndarray, skin: np.ndarray, sigma: float
+    source_lab: np.ndarray,
+    target_lab: np.ndarray,
+    skin: np.ndarray,
+    sigma: float,
+    face_w: float | None = None,
 ) -> np.ndarray:
     """Source detail under the target's skin tone and light, as RGB uint8.
 
@@ -44,10 +85,13 @@ def transfer_tone(
     Colour moves as a smooth a*b* offset field: blur(target a*b* - source a*b*). Both blurs
     average skin pixels only (normalised convolution over `skin`), so eyes, brows, lips, beards
     and glasses pull nothing into the field: no rings round the eyes, no blotches, no grey patch
-    beside a beard. Features keep their own colour relative to the skin.
+    beside a beard. Features keep their own colour relative to the skin. With `face_w` the
+    source's detail is first matched to the target's (`match_detail`).
     """
     m = skin.astype(np.float32)
     ls, lt = source_lab[..., 0] + 1.0, target_lab[..., 0] + 1.0
+    if face_w is not None:
+        ls = match_detail(ls, lt, skin, face_w)
     low_t = masked_blur(lt, m, sigma)
     low_s = masked_blur(ls, m, sigma)
     light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)

@@ -309,7 +309,7 @@ class ClassicalEngine(Engine):
         if tone_mask.sum() < 16:
             tone_mask = hard > 0
         sigma = max(1.0, self.shading_sigma * face_w)
-        shaded = transfer_tone(warped_lab, crop_lab, tone_mask, sigma)
+        shaded = transfer_tone(warped_lab, crop_lab, tone_mask, sigma, face_w=face_w)
         if self.poisson:
             shaded = poisson_paste(shaded, crop, hard * 255)
         return shaded, soft
