@@ -110,6 +110,7 @@ def test_live_cli_sends_to_a_virtual_camera(clip, photos, capsys, monkeypatch):
     argv = ["live", "-s", str(photos / "obama.jpg"), "--camera", str(clip), "--virtual-cam"]
     assert main([*argv, "--frames", "20", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
+    assert figures["swapper"] == "classical"  # the fastest installed on a CPU-only machine
     assert figures["frames_in"] == 20 and figures["frames_out"] == len(sent) >= 1
     assert figures["frames_out"] + figures["dropped"] == 20
     assert opened == [(464, 560, 30.0), "closed"] and set(sent) == {(560, 464, 3)}

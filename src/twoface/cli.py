@@ -301,6 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
     lv.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     _model_options(lv, swap=True)
+    lv.set_defaults(swapper=None)  # live: the fastest installed unless one is named
 
     i = sub.add_parser("inspect", help="print a file's synthetic-media label; exit 1 if none")
     i.add_argument("path", metavar="PATH")
@@ -1014,6 +1015,13 @@ def _live(args) -> int:
         )
     if args.device:
         _check_device(args.device)
+    if args.swapper is None:
+        from twoface.live import fastest_setup
+        from twoface.zoo.store import ModelStore
+
+        args.swapper, runtime, half = fastest_setup(ModelStore(args.models_dir, args.offline))
+        if runtime != args.runtime:
+            args.runtime, args.half = runtime, half
     swapper = Swapper(_config(args))
     live = LiveSwapper(swapper, args.source, many=args.many)
     sinks, closers = [], []
@@ -1050,9 +1058,9 @@ def _live(args) -> int:
             close()
     print(file=sys.stderr)
     if stats is not None:
-        print(
-            json.dumps(stats.summary(), indent=2) if args.json else f"twoface live: {stats.line()}"
-        )
+        summary = {"swapper": args.swapper, **stats.summary()}
+        line = f"twoface live ({args.swapper}): {stats.line()}"
+        print(json.dumps(summary, indent=2) if args.json else line)
     return EXIT_OK
 
 

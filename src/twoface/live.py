@@ -160,6 +160,26 @@ def _stream(spec: str, realtime: bool) -> Iterator[np.ndarray]:
             ) from None
 
 
+def fastest_setup(store) -> tuple[str, str, bool]:
+    """(swapper, runtime, half) that swaps fastest with what is installed: on a CUDA GPU the
+    inswapper generator batched in fp16 on PyTorch (~4 ms a face on an H100), else the classical
+    engine (on a CPU it is several times faster than a 128-px generator: 18-22 fps on this
+    2-core machine's test clips)."""
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    if cuda:
+        for name in ("inswapper_128", "inswapper_128_fp16"):
+            entry = store.entry(name)
+            arcface = store.entry(entry.pairs_with)
+            if store.path(entry).is_file() and store.path(arcface).is_file():
+                return name, "torch", True
+    return "classical", "onnxruntime", False
+
+
 class LiveSwapper:
     """Swaps single frames for one source identity: the most prominent face, or every face."""
 
