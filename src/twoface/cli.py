@@ -123,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         help="video codec (default: H.264; VP9 for .webm)",
     )
     s.add_argument(
+        "--devices",
+        type=_names,
+        metavar="DEV,DEV...",
+        help="video: split it at keyframes over one worker per device (cuda:0,cuda:1 ...; "
+        "cpu,cpu for two CPU workers) and join the parts",
+    )
+    s.add_argument(
         "--trim",
         nargs=2,
         type=float,
@@ -617,6 +624,31 @@ def _swap(args) -> int:
         codec=args.codec,
         trim=tuple(args.trim) if args.trim else None,
     )
+    if args.devices and not video:
+        raise UsageError(f"{args.target}: --devices applies to videos")
+    if video and args.devices and len(args.devices) > 1:
+        from twoface.parallel import swap_video_parallel
+
+        devices = [None if d == "cpu" else d for d in args.devices]
+        for d in devices:
+            if d:
+                _check_device(d)
+        figures = swap_video_parallel(
+            _config(args),
+            args.source,
+            args.target,
+            args.output,
+            devices=devices,
+            selection=selection,
+            options=options,
+        )
+        figures["output"] = args.output
+        line = (
+            f"{args.output}: {figures['frames']} frames, swapped faces in "
+            f"{figures['frames_swapped']}, {len(devices)} workers"
+        )
+        print(json.dumps(figures, indent=2) if args.json else line)
+        return EXIT_OK
     if video:
         result = swapper.swap_video(
             args.source,
