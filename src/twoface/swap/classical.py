@@ -282,7 +282,14 @@ class ClassicalEngine(Engine):
                 parts += ("brows",)
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
             if track_id is None:
-                allowed = clean(skin_t & skin_s, face_w).astype(bool) | features
+                # The target's own occluders down to a glasses rim stay; on the source's side
+                # only sizeable ones (a beard, a hand, hair) are left out: its small non-skin
+                # blobs (a smile's creases at the mouth corners, shadows by the eyes) showed the
+                # target's paler skin through as patches.
+                allowed = (
+                    clean(skin_t, face_w).astype(bool)
+                    & clean(skin_s, face_w, SOURCE_HOLE).astype(bool)
+                ) | features
             else:
                 # Video: the per-frame skin test made the output's landmarks shake (dance.mp4:
                 # +11% jitter); the source's traits below are decided once per photo.
@@ -317,6 +324,8 @@ class ClassicalEngine(Engine):
 
 # Faces are swapped at most this wide (ear to ear, pixels), then scaled back.
 WORK_FACE = 320
+# The smallest non-skin area of the source (x face width^2) kept out of the swap as an occluder.
+SOURCE_HOLE = 0.01
 # Eye height over width from dlib's points (lashes included): open eyes 0.25-0.47 on the shared
 # photos, the closed eyes of closed_eyes_woman.jpg 0.19, the near-closed ones of
 # pitch_down_woman.jpg 0.22.

@@ -68,13 +68,14 @@ class SkinModel:
         )
 
 
-def clean(skin: np.ndarray, face_size: float) -> np.ndarray:
+def clean(skin: np.ndarray, face_size: float, min_area: float = 0.0006) -> np.ndarray:
     """The skin map with speckles of non-skin dropped (a pore or a highlight is not an
-    occluder) but thin long structures kept (a glasses rim is one), as uint8 0/1; what remains
-    non-skin is grown a little so its soft edge stays off the occluder."""
+    occluder; nor is anything smaller than `min_area` x face_size^2) but thin long structures
+    kept (a glasses rim is one), as uint8 0/1; what remains non-skin is grown a little so its
+    soft edge stays off the occluder."""
     occluded = (~skin).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(occluded, connectivity=8)
-    small = stats[:, cv2.CC_STAT_AREA] < max(4, int(0.0006 * face_size**2))
+    small = stats[:, cv2.CC_STAT_AREA] < max(4, int(min_area * face_size**2))
     small[0] = True  # label 0 is the skin itself
     occluded = (~small[labels]).astype(np.uint8)
     k = max(1, int(round(face_size * 0.008)))
