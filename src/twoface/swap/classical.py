@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from twoface.blend import alpha_composite, poisson_paste, transfer_tone
+from twoface.blend import alpha_composite, masked_blur, poisson_paste, transfer_tone
 from twoface.errors import UsageError
 from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
@@ -282,14 +282,15 @@ class ClassicalEngine(Engine):
                 parts += ("brows",)
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
             if track_id is None:
-                # The target's own occluders down to a glasses rim stay; on the source's side
-                # only sizeable ones (a beard, a hand, hair) are left out: its small non-skin
-                # blobs (a smile's creases at the mouth corners, shadows by the eyes) showed the
-                # target's paler skin through as patches.
-                allowed = (
-                    clean(skin_t, face_w).astype(bool)
-                    & clean(skin_s, face_w, SOURCE_HOLE).astype(bool)
-                ) | features
+                # The target's own occluders, down to a glasses rim, keep the target's pixels.
+                # The source's sizeable ones (a beard, a hand, hair) are not carried over either,
+                # but filled with the source's own surrounding skin rather than opened onto the
+                # target: the target's skin in a hole sat in another light and tone than the swap
+                # round it and showed as a pale patch; small non-skin blobs (a smile's creases,
+                # shadows by the eyes) are part of the face and stay.
+                allowed = clean(skin_t, face_w).astype(bool) | features
+                holes = ~clean(skin_s, face_w, SOURCE_HOLE).astype(bool) & ~features
+                warped_lab = fill_from_skin(warped_lab, holes, skin_s & ~holes, face_w)
             else:
                 # Video: the per-frame skin test made the output's landmarks shake (dance.mp4:
                 # +11% jitter); the source's traits below are decided once per photo.
@@ -335,6 +336,17 @@ CLOSED = 0.23
 # ahead (or the reverse) keeps the target's eyes.
 GAZE_GAP = 0.15
 VIDEO_CLOSED = 0.2
+
+
+def fill_from_skin(image_lab, holes, skin, face_w: float):
+    """`image_lab` with the `holes` painted over by the surrounding `skin` (normalised
+    convolution at a tenth of the face width, then the seam feathered)."""
+    if not holes.any():
+        return image_lab
+    smooth = masked_blur(image_lab, skin, max(1.0, 0.1 * face_w))
+    weight = cv2.GaussianBlur(holes.astype(np.float32), (0, 0), max(0.7, 0.01 * face_w))
+    weight = np.maximum(weight, holes)[..., None]
+    return image_lab * (1 - weight) + smooth * weight
 
 
 def _ramp(x: float, start: float, width: float) -> float:
