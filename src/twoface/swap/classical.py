@@ -200,9 +200,10 @@ class ClassicalEngine(Engine):
         )
         return np.clip(back, 0.0, 1.0)
 
-    def _source_traits(self, image, lm, scheme) -> tuple[bool, bool]:
-        """(fringe over the brows, glasses) of a source photo: decided once per photo, on the
-        photo itself at the working size, so a video's frames all get the same answer."""
+    def _source_traits(self, image, lm, scheme):
+        """What a source photo holds, decided once per photo on the photo itself at the working
+        size, so a video's frames all get the same answer: (fringe over the brows, glasses,
+        its skin map, its sizeable non-skin areas, the scale of those maps)."""
         key = (id(image), image.shape)
         if key not in self._traits:
             fw = scheme.face_width(lm)
@@ -215,9 +216,13 @@ class ClassicalEngine(Engine):
             small_lm = np.asarray(lm, np.float64) * scale
             small_lab = lab(small)
             skin = SkinModel.fit(small_lab, small_lm, scheme).skin(small_lab)
+            holes = 1 - clean(skin, fw * scale, SOURCE_HOLE)
             traits = (
                 _fringe(skin, small_lm, scheme),
                 _glasses(small_lab[..., 0], small_lm, scheme),
+                skin.astype(np.float32),
+                holes.astype(np.float32),
+                scale,
             )
             self._traits[key] = (image, traits)  # the image kept: its id stays its own
             while len(self._traits) > 8:
@@ -276,21 +281,27 @@ class ClassicalEngine(Engine):
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
-            fringe, glasses = self._source_traits(src_image, src_lm, scheme)
+            fringe, glasses, src_skin, src_holes, s = self._source_traits(src_image, src_lm, scheme)
             parts = ("eye_left", "eye_right", "mouth_outer")
             if not fringe:
                 parts += ("brows",)
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
+
+            # The source's sizeable occluders (a beard, a hand, hair) are not carried over: they
+            # are filled with the source's own surrounding skin rather than opened onto the
+            # target, whose skin sat in another light and tone and showed as a pale patch.
+            # Found once on the source photo and warped with it; small non-skin blobs (a
+            # smile's creases, shadows by the eyes) are part of the face.
+            def warp(src_map: np.ndarray) -> np.ndarray:
+                return cv2.remap(src_map, map_x * s, map_y * s, cv2.INTER_LINEAR) > 0.5
+
             if track_id is None:
+                # (Stills only: in a video the fill moved the output's landmarks -- dance.mp4's
+                # jitter 0.076 -> 0.087 -- so a video keeps the source's pixels there.)
+                holes = warp(src_holes) & ~features
+                warped_lab = fill_from_skin(warped_lab, holes, warp(src_skin) & ~holes, face_w)
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
-                # The source's sizeable ones (a beard, a hand, hair) are not carried over either,
-                # but filled with the source's own surrounding skin rather than opened onto the
-                # target: the target's skin in a hole sat in another light and tone than the swap
-                # round it and showed as a pale patch; small non-skin blobs (a smile's creases,
-                # shadows by the eyes) are part of the face and stay.
                 allowed = clean(skin_t, face_w).astype(bool) | features
-                holes = ~clean(skin_s, face_w, SOURCE_HOLE).astype(bool) & ~features
-                warped_lab = fill_from_skin(warped_lab, holes, skin_s & ~holes, face_w)
             else:
                 # Video: the per-frame skin test made the output's landmarks shake (dance.mp4:
                 # +11% jitter); the source's traits below are decided once per photo.
