@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = _Parser(
         prog="twoface",
-        description="Swap faces in images, offline. Every output is labelled as AI-generated.",
+        description="Swap faces in images, videos and live cameras, offline first. Every output "
+        "is labelled as AI-generated.",
     )
     p.add_argument("--version", action="version", version=f"twoface {__version__}")
     _store_options(p, top=True)
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("swap", help="replace faces in a target image with a source face")
+    s = sub.add_parser("swap", help="replace faces in a target image or video with a source face")
     s.add_argument(
         "-s",
         "--source",
