@@ -83,20 +83,42 @@ class OnnxRestorer(Enhancer):
 
 
 class TorchRestorer(Enhancer):
-    """A restorer network on PyTorch, run `batch` faces at a time; subclasses load the network
-    and say how it takes and gives its pictures (`_run`)."""
+    """A restorer network's checkpoint on PyTorch, run `batch` faces at a time. Subclasses name
+    the key that identifies their file (`KEY`), what the file is (`WHAT`), their crop (`SPEC`),
+    how to build the network from the state (`_build`) and how it takes and gives pictures
+    (`_run`)."""
 
-    def __init__(self, net, spec: EnhancerSpec, blend, device, half, batch, name) -> None:
+    KEY = ""
+    WHAT = ""
+    SPEC = EnhancerSpec()
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        blend: float = 1.0,
+        device: str | None = None,
+        half: bool = False,
+        batch: int = 8,
+        name: str = "restorer",
+    ) -> None:
         import torch
 
         from twoface.runtime import torch_device
+        from twoface.runtime.checkpoints import load_into, load_torch_state
 
         _check(blend)
+        state = load_torch_state(model_path)
+        if self.KEY not in state:
+            raise ModelError(f"{model_path}: not {self.WHAT} (no {self.KEY})")
+        net = load_into(self._build(state), state, model_path, self.WHAT)
         self.device = torch_device(device)
         self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
         self.net = net.to(self.device, self.dtype)
-        self.spec = spec
+        self.spec = self.SPEC
         self.blend, self.batch, self.name = float(blend), batch, name
+
+    def _build(self, state: dict):
+        raise NotImplementedError
 
     def _tensor(self, crops: np.ndarray):
         """(n, S, S, 3) uint8 -> (n, 3, S, S) in 0..1 on the device."""
@@ -125,31 +147,20 @@ class TorchRestorer(Enhancer):
 class GfpganRestorer(TorchRestorer):
     """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch (twoface.enhance.gfpgan): RGB in -1..1."""
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike,
-        blend: float = 1.0,
-        device: str | None = None,
-        half: bool = False,
-        batch: int = 8,
-        name: str = "gfpgan",
-    ) -> None:
+    KEY = "conv_body_first.weight"
+    WHAT = "a GFPGAN v1.3/v1.4 file"
+    SPEC = EnhancerSpec(512, "ffhq")
+
+    def _build(self, state: dict):
         import torch
 
         from twoface.enhance.gfpgan import GFPGANv1Clean
-        from twoface.runtime.checkpoints import load_into, load_torch_state
 
-        _check(blend)
-        state = load_torch_state(model_path)
-        first = state.get("conv_body_first.weight")
-        if first is None:
-            raise ModelError(f"{model_path}: not a GFPGAN v1.3/v1.4 file (no conv_body_first)")
-        net = GFPGANv1Clean(512, narrow=first.shape[0] / 32)
+        net = GFPGANv1Clean(512, narrow=state[self.KEY].shape[0] / 32)
         for key, buffer in net.state_dict().items():  # files saved without the noise maps
             if ".noises.noise" in key:
                 state.setdefault(key, torch.zeros_like(buffer))
-        net = load_into(net, state, model_path, "a GFPGAN v1.3/v1.4 file")
-        super().__init__(net, EnhancerSpec(512, "ffhq"), blend, device, half, batch, name)
+        return net
 
     def _run(self, crops: np.ndarray) -> np.ndarray:
         y = self.net(self._tensor(crops) * 2 - 1)
@@ -162,26 +173,14 @@ class GhostSRRestorer(TorchRestorer):
     truncated. On GHOST's own crop (insightface's pose templates) by default; with `--ghost-sr`
     the GHOST swappers run it on their generated face before pasting, as sber-swap does."""
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike,
-        blend: float = 1.0,
-        device: str | None = None,
-        half: bool = False,
-        batch: int = 8,
-        name: str = "ghost_sr",
-    ) -> None:
-        from twoface.enhance.ghost_sr import GhostSR
-        from twoface.runtime.checkpoints import load_into, load_torch_state
+    KEY = "lip_encoder.model.0.weight"
+    WHAT = "GHOST's 10_net_G.pth"
+    SPEC = EnhancerSpec(256, "insightface_pose")
 
-        _check(blend)
-        state = load_torch_state(model_path)
-        first = state.get("lip_encoder.model.0.weight")
-        if first is None:
-            raise ModelError(f"{model_path}: not GHOST's super-resolution file (no lip_encoder)")
-        net = load_into(GhostSR(first.shape[0]), state, model_path, "GHOST's 10_net_G.pth")
-        spec = EnhancerSpec(256, "insightface_pose")
-        super().__init__(net, spec, blend, device, half, batch, name)
+    def _build(self, state: dict):
+        from twoface.enhance.ghost_sr import GhostSR
+
+        return GhostSR(state[self.KEY].shape[0])
 
     def _run(self, crops: np.ndarray) -> np.ndarray:
         import torch
