@@ -390,3 +390,34 @@ def test_browser_models_page_downloads_with_progress(server, browser, monkeypatc
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_video_swap_with_a_picked_person_through_the_api(client, photos):
+    """In a video the gallery's face is followed by identity: the crop of the picked face
+    becomes the target-face photo for that source."""
+    from conftest import SHARED
+
+    clip = SHARED / "data" / "video" / "dance.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    client.backend.files.max_bytes = 64 * 2**20
+    source = _upload(client, photos / "obama.jpg").json()["id"]
+    video = _upload(client, clip).json()
+    assert video["kind"] == "video" and video["fps"] == 25.0
+    faces = client.post("/api/faces", json={"target": video["id"], "time": 1.0}).json()["faces"]
+    assert len(faces) == 1
+    request = {
+        "sources": [source],
+        "target": video["id"],
+        "mode": "pick",
+        "picks": [{"face": 0, "source": 0}],
+        "time": 1.0,
+        "preset": "ultrafast",
+    }
+    job = _wait(client, client.post("/api/swap", json=request).json(), seconds=300)
+    assert job["state"] == "done", job
+    summary = job["result"]["summary"]
+    assert summary["frames"] == 66 and summary["frames_swapped"] >= 60
+    assert summary["digital_source_type"] == "compositeSynthetic"
+    r = client.get(f"/api/results/{job['result']['file']}")
+    assert r.status_code == 200 and r.content[4:8] == b"ftyp"
