@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from twoface.errors import TwofaceError
 
+KEEP_FINISHED = 100
+
 
 class Cancelled(Exception):
     """Raised from a progress callback when the user pressed cancel."""
@@ -71,6 +73,10 @@ class Jobs:
         job = Job(secrets.token_urlsafe(12), kind)
         with self._lock:
             self._jobs[job.id] = job
+            # Keep the latest finished jobs only: a UI left running does not grow without end.
+            done = [j for j in self._jobs.values() if j.finished is not None]
+            for old in done[: max(0, len(done) - KEEP_FINISHED)]:
+                self._jobs.pop(old.id, None)
 
         def run() -> None:
             if job.cancel.is_set():
