@@ -130,18 +130,32 @@ class TorchStages:
 
 
 def _feather(white: torch.Tensor, mask_size: int) -> torch.Tensor:
-    """insightface's erosion by a tenth and Gaussian blur by a twentieth of the mask size."""
-    k = max(mask_size // 10, 10)
+    """insightface's erosion by a tenth and Gaussian blur by a twentieth of the mask size, as
+    the OpenCV path computes it (twoface.swap.compositor._feathered): a large face's feather is
+    computed at FEATHER_WORK pixels and scaled back, and the square erosion runs as two 1-D max
+    pools (a 50-px square kernel as one 2-D pool cost 2,500 comparisons a pixel)."""
+    from twoface.swap.compositor import FEATHER_WORK
+
+    h, w = white.shape
+    scale = min(1.0, FEATHER_WORK / max(mask_size, 1))
     x = white[None, None]
+    if scale < 1.0:
+        small = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x, size=small, mode="area")
+    size = mask_size * scale
+    k = max(int(size) // 10, max(1, round(10 * scale)))
     # erosion with a k x k square = -maxpool(-x), anchored as OpenCV's (centre (k-1)//2 ... )
     pad_l, pad_r = (k - 1) // 2, k // 2
-    eroded = -F.max_pool2d(F.pad(-x, (pad_l, pad_r, pad_l, pad_r), value=-1.0), k, stride=1)
-    k = max(mask_size // 20, 5)
-    size = 2 * k + 1
-    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # OpenCV's sigma for a given kernel size
-    r = torch.arange(size, device=white.device, dtype=torch.float32) - k
+    neg = F.pad(-x, (pad_l, pad_r, pad_l, pad_r), value=-1.0)
+    eroded = -F.max_pool2d(F.max_pool2d(neg, (k, 1), stride=1), (1, k), stride=1)
+    k = max(int(size) // 20, max(1, round(5 * scale)))
+    ksize = 2 * k + 1
+    sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8  # OpenCV's sigma for a given kernel size
+    r = torch.arange(ksize, device=white.device, dtype=torch.float32) - k
     g = torch.exp(-(r**2) / (2 * sigma**2))
     g = (g / g.sum()).to(white.dtype)
     blurred = F.conv2d(F.pad(eroded, (k, k, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
     blurred = F.conv2d(F.pad(blurred, (0, 0, k, k), mode="reflect"), g.view(1, 1, -1, 1))
+    if scale < 1.0:
+        blurred = F.interpolate(blurred, size=(h, w), mode="bilinear", align_corners=False)
     return blurred[0, 0]
