@@ -1035,6 +1035,10 @@ def _ui(args) -> int:
         serve(settings)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
+    except (_Terminated, KeyboardInterrupt):
+        # The usual way to stop a server: say so plainly (its uploads are already removed).
+        print("twoface ui: stopped; uploads and results removed", file=sys.stderr)
+        return EXIT_OK
     return EXIT_OK
 
 
