@@ -314,8 +314,11 @@ def test_browser_webcam_is_swapped_live(server, browser, photos):
     stats = page.inner_text("#live-stats")
     fps = float(stats.split(" fps")[0])
     assert fps > 0.2 and "latency" in stats, stats
-    width = page.evaluate("document.querySelector('#live-out').naturalWidth")
-    assert width == 464  # the camera's frames came back swapped, at their size
+    # The camera's frames come back swapped, at their size (waited for: the newest picture may
+    # still be loading when the figures update).
+    page.wait_for_function(
+        "document.querySelector('#live-out').naturalWidth === 464", timeout=30_000
+    )
     page.click("#live-stop")
     page.close()
 

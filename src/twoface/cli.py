@@ -603,7 +603,7 @@ def _swap(args) -> int:
         _check_device(args.device)
     for note in _ignored_options(args, video):
         _note(note)
-    swapper = Swapper(_config(args))
+    config = _config(args)
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     if args.faces and video:
         raise UsageError(
@@ -628,28 +628,9 @@ def _swap(args) -> int:
     if args.devices and not video:
         raise UsageError(f"{args.target}: --devices applies to videos")
     if video and args.devices and len(args.devices) > 1:
-        from twoface.parallel import swap_video_parallel
-
-        devices = [None if d == "cpu" else d for d in args.devices]
-        for d in devices:
-            if d:
-                _check_device(d)
-        figures = swap_video_parallel(
-            _config(args),
-            args.source,
-            args.target,
-            args.output,
-            devices=devices,
-            selection=selection,
-            options=options,
-        )
-        figures["output"] = args.output
-        line = (
-            f"{args.output}: {figures['frames']} frames, swapped faces in "
-            f"{figures['frames_swapped']}, {len(devices)} workers"
-        )
-        print(json.dumps(figures, indent=2) if args.json else line)
-        return EXIT_OK
+        # The workers load the models; the parent only splits and joins.
+        return _swap_parallel(args, config, selection, options)
+    swapper = Swapper(config)
     if video:
         result = swapper.swap_video(
             args.source,
@@ -681,6 +662,32 @@ def _swap(args) -> int:
     for note in result.notes:
         _note(note)
     print(json.dumps(result.summary(), indent=2) if args.json else line)
+    return EXIT_OK
+
+
+def _swap_parallel(args, config, selection, options) -> int:
+    """One video over one worker process per --devices entry (twoface.parallel)."""
+    from twoface.parallel import swap_video_parallel
+
+    devices = [None if d == "cpu" else d for d in args.devices]
+    for d in devices:
+        if d:
+            _check_device(d)
+    figures = swap_video_parallel(
+        config,
+        args.source,
+        args.target,
+        args.output,
+        devices=devices,
+        selection=selection,
+        options=options,
+    )
+    figures["output"] = args.output
+    line = (
+        f"{args.output}: {figures['frames']} frames, swapped faces in "
+        f"{figures['frames_swapped']}, {len(devices)} workers"
+    )
+    print(json.dumps(figures, indent=2) if args.json else line)
     return EXIT_OK
 
 

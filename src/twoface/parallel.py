@@ -148,19 +148,12 @@ def _join(target, parts: list[Path], starts: list[float], dest: Path, label) -> 
     interleaved by time into `dest`."""
     import av
 
-    from twoface.io.video import WRITE_CONTAINERS
+    from twoface.io.video import WRITE_CONTAINERS, label_metadata
 
     fmt = WRITE_CONTAINERS[dest.suffix.lower()][0]
     with av.open(str(dest), "w", format=fmt) as out, av.open(str(target)) as src:
         if label is not None:
-            out.metadata.update(
-                {
-                    "comment": label.description,
-                    "description": label.description,
-                    "encoder": label.tool,
-                    "digital_source_type": label.source_type,
-                }
-            )
+            out.metadata.update(label_metadata(label))
         first = av.open(str(parts[0]))
         try:
             video = out.add_stream_from_template(first.streams.video[0])

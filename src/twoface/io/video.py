@@ -363,6 +363,17 @@ def check_video_output(path: str | os.PathLike) -> None:
         )
 
 
+def label_metadata(label: Label) -> dict[str, str]:
+    """The container metadata that carries the synthetic-media label (read by
+    `read_video_label`)."""
+    return {
+        "comment": label.description,
+        "description": label.description,
+        "encoder": label.tool,
+        "digital_source_type": label.source_type,
+    }
+
+
 class VideoWriter:
     """Encode upright RGB frames at given timestamps, copy or re-encode audio; one per output."""
 
@@ -383,14 +394,7 @@ class VideoWriter:
         self.info = info
         self.container = av.open(str(path), "w", format=fmt)
         if label is not None:
-            self.container.metadata.update(
-                {
-                    "comment": label.description,
-                    "description": label.description,
-                    "encoder": label.tool,
-                    "digital_source_type": label.source_type,
-                }
-            )
+            self.container.metadata.update(label_metadata(label))
         self.stream = self.container.add_stream(codec or default_codec, rate=info.rate)
         self.stream.width, self.stream.height = info.width, info.height
         if (

@@ -128,7 +128,7 @@ class MouthMasker(Masker):
         self.grow, self.feather, self.open_ratio = grow, feather, open_ratio
 
     def masks(self, crops, faces, affines) -> np.ndarray:
-        from twoface.mask.regions import mouth_open_ratio
+        from twoface.mask.regions import mouth_open_ratio, polygon_mask
         from twoface.schemes import scheme_of
 
         n, s = len(crops), crops.shape[1]
@@ -143,8 +143,7 @@ class MouthMasker(Masker):
                 continue
             pts = apply_affine(m, scheme.group(face.landmarks, "mouth_inner"))
             width = scheme.face_width(apply_affine(m, face.landmarks))
-            hole = np.zeros((s, s), np.uint8)
-            cv2.fillPoly(hole, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+            hole = polygon_mask((s, s), pts)
             grow = int(round(self.grow * width))
             if grow > 0:
                 kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)

@@ -10,7 +10,7 @@ back as insightface does (twoface.swap.compositor).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,6 @@ def read_emap(path: str | os.PathLike) -> np.ndarray:
     return emap.astype(np.float32)
 
 
-def _keys(path) -> set[str]:
-    from twoface.runtime.checkpoints import load_torch_state
-
-    return set(load_torch_state(path))
-
-
 class InswapperGenerator(Generator):
     name = "inswapper"
 
@@ -53,7 +47,7 @@ class InswapperGenerator(Generator):
         size: int = 128,
         runtime: str = "onnxruntime",
         device: str | None = None,
-        emap_from: str | os.PathLike | None = None,
+        emap_from: str | os.PathLike | Callable[[], os.PathLike] | None = None,
         half: bool = False,
         compile: bool = False,  # noqa: A002
         template: str = "arcface",
@@ -88,7 +82,7 @@ class InswapperGenerator(Generator):
                     f"{path}: a ReSwapper .pth needs the emap of an inswapper ONNX file"
                 )
             else:
-                self.emap = read_emap(emap_from)
+                self.emap = read_emap(emap_from() if callable(emap_from) else emap_from)
             net = load_into(
                 StyleTransferModel.from_state_dict(sd), sd, path, "a ReSwapper checkpoint"
             )
@@ -139,13 +133,13 @@ class InswapperGenerator(Generator):
         model = ctx.find(entry)
         encoder = ctx.pool.get("identity", entry.pairs_with, ctx.runtime)
         emap_from = None
-        if entry.arch == "reswapper" or entry.format != "onnx":
+        if entry.format != "onnx":
+            # A .pth without its own emap borrows inswapper_128's -- looked up only if needed,
+            # so the checkpoint is read once.
+            emap_from = lambda: ctx.find("inswapper_128")  # noqa: E731
+        elif entry.arch == "reswapper":
             try:
-                if entry.format != "onnx":
-                    if "emap" not in _keys(model):
-                        raise ModelError("no emap in this .pth")
-                else:
-                    read_emap(model)
+                read_emap(model)
             except ModelError:
                 emap_from = ctx.find("inswapper_128")
         rt = ctx.runtime

@@ -109,66 +109,53 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def _frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, upright RGB) of a photo, or of every `every`-th frame of a video."""
     from twoface.io.image import load_image
 
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        import av
-
-        try:
-            with av.open(str(path)) as c:
-                stream = c.streams.video[0]
-                stream.thread_type = "AUTO"
-                for i, frame in enumerate(c.decode(stream)):
-                    if i % every == 0:
-                        yield i, frame.to_ndarray(format="rgb24")
-        except av.FFmpegError as e:
-            raise InputError(f"{path}: corrupt or undecodable video ({e})") from None
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        yield 0, load_image(path).rgb
         return
-    yield 0, load_image(path).rgb
+    from twoface.io.video import probe, read_video
+
+    pictures = (
+        rgb for kind, rgb, _ in read_video(path, probe(path), drop_audio=True) if kind == "video"
+    )
+    for i, rgb in enumerate(pictures):
+        if i % every == 0:
+            yield i, rgb
 
 
 class _ShardWriter:
+    FIELDS = ("crop", "embedding", "kps", "group", "origin", "frame")
+
     def __init__(self, out: Path, size: int, shard_size: int) -> None:
         self.out, self.size, self.shard_size = out, size, shard_size
         self.shards: list[dict] = []
-        self._reset()
+        self.rows: dict[str, list] = {f: [] for f in self.FIELDS}
 
-    def _reset(self) -> None:
-        self.crops, self.embeddings, self.kps, self.groups, self.origins, self.frames = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
-
-    def add(self, crop, embedding, kps, group, origin, frame) -> None:
-        self.crops.append(crop)
-        self.embeddings.append(embedding)
-        self.kps.append(kps)
-        self.groups.append(group)
-        self.origins.append(origin)
-        self.frames.append(frame)
-        if len(self.crops) >= self.shard_size:
+    def add(self, **row) -> None:
+        for name in self.FIELDS:
+            self.rows[name].append(row[name])
+        if len(self.rows["crop"]) >= self.shard_size:
             self.flush()
 
     def flush(self) -> None:
-        if not self.crops:
+        rows = self.rows
+        if not rows["crop"]:
             return
         k = len(self.shards)
         faces, meta = f"faces-{k:05d}.npy", f"meta-{k:05d}.npz"
-        np.save(self.out / faces, np.stack(self.crops).astype(np.uint8))
+        np.save(self.out / faces, np.stack(rows["crop"]).astype(np.uint8))
         np.savez(
             self.out / meta,
-            embedding=np.stack(self.embeddings).astype(np.float32),
-            kps=np.stack(self.kps).astype(np.float32),
-            group=np.array(self.groups, np.int64),
-            origin=np.array(self.origins, np.int64),
-            frame=np.array(self.frames, np.int64),
+            embedding=np.stack(rows["embedding"]).astype(np.float32),
+            kps=np.stack(rows["kps"]).astype(np.float32),
+            group=np.array(rows["group"], np.int64),
+            origin=np.array(rows["origin"], np.int64),
+            frame=np.array(rows["frame"], np.int64),
         )
-        self.shards.append({"faces": faces, "meta": meta, "count": len(self.crops)})
-        self._reset()
+        self.shards.append({"faces": faces, "meta": meta, "count": len(rows["crop"])})
+        self.rows = {f: [] for f in self.FIELDS}
 
 
 def build_dataset(
@@ -220,7 +207,14 @@ def build_dataset(
                     report.dropped["duplicate"] += 1
                     continue
                 kept_by_group.setdefault(group, []).append(emb)
-                writer.add(crop, emb, apply_affine(m, face.kps), group, origin, frame_no)
+                writer.add(
+                    crop=crop,
+                    embedding=emb,
+                    kps=apply_affine(m, face.kps),
+                    group=group,
+                    origin=origin,
+                    frame=frame_no,
+                )
                 report.kept += 1
             if progress is not None:
                 progress("faces", report.kept, 0)

@@ -56,6 +56,17 @@ def _jpeg(rgb: np.ndarray, size: int | None = None, quality: int = 88) -> bytes:
     return buf.getvalue()
 
 
+def _face_crop(frame: np.ndarray, box, pad: float) -> np.ndarray:
+    """The face's box grown by `pad` of its longer side on every side, clipped to the frame."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    p = pad * max(x2 - x1, y2 - y1)
+    crop = frame[
+        max(0, int(y1 - p)) : min(h, int(y2 + p)), max(0, int(x1 - p)) : min(w, int(x2 + p))
+    ]
+    return np.ascontiguousarray(crop)
+
+
 def _data_url(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
@@ -193,37 +204,29 @@ class Backend:
         frame = self._frame(target, seconds)
         faces = self.swapper({}).analyse([frame])[0]
         h, w = frame.shape[:2]
-        out = []
-        for i, f in enumerate(faces):
-            x1, y1, x2, y2 = f.box
-            pad = 0.25 * max(x2 - x1, y2 - y1)
-            crop = frame[
-                max(0, int(y1 - pad)) : min(h, int(y2 + pad)),
-                max(0, int(x1 - pad)) : min(w, int(x2 + pad)),
-            ]
-            out.append(
-                {
-                    "index": i,
-                    "box": [round(float(v), 1) for v in f.box],
-                    "thumb": _data_url(_jpeg(crop, 160)),
-                }
-            )
+        out = [
+            {
+                "index": i,
+                "box": [round(float(v), 1) for v in f.box],
+                "thumb": _data_url(_jpeg(_face_crop(frame, f.box, 0.25), 160)),
+            }
+            for i, f in enumerate(faces)
+        ]
         return {"faces": out, "width": w, "height": h}
 
     def _frame(self, stored, seconds: float = 0.0) -> np.ndarray:
+        """The picture, or a video's frame at `seconds` (upright, as the pipeline reads it)."""
         from twoface.io.image import load_image
+        from twoface.io.video import probe, read_video
 
         if stored.kind == "image":
             return load_image(stored.path).rgb
-        import av
-
-        with av.open(str(stored.path)) as c:
-            v = c.streams.video[0]
-            if seconds > 0:
-                c.seek(int(seconds * 1_000_000), backward=True)
-            for frame in c.decode(v):
-                if frame.time is None or frame.time >= seconds - 1e-3:
-                    return frame.to_ndarray(format="rgb24")
+        trim = (seconds, seconds + 3600.0) if seconds > 0 else None
+        items = read_video(stored.path, probe(stored.path), trim, drop_audio=True)
+        with contextlib.closing(items):
+            for kind, rgb, _ in items:
+                if kind == "video":
+                    return rgb
         raise UsageError(f"{stored.name}: no frame at {seconds:g} s", "time")
 
     def start_swap(self, req: dict, preview: bool = False) -> Job:
@@ -278,13 +281,7 @@ class Backend:
             for face, src in picks:
                 if face >= len(faces) or src >= len(sources):
                     raise UsageError(f"face {face} or source {src} is not there", "picks")
-                x1, y1, x2, y2 = (int(v) for v in faces[face].box)
-                pad = int(0.3 * max(x2 - x1, y2 - y1))
-                h, w = frame.shape[:2]
-                crop = frame[
-                    max(0, y1 - pad) : min(h, y2 + pad), max(0, x1 - pad) : min(w, x2 + pad)
-                ]
-                target_faces.append(np.ascontiguousarray(crop))
+                target_faces.append(_face_crop(frame, faces[face].box, 0.3))
                 src_paths.append(sources[src].path)
         suffix = target.path.suffix if target.path.suffix in (".mp4", ".mkv", ".webm") else ".mp4"
         out = self.files.new_result(suffix, f"swapped-{Path(target.name).stem}{suffix}")
