@@ -208,3 +208,69 @@ def test_source_detail_is_softened_to_the_targets_never_sharpened():
     assert fine(soft) < fine(out) <= 0.32 * fine(sharp)
     same = match_detail(soft, sharp, skin, face_w=200)  # the target is the sharper one
     assert np.allclose(same, soft, rtol=1e-4)
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _group_mask(shape, lm, group: str) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(IBUG68.group(lm, group).astype(np.float32))
+    cv2.fillConvexPoly(m, np.round(hull).astype(np.int32), 1)
+    return m > 0
+
+
+@pytest.mark.parametrize("target", ["hepburn1_bw.png", "einstein1_bw_sidelight_old.png"])
+def test_a_greyscale_target_stays_grey(swapper, hard, photos, target):
+    """The source's colourful eyes, lips and skin are brought down to the target's palette
+    (session 4: blue eyes and brows, chroma p99 16-20 inside the face; now 2-3)."""
+    tgt = rgb(hard / target)
+    ft = _face(swapper, tgt)
+    out = swapper.swap_image(photos / "obama.jpg", tgt).image
+    face = polygon_mask(tgt.shape[:2], face_polygon(ft.landmarks)) > 0
+    chroma = np.linalg.norm(_lab(out)[..., 1:], axis=-1)[face]
+    assert np.percentile(chroma, 99) < 5.0
+    assert np.abs(out.astype(int) - tgt.astype(int))[face].mean() > 5  # the face did change
+
+
+@pytest.mark.parametrize("target", ["rdj2_yaw30_stubble.webp", "hand_over_eye_woman.jpg"])
+def test_dark_brows_keep_their_colour(swapper, hard, photos, target):
+    """The skin's colour offset no longer turns dark brows blue: the a*b* shift of the brow
+    area against the target's stays small (before: 9.8 and 6.6; now 4.8 and 3.4)."""
+    tgt = rgb(hard / target)
+    ft = _face(swapper, tgt)
+    out = swapper.swap_image(photos / "obama.jpg", tgt).image
+    brows = _group_mask(tgt.shape[:2], ft.landmarks, "brows")
+    shift = _lab(out)[brows].mean(0) - _lab(tgt)[brows].mean(0)
+    assert np.linalg.norm(shift[1:]) < 6.0, shift
+
+
+def test_lips_take_the_targets_colour(swapper, hard):
+    """Pale source lips on a darker, redder face were made red by the skin's offset (a*b* shift
+    of the lips 9.1); the lips now take their own offset (0.8)."""
+    tgt = rgb(hard / "dark_skin_woman.jpg")
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(hard / "roblowe2_frontal.jpg", tgt).image
+    lips = _group_mask(tgt.shape[:2], lm, "mouth_outer") & ~_group_mask(
+        tgt.shape[:2], lm, "mouth_inner"
+    )
+    shift = _lab(out)[lips].mean(0) - _lab(tgt)[lips].mean(0)
+    assert np.linalg.norm(shift[1:]) < 3.0, shift
+
+
+def test_a_face_mask_on_the_target_stays(swapper, hard, photos):
+    """A white face mask is near a pale skin's chroma but has almost none of its own; it is
+    no longer learnt as the skin (the cheeks under it are outvoted by the skin sampled below the
+    eyes, between them and on the forehead), and the source's mouth is not forced onto it: round
+    the mouth the output differs from the target by 0.7 levels (session 4: 5.6)."""
+    tgt = rgb(hard / "face_mask_woman.png")
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(photos / "obama.jpg", tgt).image
+    fw = IBUG68.face_width(lm)
+    mouth = _group_mask(tgt.shape[:2], lm, "mouth_outer").astype(np.uint8)
+    around = cv2.dilate(mouth, np.ones((3, 3), np.uint8), iterations=int(0.08 * fw)) > 0
+    assert np.abs(out.astype(int) - tgt.astype(int))[around].mean() < 2.0
+    face = polygon_mask(tgt.shape[:2], face_polygon(lm)) > 0
+    changed = np.abs(out.astype(int) - tgt.astype(int)).max(-1) > 8
+    assert changed[face & ~around].mean() > 0.1  # the face above the mask did change

@@ -78,6 +78,8 @@ def transfer_tone(
     skin: np.ndarray,
     sigma: float,
     face_w: float | None = None,
+    area: np.ndarray | None = None,
+    lips: np.ndarray | None = None,
 ) -> np.ndarray:
     """Source detail under the target's skin tone and light, as RGB uint8.
 
@@ -87,6 +89,14 @@ def transfer_tone(
     and glasses pull nothing into the field: no rings round the eyes, no blotches, no grey patch
     beside a beard. Features keep their own colour relative to the skin. With `face_w` the
     source's detail is first matched to the target's (`match_detail`).
+
+    Dark pixels take the offset in proportion to their lightness (a colour cast scales with the
+    light; a constant shift turned dark brows and lashes blue or green). With `area` (the face)
+    the source's colour variation round the skin tone is scaled down to the target's: a
+    greyscale or faded target gets grey or faded eyes and lips, not the source's colours. With
+    `lips` (a soft map) the lips take the offset that moves the source's lip colour to the
+    target's, not the skin's: lip colour is make-up and skin tone, and the skin's offset made
+    pale lips red on a darker, redder face.
     """
     m = skin.astype(np.float32)
     ls, lt = source_lab[..., 0] + 1.0, target_lab[..., 0] + 1.0
@@ -95,12 +105,33 @@ def transfer_tone(
     low_t = masked_blur(lt, m, sigma)
     low_s = masked_blur(ls, m, sigma)
     light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
-    offset = masked_blur(target_lab[..., 1:] - source_lab[..., 1:], m, sigma * 2)
+    src_ab, tgt_ab = source_lab[..., 1:], target_lab[..., 1:]
+    offset = masked_blur(tgt_ab - src_ab, m, sigma * 2)
+    offset *= np.clip(ls / np.maximum(low_s, 1.0), 0.0, 1.0)[..., None]
+    if lips is not None:
+        inside = lips > 0.5
+        if inside.sum() >= 16:
+            lip_offset = (tgt_ab[inside] - src_ab[inside]).mean(0)
+            w = lips.astype(np.float32)[..., None]
+            offset = offset * (1.0 - w) + lip_offset * w
     out = np.empty_like(source_lab)
     out[..., 0] = np.clip(ls * light - 1.0, 0, 100)
-    out[..., 1:] = source_lab[..., 1:] + offset
+    out[..., 1:] = src_ab + offset
+    if area is not None and area.sum() >= 32:
+        gain = colourfulness(tgt_ab, area) / max(colourfulness(out[..., 1:], area), 1e-3)
+        if gain < 1.0:
+            base = masked_blur(tgt_ab, m, sigma * 2)
+            out[..., 1:] = base + max(gain, 0.0) * (out[..., 1:] - base)
     rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def colourfulness(ab: np.ndarray, area: np.ndarray) -> float:
+    """How far the a*b* values inside `area` spread round their median (root mean square, plus
+    one unit, so JPEG noise on a greyscale photo does not count as colour)."""
+    pixels = ab[area.astype(bool)]
+    d = pixels - np.median(pixels, axis=0)
+    return float(np.sqrt((d**2).sum(1).mean())) + 1.0
 
 
 def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:

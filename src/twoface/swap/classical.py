@@ -276,7 +276,8 @@ class ClassicalEngine(Engine):
 
         if keep > 0.01:
             soft *= 1.0 - float(keep) * eye_area(0.1)
-        skin_t = SkinModel.fit(crop_lab, lm_local, scheme).skin(crop_lab)
+        model_t = SkinModel.fit(crop_lab, lm_local, scheme)
+        skin_t = model_t.skin(crop_lab)
         skin_s = SkinModel.fit(warped_lab, lm_local, scheme).skin(warped_lab)
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
@@ -301,7 +302,18 @@ class ClassicalEngine(Engine):
                 holes = warp(src_holes) & ~features
                 warped_lab = fill_from_skin(warped_lab, holes, warp(src_skin) & ~holes, face_w)
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
-                allowed = clean(skin_t, face_w).astype(bool) | features
+                # A mouth whose surroundings are mostly covered in the target (a face mask, a
+                # full beard) is covered too, and grey things over the lips (a microphone) are
+                # never lips: there the target's pixels stay, not the source's mouth. (Eyes:
+                # lashes and lids make their surroundings too unlike skin to judge this way.)
+                target_skin = clean(skin_t, face_w).astype(bool)
+                if not _surroundings_shown(target_skin, lm_local, scheme, "mouth_outer", face_w):
+                    parts = tuple(p for p in parts if p != "mouth_outer")
+                mouth = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.03)
+                features = (
+                    _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
+                ) & ~((mouth > 0.5) & model_t.colourless(crop_lab))
+                allowed = target_skin | features
             else:
                 # Video: the per-frame skin test made the output's landmarks shake (dance.mp4:
                 # +11% jitter); the source's traits below are decided once per photo.
@@ -328,7 +340,12 @@ class ClassicalEngine(Engine):
         if tone_mask.sum() < 16:
             tone_mask = hard > 0
         sigma = max(1.0, self.shading_sigma * face_w)
-        shaded = transfer_tone(warped_lab, crop_lab, tone_mask, sigma, face_w=face_w)
+        lips = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.0) * (
+            1.0 - _region(crop.shape[:2], lm_local, scheme, ("mouth_inner",), face_w, 0.0)
+        )
+        shaded = transfer_tone(
+            warped_lab, crop_lab, tone_mask, sigma, face_w=face_w, area=hard > 0, lips=lips
+        )
         if self.poisson:
             shaded = poisson_paste(shaded, crop, hard * 255)
         return shaded, soft
@@ -390,6 +407,20 @@ def _region(shape, lm, scheme, groups, face_w, grow) -> np.ndarray:
     k = max(1, int(round(grow * face_w)))
     hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
     return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), max(0.8, 0.01 * face_w))
+
+
+def _surroundings_shown(skin: np.ndarray, lm, scheme, part: str, face_w: float) -> bool:
+    """Whether most of a ring round a feature (a landmark group) is the face's skin."""
+    inner = _region(skin.shape, lm, scheme, (part,), face_w, 0.03) > 0.5
+    outer = _region(skin.shape, lm, scheme, (part,), face_w, SURROUNDINGS) > 0.5
+    ring = outer & ~inner
+    return bool(ring.sum() < 16 or skin[ring].mean() >= SHOWN)
+
+
+# The ring round a feature that tells whether the target shows it (x face width), and the
+# share of it that must be skin.
+SURROUNDINGS = 0.08
+SHOWN = 0.5
 
 
 def _fringe(skin: np.ndarray, lm, scheme) -> bool:

@@ -1,9 +1,11 @@
 """What is skin in a face, and what is not: the classical engine's embedded occlusion check.
 
-A skin model is fitted per face from its own cheeks (circles placed by the landmark scheme: between
-eye, mouth corner and jaw, on both sides, so a side-lit face puts both its lit and its shaded
-cheek in the model): the median and spread of L*, a*, b*. A pixel is skin when its chroma lies
-within a few spreads of the cheeks' and it is not much darker or brighter. Beards, hair and
+A skin model is fitted per face from its own skin (circles placed by the landmark scheme on both
+cheeks, below both eyes, the nose bridge and the forehead, so a side-lit face puts both its lit
+and its shaded side in the model; the places whose colour disagrees with the others' consensus --
+a face mask, a fringe, a hand -- are left out): the median and spread of L*, a*, b*. A pixel is
+skin when its chroma lies within a few spreads of the skin's and it is not much darker or
+brighter. Beards, hair and
 fringes, glasses' rims and frames, microphones and masks fail that test; eyes, brows and lips do
 too, so the engine takes them from the source by region, not by this test.
 """
@@ -19,6 +21,10 @@ CHROMA_SPREADS = 3.5  # a pixel farther than this (in robust spreads) from the c
 DARKER_SPREADS = 3.0  # ...or this much darker, is not skin
 BRIGHTER_SPREADS = 4.0
 MIN_SPREAD_AB, MIN_SPREAD_L = 3.0, 8.0
+SAMPLE_AGREE = 6.0  # a*b* distance of a sample place's median from the consensus that agrees
+HIGHLIGHT_CHROMA = 0.4
+GREYER = 0.4  # a sample or pixel with less than this share of the skin's chroma is not skin
+COLOURED = 4.0  # ...when the skin's own chroma is at least this (not a greyscale photo)  # the least share of the skin's chroma a brighter pixel keeps as skin
 
 
 def lab(image: np.ndarray) -> np.ndarray:
@@ -26,16 +32,25 @@ def lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def cheek_circles(lm: np.ndarray, scheme: LandmarkScheme) -> list[tuple[np.ndarray, float]]:
-    """(centre, radius) of a sample circle on each cheek."""
+def sample_circles(lm: np.ndarray, scheme: LandmarkScheme) -> list[tuple[np.ndarray, float]]:
+    """(centre, radius) of the places skin is sampled: each cheek (between eye, mouth corner and
+    jaw), below each eye, the nose bridge between the eyes and the forehead above the brows."""
     jaw = scheme.group(lm, "jaw")
     eye_l, eye_r = scheme.eye_centres(lm)
     mouth_l, mouth_r = scheme.point(lm, "mouth_left"), scheme.point(lm, "mouth_right")
     k = max(1, len(jaw) // 5)
-    radius = 0.07 * scheme.face_width(lm)
-    left = (eye_l + mouth_l + jaw[k]) / 3
-    right = (eye_r + mouth_r + jaw[-1 - k]) / 3
-    return [(left, radius), (right, radius)]
+    fw = scheme.face_width(lm)
+    brows = scheme.group(lm, "brows").mean(0)
+    up = brows - scheme.point(lm, "chin")
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    return [
+        ((eye_l + mouth_l + jaw[k]) / 3, 0.07 * fw),
+        ((eye_r + mouth_r + jaw[-1 - k]) / 3, 0.07 * fw),
+        (eye_l - up * 0.11 * fw, 0.04 * fw),
+        (eye_r - up * 0.11 * fw, 0.04 * fw),
+        ((eye_l + eye_r) / 2, 0.03 * fw),
+        (brows + up * 0.1 * fw, 0.05 * fw),
+    ]
 
 
 class SkinModel:
@@ -44,25 +59,63 @@ class SkinModel:
 
     @classmethod
     def fit(cls, image_lab: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme | None = None):
+        """The skin colour from the sample places that agree: a mask over the cheeks, a fringe
+        over the forehead or a hand on one side is outvoted by the others (a fit on the cheeks
+        alone learnt a face mask's cloth as the skin and pasted the source over it)."""
         s = scheme or scheme_of(lm)
         h, w = image_lab.shape[:2]
-        sample = np.zeros((h, w), np.uint8)
-        for centre, radius in cheek_circles(np.asarray(lm, np.float64), s):
-            cv2.circle(sample, tuple(int(round(v)) for v in centre), max(2, int(radius)), 1, -1)
-        pixels = image_lab[sample > 0]
-        if len(pixels) < 20:  # cheeks off the image: the whole face area instead
+        samples = []
+        for centre, radius in sample_circles(np.asarray(lm, np.float64), s):
+            m = np.zeros((h, w), np.uint8)
+            cv2.circle(m, tuple(int(round(v)) for v in centre), max(2, int(radius)), 1, -1)
+            pixels = image_lab[m > 0]
+            if len(pixels) >= 10:
+                samples.append(pixels)
+        if samples:
+            medians = np.array([np.median(p, axis=0) for p in samples])
+            consensus = np.median(medians[:, 1:], axis=0)
+            agree = (np.linalg.norm(medians[:, 1:] - consensus, axis=1) < SAMPLE_AGREE) & (
+                np.linalg.norm(medians[:, 1:], axis=1) >= GREYER * np.linalg.norm(consensus)
+            )
+            if not agree.any():
+                agree[:] = True
+            pixels = np.concatenate([p for p, a in zip(samples, agree, strict=True) if a])
+        if not samples or len(pixels) < 20:  # the face off the image: the whole area instead
             pixels = image_lab.reshape(-1, 3)
         median = np.median(pixels, axis=0)
         spread = 1.4826 * np.median(np.abs(pixels - median), axis=0)
         spread = np.maximum(spread, [MIN_SPREAD_L, MIN_SPREAD_AB, MIN_SPREAD_AB])
         return cls(median.astype(np.float32), spread.astype(np.float32))
 
+    def colourless(self, image_lab: np.ndarray) -> np.ndarray:
+        """Boolean map of what is near grey next to this skin. Skin is never grey in a colour
+        photo: a white or grey mask or cloth, a microphone, a grey beard -- near the skin's
+        chroma in distance -- are told apart by having almost none. (A greyscale photo's skin
+        is grey: then nothing is.)"""
+        skin_chroma = float(np.linalg.norm(self.median[1:]))
+        if skin_chroma <= COLOURED:
+            return np.zeros(image_lab.shape[:2], bool)
+        return np.linalg.norm(image_lab[..., 1:], axis=-1) < GREYER * skin_chroma
+
     def skin(self, image_lab: np.ndarray) -> np.ndarray:
         """Boolean map: True where a pixel looks like this face's skin."""
         d = (image_lab - self.median) / self.spread
         chroma = np.sqrt(d[..., 1] ** 2 + d[..., 2] ** 2)
+        # A highlight (the shine on a nose or forehead) is skin plus white light: brighter, its
+        # chroma on the way from the skin's to grey. Measured from that segment instead, it
+        # stays skin rather than becoming an "occluder" that keeps the target's bright patch.
+        ab = image_lab[..., 1:]
+        m_ab = self.median[1:]
+        # (Not all the way to grey: a white mask or cloth is no highlight; a highlight's
+        # colourless core is small and `clean` drops it.)
+        t = np.clip((ab @ m_ab) / max(float(m_ab @ m_ab), 1e-6), HIGHLIGHT_CHROMA, 1.0)
+        to_white = (ab - t[..., None] * m_ab) / self.spread[1:]
+        bright = d[..., 0] > 1.0
+        chroma = np.where(bright, np.minimum(chroma, np.sqrt((to_white**2).sum(-1))), chroma)
+        colourless = self.colourless(image_lab)
         return (
             (chroma < CHROMA_SPREADS)
+            & ~colourless
             & (d[..., 0] > -DARKER_SPREADS)
             & (d[..., 0] < BRIGHTER_SPREADS)
         )
