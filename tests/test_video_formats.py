@@ -342,3 +342,46 @@ def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_
             on_frame=ctrl_c,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file
+
+
+def test_a_model_failing_mid_video_surfaces_as_itself(face_rgb, photos, swapper, tmp_path):
+    """Faces are found in a thread of their own (overlapping the swap); a detector failing
+    there reaches the caller as its own error, not as a failed write, without a hang, leaving
+    nothing behind."""
+    from twoface.errors import ModelError
+    from twoface.io.video import probe
+    from twoface.video_pipeline import Stages, run_video
+
+    clip = tmp_path / "long.mp4"
+    write_clip(clip, [face_frame(face_rgb, shift=i) for i in range(40)])
+    out = tmp_path / "out.mp4"
+    selection, identities = swapper._selection_and_sources(
+        [photos / "biden.jpg"], False, None, None
+    )
+    calls = []
+
+    class Failing:
+        def detect(self, frames):
+            calls.append(len(frames))
+            if len(calls) == 3:
+                raise ModelError("detector: out of memory on the device")
+            return swapper.detector.detect(frames)
+
+    stages = Stages(Failing(), swapper.landmarker, swapper.engine, lambda: swapper.encoder)
+    with pytest.raises(ModelError, match="out of memory on the device"):
+        run_video(
+            stages,
+            identities,
+            selection,
+            str(clip),
+            probe(clip),
+            str(out),
+            None,
+            18,
+            "ultrafast",
+            None,
+            batch_size=8,
+            progress=False,
+        )
+    assert len(calls) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file

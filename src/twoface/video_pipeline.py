@@ -1,7 +1,9 @@
-"""Streaming video swap: decode -> [batch: detect, landmarks, track, select, swap] -> encode.
+"""Streaming video swap: decode -> [batch: detect, landmarks] -> [track, select, swap] -> encode.
 
-Three threads joined by bounded queues, so decoding, processing and encoding overlap and at most
-`queue_size` frames wait on either side whatever the video's length.
+Four threads joined by bounded queues, so decoding, finding faces, swapping and encoding all
+overlap (on a GPU, detection of the next batch runs while this one is swapped and pasted) and at
+most `queue_size` frames wait on either side, and two batches between the middle stages,
+whatever the video's length.
 """
 
 from __future__ import annotations
@@ -192,21 +194,53 @@ def run_video(
                     counts["audio"] += 1
                 out_q.put((kind, payload, meta))
 
-        try:
+        analysed: queue.Queue = queue.Queue(maxsize=2)  # batches with their faces found
+
+        def analyser() -> None:
+            """Batches of decoded items with the faces in their frames (the model errors are
+            handed over as they are: they are not the writer's)."""
+            ended = threading.Event()  # the reader's end marker was taken
+            try:
+                with _side_stream():
+                    _analyse_all(ended)
+            except BaseException as e:
+                _put(analysed, ("error", e, None), stop)
+            finally:
+                _put(analysed, (_END, None, None), stop)
+                while not ended.is_set() and in_q.get() is not _END:  # let the reader finish
+                    pass
+
+        def _analyse_all(ended: threading.Event) -> None:
             batch: list = []
-            finished = False
-            while not finished:
+            while not stop.is_set() and not ended.is_set():
                 item = in_q.get()
                 if item is _END:
-                    finished = True
+                    ended.set()
                 else:
                     batch.append(item)  # audio stays in order between the frames around it
                     if item[0] != "video" or stage.count_video(batch) < batch_size:
                         continue
+                _put(analysed, ("batch", batch, stage.analyse(batch)), stop)
+                batch = []
+
+        finder = threading.Thread(target=analyser, daemon=True)
+        finder.start()
+        threads.append(finder)
+        try:
+            while True:
+                try:
+                    kind, batch, faces = analysed.get(timeout=0.1)
+                except queue.Empty:
+                    if errors:  # the reader or the writer failed and stopped the others
+                        raise _user_error(errors[0], output) from None
+                    continue
+                if kind is _END:
+                    break
+                if kind == "error":
+                    raise batch
                 if errors:
                     raise _user_error(errors[0], output)
-                emit(stage.push(batch))
-                batch = []
+                emit(stage.push(batch, faces))
             emit(stage.flush())
         except BaseException:
             stop.set()
@@ -243,6 +277,28 @@ def run_video(
         audio_packets=counts["audio"],
         timings=timings,
     )
+
+
+def _side_stream():
+    """Where the models already run on a CUDA GPU: a stream of this thread's own, so finding the
+    faces of the next batch overlaps the swap of this one on the GPU too (results reach the host
+    through synchronising copies, so nothing is read before it is written)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return contextlib.nullcontext()
+    return torch.cuda.stream(torch.cuda.Stream())
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Put unless the pipeline is stopping (then the item is dropped)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _embedder(stages: Stages):
@@ -305,15 +361,22 @@ class _SwapStage:
     def count_video(items: list) -> int:
         return sum(1 for x in items if x[0] == "video")
 
-    def push(self, items: list) -> list[tuple]:
-        """Take a batch of decoded items; return the items now ready, frames swapped."""
+    def analyse(self, items: list) -> list[list[Face]]:
+        """The faces in each frame of a batch of decoded items (detected, with landmarks)."""
         frames = [x[1] for x in items if x[0] == "video"]
+        if not frames:
+            return []
         t = time.perf_counter()
-        detected = self.stages.detector.detect(frames) if frames else []
+        detected = self.stages.detector.detect(frames)
         self.timings["detect"] += time.perf_counter() - t
         t = time.perf_counter()
-        faces = self.stages.landmarker(frames, detected) if frames else []
+        faces = self.stages.landmarker(frames, detected)
         self.timings["landmarks"] += time.perf_counter() - t
+        return faces
+
+    def push(self, items: list, faces: list[list[Face]]) -> list[tuple]:
+        """Take a batch of decoded items and their faces (`analyse`); return the items now
+        ready, frames swapped."""
         t = time.perf_counter()
         k = 0
         for item in items:
