@@ -332,7 +332,7 @@ def test_bench_prints_every_field_on_a_tiny_cpu_run(photos, capsys):
         assert key in report, key
     assert report["frames"] == 6 and report["faces_swapped"] == 6
     assert report["codec_raw_fps"] > 0 and report["pipeline_fps"] > 0
-    assert set(report["stages_ms_per_frame"]) == {"detect", "landmarks", "select", "swap"}
+    assert set(report["stages_ms_per_frame"]) == {"detect", "landmarks", "select", "swap", "paste"}
     assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert "codec bound" in text and "per stage (ms/frame)" in text and "peak GPU memory" in text

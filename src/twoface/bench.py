@@ -5,7 +5,9 @@ drifting a pixel a frame) or on the user's file:
 - codec bound: raw PyAV decode + x264 ultrafast encode, and the same through twoface's own
   reader and writer;
 - the full pipeline (batches of 8 frames) and the same models driven one frame at a time;
-- a per-stage breakdown in ms per frame, and peak GPU memory on CUDA.
+- a per-stage breakdown in ms per frame (detect, landmarks and select: finding and picking faces;
+  swap: aligning, generating and masking; paste: pasting back, which overlaps the next batch's
+  generation -- for the classical engine, its whole warp), and peak GPU memory on CUDA.
 Learned swappers whose files are not installed run with random weights of the exact
 architecture (speed does not depend on weight values); the report says so.
 """
@@ -90,7 +92,7 @@ def twoface_codec_fps(clip: Path, out: Path) -> float:
     return n / (time.perf_counter() - t)
 
 
-def random_engine(name: str, device: str | None, half: bool):
+def random_engine(name: str, device: str | None, half: bool, compile: bool = False):  # noqa: A002
     """A learned engine of `name`'s architecture with random weights (inswapper family)."""
     import torch
 
@@ -114,6 +116,8 @@ def random_engine(name: str, device: str | None, half: bool):
     gen.dtype = torch.float16 if half else torch.float32
     torch.manual_seed(0)
     gen.net = StyleTransferModel().to(gen.device, gen.dtype).eval()
+    if compile:
+        gen.net = torch.compile(gen.net, mode="max-autotune-no-cudagraphs")
     rng = np.random.default_rng(0)
     gen.emap = rng.normal(size=(512, 512)).astype(np.float32)
     gen.latent = PerSource(lambda source: _unit(rng.normal(size=512)))
@@ -137,6 +141,7 @@ def run(
     detector: str = "retinaface",
     landmarker: str | None = None,
     models_dir=None,
+    compile: bool = False,  # noqa: A002 - the flag's name
 ) -> dict:
     """Measure and return the report (what `twoface bench --json` prints). landmarker: None
     picks dlib68 for the classical engine and none (the detector's keypoints) for learned
@@ -164,23 +169,26 @@ def run(
         report["codec_raw_fps"] = raw_codec_fps(clip, tmpdir / "raw.mp4")
         report["codec_twoface_fps"] = twoface_codec_fps(clip, tmpdir / "own.mp4")
         runtime = RuntimeConfig(
-            "torch" if device.startswith("cuda") else "onnxruntime", device, half
+            "torch" if device.startswith("cuda") else "onnxruntime", device, half, compile
         )
         marks = landmarker or ("dlib68" if swapper == "classical" else "none")
         models = ModelsConfig(
             detector=detector, landmarker=marks, swapper=swapper, models_dir=models_dir
         )
         report["detector"], report["landmarker"] = detector, marks
+        report["compiled"] = compile
         try:
             sw = Swapper(Config(models, runtime))
         except ModelError:
             sw = Swapper(Config(replace(models, swapper="classical"), runtime))
-            sw.engine = random_engine(swapper, device, half)
+            sw.engine = random_engine(swapper, device, half, compile)
             report["random_weights"] = True
         # Warm up (kernels, caches, the source latent) outside the timed runs.
         sw.swap_image(source, _first_frame(clip), many=faces > 1)
         runs = {}
-        for batch in (8, 1):
+        # A compiled generator is compiled again for each batch shape: a first, untimed run
+        # of the clip meets the shapes the timed one does.
+        for batch in (8, 8, 1) if compile else (8, 1):
             _reset_gpu(device)
             t = time.perf_counter()
             result = sw.swap_video(

@@ -218,6 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--input", metavar="FILE", help="your clip instead of the synthetic one")
     b.add_argument("--frames", type=int, default=120, metavar="N", help="synthetic clip length")
     b.add_argument("--half", action="store_true", help="fp16 generator (PyTorch)")
+    b.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the generator (PyTorch; minutes of start-up, not timed)",
+    )
     b.add_argument("--detector", default="retinaface", metavar="NAME")
     b.add_argument(
         "--landmarks",
@@ -761,6 +766,7 @@ def _bench(args) -> int:
         detector=args.detector,
         landmarker=args.landmarks,
         models_dir=args.models_dir,
+        compile=args.compile,
     )
     print(json.dumps(report, indent=2) if args.json else bench.table(report))
     return EXIT_OK

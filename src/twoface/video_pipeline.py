@@ -1,9 +1,11 @@
-"""Streaming video swap: decode -> [batch: detect, landmarks] -> [track, select, swap] -> encode.
+"""Streaming video swap: decode -> [detect, landmarks] -> [track, select, generate] -> [paste
+back] -> encode.
 
-Four threads joined by bounded queues, so decoding, finding faces, swapping and encoding all
-overlap (on a GPU, detection of the next batch runs while this one is swapped and pasted) and at
-most `queue_size` frames wait on either side, and two batches between the middle stages,
-whatever the video's length.
+Five threads joined by bounded queues, so decoding, finding faces, generating, pasting back and
+encoding all overlap (on a GPU, detection of the next batch runs on its own stream while this one
+is generated, and the previous one is pasted back on the CPU meanwhile); at most `queue_size`
+frames wait on either side, two batches between the finder and the generator and one between
+the generator and the paster, whatever the video's length. Frames leave in order.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -108,7 +111,7 @@ def run_video(
     t_start = time.perf_counter()
     if hasattr(stages.engine, "reset"):
         stages.engine.reset()  # per-track state of an earlier video must not leak into this one
-    timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0}
+    timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0, "paste": 0.0}
     in_q: queue.Queue = queue.Queue(maxsize=queue_size)
     out_q: queue.Queue = queue.Queue(maxsize=queue_size)
     errors: list[BaseException] = []
@@ -223,6 +226,8 @@ def run_video(
                 _put(analysed, ("batch", batch, stage.analyse(batch)), stop)
                 batch = []
 
+        paster = ThreadPoolExecutor(1, thread_name_prefix="twoface-paste")
+        pasting: deque[Future] = deque()
         finder = threading.Thread(target=analyser, daemon=True)
         finder.start()
         threads.append(finder)
@@ -240,16 +245,24 @@ def run_video(
                     raise batch
                 if errors:
                     raise _user_error(errors[0], output)
-                emit(stage.push(batch, faces))
-            emit(stage.flush())
+                # Batch N is pasted back in the paster's thread while batch N+1 is generated
+                # here; items leave in order (their errors are raised here, as they are).
+                pasting.append(paster.submit(stage.push(batch, faces)))
+                if len(pasting) > 1:
+                    emit(pasting.popleft().result())
+            pasting.append(paster.submit(stage.flush()))
+            while pasting:
+                emit(pasting.popleft().result())
         except BaseException:
             stop.set()
+            paster.shutdown(wait=True, cancel_futures=True)
             with contextlib.suppress(queue.Full):
                 out_q.put(_END, timeout=5)
             for t in threads:
                 t.join(timeout=5)
             close_progress(report)
             raise
+        paster.shutdown()
         out_q.put(_END)
         for t in threads:
             t.join()
@@ -374,9 +387,9 @@ class _SwapStage:
         self.timings["landmarks"] += time.perf_counter() - t
         return faces
 
-    def push(self, items: list, faces: list[list[Face]]) -> list[tuple]:
-        """Take a batch of decoded items and their faces (`analyse`); return the items now
-        ready, frames swapped."""
+    def push(self, items: list, faces: list[list[Face]]) -> Callable[[], list[tuple]]:
+        """Take a batch of decoded items and their faces (`analyse`); return what gives the
+        items now ready, frames swapped (see `_release`)."""
         t = time.perf_counter()
         k = 0
         for item in items:
@@ -389,7 +402,7 @@ class _SwapStage:
         self.timings["select"] += time.perf_counter() - t
         return self._release()
 
-    def flush(self) -> list[tuple]:
+    def flush(self) -> Callable[[], list[tuple]]:
         """The end of the video: open gaps and undecided people stay unswapped."""
         for waiting in self.gaps.values():
             for entry, _, _ in waiting:
@@ -457,25 +470,35 @@ class _SwapStage:
             entry.jobs.append(SwapJob(0, face, self.sources[track.source]))
             entry.open_gaps -= 1
 
-    def _release(self) -> list[tuple]:
+    def _release(self) -> Callable[[], list[tuple]]:
+        """Start swapping the items now ready (`Engine.begin`); the returned callable pastes
+        back and gives the items in order."""
         ready: list[_Entry] = []
         while self.window and self.window[0].open_gaps == 0:
             ready.append(self.window.popleft())
         video = [e for e in ready if e.index >= 0]
         jobs = [replace(j, frame_index=i) for i, e in enumerate(video) for j in e.jobs]
         t = time.perf_counter()
-        frames = self.stages.engine.swap([e.item[1] for e in video], jobs) if jobs else None
+        paste = self.stages.engine.begin([e.item[1] for e in video], jobs) if jobs else None
         self.timings["swap"] += time.perf_counter() - t
         self.frames_swapped += sum(1 for e in video if e.jobs)
         self.swaps.extend(min(len(e.jobs), 65535) for e in video)
-        out, k = [], 0
-        for e in ready:
-            if e.index >= 0:
-                out.append(("video", frames[k] if frames is not None else e.item[1], e.item[2]))
-                k += 1
-            else:
-                out.append(e.item)
-        return out
+
+        def finish() -> list[tuple]:
+            t = time.perf_counter()
+            frames = paste() if paste is not None else None
+            self.timings["paste"] += time.perf_counter() - t
+            out, k = [], 0
+            for e in ready:
+                if e.index >= 0:
+                    frame = frames[k] if frames is not None else e.item[1]
+                    out.append(("video", frame, e.item[2]))
+                    k += 1
+                else:
+                    out.append(e.item)
+            return out
+
+        return finish
 
 
 def _interpolate(a: Face, b: Face, w: float) -> Face:

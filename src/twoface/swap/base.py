@@ -84,6 +84,15 @@ class Engine(ABC):
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         """New frames with every job applied; frames without a job come back unchanged."""
 
+    def begin(
+        self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]
+    ) -> Callable[[], list[np.ndarray]]:
+        """`swap` in two parts for a pipeline: what must run in order with the models now, and
+        a callable for the rest (pasting back), which a video's pipeline runs in a thread of its
+        own while the next batch is generated. Called in order; the callables too. By default
+        everything is left to the callable."""
+        return lambda: self.swap(frames, jobs)
+
     def reset(self) -> None:  # noqa: B027 - an optional hook: stateless engines keep nothing
         """Forget what was kept per tracked person: a new video starts (track ids restart)."""
 

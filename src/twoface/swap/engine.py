@@ -93,25 +93,41 @@ class LearnedEngine(Engine):
             self._torch = TorchStages(self.device)
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
+        return self.begin(frames, jobs)()
+
+    def begin(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]):
+        """Align, generate and mask now; paste back (and enhance) in the returned callable."""
         if not jobs:
-            return list(frames)
+            return lambda: list(frames)
         spec = self.generator.spec
         if self._torch is not None and self.boost == 1:
-            out = self._swap_on_device(frames, jobs)
+            on_device = self._finish(self._swap_on_device(frames, jobs), jobs)
+            return lambda: on_device
+        k = self.boost
+        crops, affines = align_jobs(frames, jobs, spec.size * k, spec.template)
+        latents = self.generator.latents([job.source for job in jobs])
+        if k == 1:
+            generated = self.generator.generate(crops, latents)
         else:
-            k = self.boost
-            crops, affines = align_jobs(frames, jobs, spec.size * k, spec.template)
-            latents = self.generator.latents([job.source for job in jobs])
-            if k == 1:
-                generated = self.generator.generate(crops, latents)
-            else:
-                tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
-                generated = explode(tiles, k)
-            masks = self._masks(crops, jobs, affines, generated)
-            out = self.compositor.composite(frames, jobs, generated, masks, affines)
+            tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
+            generated = explode(tiles, k)
+        masks = self._masks(crops, jobs, affines, generated)
         if self.enhancer is not None:
-            out = self._enhance(out, jobs)
-        return out
+            # The enhancer masks its crops with the same maskers, some of which keep state per
+            # person: all of it stays in this call's order, on this thread.
+            done = self._finish(
+                self.compositor.composite(frames, jobs, generated, masks, affines), jobs
+            )
+            return lambda: done
+
+        def paste() -> list[np.ndarray]:
+            out = self.compositor.composite(frames, jobs, generated, masks, affines)
+            return self._finish(out, jobs)
+
+        return paste
+
+    def _finish(self, out: list[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
+        return self._enhance(out, jobs) if self.enhancer is not None else out
 
     def _swap_on_device(self, frames, jobs):
         """Frames to the device once; crops cut and pasted back there (twoface.swap.torch_paste)."""
