@@ -101,7 +101,11 @@ class ScrfdDetector(Detector):
     ) -> None:
         from twoface.runtime import load_graph
 
-        self.graph = load_graph(model_path, runtime, device=device, threads=threads)
+        # CUDA graphs: SCRFD is small, its time on a GPU goes in launching ~200 kernels a batch,
+        # which in a video's pipeline also means holding the GIL the other threads want.
+        self.graph = load_graph(
+            model_path, runtime, device=device, threads=threads, cuda_graphs=True
+        )
         self.size = size
         self.mean, self.std = float(mean), float(std)  # insightface: (x - 127.5) / 128
         self.score_threshold = score_threshold

@@ -132,10 +132,13 @@ def load_graph(
     half: bool = False,
     threads: int | None = None,
     compile: bool = False,  # noqa: A002 - torch.compile, as the flag users know
+    cuda_graphs: bool = False,
 ) -> Graph:
     """half: fp16 weights and activations (PyTorch runtime, GPU). compile: torch.compile the
     graph (PyTorch runtime; worth it on a GPU, where it fuses the normalisations: 2.4x for the
-    inswapper generator on an H100)."""
+    inswapper generator on an H100). cuda_graphs: on a CUDA device, each input shape's run is
+    captured once and replayed (`Captured`): one launch instead of hundreds, for small models
+    whose time goes in launching kernels (a detector) while other threads want the GIL."""
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     from twoface.runtime.onnx_check import load_checked
@@ -195,6 +198,8 @@ def load_graph(
         if compile
         else module
     )
+    if cuda_graphs and torch.device(dev).type == "cuda":
+        run_module = Captured(run_module)
 
     one_by_one = False  # set when the file's reshapes fold a fixed batch of 1 into other axes
 
@@ -234,3 +239,43 @@ def load_graph(
     return Graph(
         "torch", module.input_names, module.output_names, None, run_torch, None, normalise_torch
     )
+
+
+class Captured:
+    """A module's run captured in a CUDA graph per input shape (at most `SHAPES` of them; other
+    shapes run as they are) and replayed: inputs are copied into the captured buffers, and the
+    outputs, buffers overwritten by the next replay, are cloned."""
+
+    SHAPES = 4
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.graphs: dict = {}
+
+    def __call__(self, *tensors):
+        import torch
+
+        key = tuple((tuple(t.shape), t.dtype) for t in tensors)
+        if key not in self.graphs:
+            if len(self.graphs) >= self.SHAPES:
+                return self.module(*tensors)
+            self.graphs[key] = self._capture(torch, tensors)
+        graph, inputs, outputs = self.graphs[key]
+        for buffer, t in zip(inputs, tensors, strict=True):
+            buffer.copy_(t)
+        graph.replay()
+        return [o.clone() for o in outputs]
+
+    def _capture(self, torch, tensors):
+        inputs = [t.clone() for t in tensors]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up runs: lazy initialisation stays out of the graph
+            for _ in range(2):
+                self.module(*inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the other threads of a video's pipeline keep using the GPU meanwhile.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            outputs = list(self.module(*inputs))
+        return graph, inputs, outputs

@@ -1,0 +1,50 @@
+"""CUDA-graph replay of small models (issue 11): the same outputs as running them, per input
+shape, with the shapes beyond the captured few run as they are. Needs a CUDA GPU (skipped
+elsewhere, saying so); on the CPU the option changes nothing, checked here too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_model
+
+from twoface.runtime import Captured, load_graph
+
+
+def _inputs(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 3, 640, 640)).astype(np.float32)
+
+
+def test_cuda_graphs_change_nothing_on_the_cpu():
+    path = shared_model("scrfd_500m_bnkps.onnx")
+    plain = load_graph(path, "torch", device="cpu")
+    graphed = load_graph(path, "torch", device="cpu", cuda_graphs=True)
+    x = _inputs(2)
+    for a, b in zip(plain(x), graphed(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_captured_replays_equal_eager_runs_per_shape():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: CUDA graphs are checked on the lent GPU machine")
+    path = shared_model("scrfd_500m_bnkps.onnx")
+    plain = load_graph(path, "torch", device="cuda")
+    graphed = load_graph(path, "torch", device="cuda", cuda_graphs=True)
+    for n, seed in ((8, 0), (8, 1), (3, 2), (8, 3)):  # a second batch of 8 replays the first
+        x = _inputs(n, seed)
+        for a, b in zip(plain(x), graphed(x), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_shapes_beyond_the_captured_few_run_as_they_are():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: CUDA graphs are checked on the lent GPU machine")
+    net = torch.nn.Conv2d(3, 4, 3).cuda().eval()
+    captured = Captured(lambda x: [net(x)])
+    with torch.inference_mode():
+        for n in range(1, Captured.SHAPES + 3):
+            x = torch.randn(n, 3, 16, 16, device="cuda")
+            torch.testing.assert_close(captured(x)[0], net(x))
+    assert len(captured.graphs) == Captured.SHAPES
