@@ -4,6 +4,8 @@ give onnxruntime's results."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -32,10 +34,12 @@ def _run_both(node, inputs: dict[str, np.ndarray], outputs: list[str], initialis
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     expected = ort.InferenceSession(model.SerializeToString()).run(outputs, inputs)
-    module = OnnxModule(model).eval()
+    # TWOFACE_TEST_DEVICE=cuda runs the interpreter on a GPU (shape arithmetic on the host).
+    device = os.environ.get("TWOFACE_TEST_DEVICE", "cpu")
+    module = OnnxModule(model).to(device).eval().shapes_on_host()
     with torch.no_grad():
-        got = module(*(torch.from_numpy(v) for v in inputs.values()))
-    return expected, [g.numpy() for g in got]
+        got = module(*(torch.from_numpy(v).to(device) for v in inputs.values()))
+    return expected, [g.cpu().numpy() for g in got]
 
 
 def _type(v):

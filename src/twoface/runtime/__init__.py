@@ -192,7 +192,7 @@ def load_graph(
         raise ModelError(f"{path}: cannot run on PyTorch ({e})") from None
     dev = torch_device(device)
     dtype = torch.float16 if half else torch.float32
-    module = module.to(dev).to(dtype).eval()
+    module = module.to(dev).to(dtype).eval().shapes_on_host()
     run_module = (
         torch.compile(module, mode="max-autotune-no-cudagraphs", dynamic=False)
         if compile
@@ -259,7 +259,12 @@ class Captured:
         if key not in self.graphs:
             if len(self.graphs) >= self.SHAPES:
                 return self.module(*tensors)
-            self.graphs[key] = self._capture(torch, tensors)
+            try:
+                self.graphs[key] = self._capture(torch, tensors)
+            except RuntimeError:  # the graph syncs or copies mid-run: it runs as it is
+                self.graphs[key] = None
+        if self.graphs[key] is None:
+            return self.module(*tensors)
         graph, inputs, outputs = self.graphs[key]
         for buffer, t in zip(inputs, tensors, strict=True):
             buffer.copy_(t)

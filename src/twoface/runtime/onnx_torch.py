@@ -60,6 +60,25 @@ def _ints(t) -> list[int]:
     return [int(v) for v in (t.tolist() if isinstance(t, torch.Tensor) else t)]
 
 
+HOST_INTS = 64  # integer constants up to this size are shape arithmetic, kept on the host
+
+
+def _same_device(a, b):
+    """`a`, `b` on one device when one is a CPU tensor of shape arithmetic and the other lives
+    on a GPU (0-dim CPU tensors mix with GPU ones as they are)."""
+    if (
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.device != b.device
+        and a.dim()
+        and b.dim()
+    ):
+        if a.device.type == "cpu":
+            return a.to(b.device), b
+        return a, b.to(a.device)
+    return a, b
+
+
 class OnnxModule(torch.nn.Module):
     """`OnnxModule(path)(x, ...)` returns the graph's outputs in order (a tuple)."""
 
@@ -101,6 +120,18 @@ class OnnxModule(torch.nn.Module):
             if n.op_type != "Constant"
         ]
 
+    def shapes_on_host(self) -> OnnxModule:
+        """Keep the small integer constants (shape arithmetic: Gather indices, Concat and
+        Reshape/Slice parameters) on the CPU after the module moved to a GPU; with `Shape`
+        answering on the CPU, a graph's shape arithmetic then never waits for the GPU (each
+        `int(tensor)` on a GPU tensor was a synchronisation) and never copies to it -- which
+        is also what lets a run be captured in a CUDA graph."""
+        for key in set(self._names.values()):
+            t = getattr(self, key)
+            if t.dtype == torch.int64 and t.numel() <= HOST_INTS and t.device.type != "cpu":
+                self.register_buffer(key, t.cpu(), persistent=False)
+        return self
+
     def initializer(self, name: str) -> torch.Tensor:
         return getattr(self, self._names[name])
 
@@ -135,7 +166,9 @@ for _name, _fn in {
     "Min": torch.minimum,
 }.items():
     _OPS[_name] = lambda a, b, _fn=_fn, batch=None: _fn(
-        a, b.to(a.dtype) if a.is_floating_point() and isinstance(b, torch.Tensor) else b
+        *_same_device(
+            a, b.to(a.dtype) if a.is_floating_point() and isinstance(b, torch.Tensor) else b
+        )
     )
 
 for _name, _fn in {
@@ -364,7 +397,7 @@ _OPS["ReduceMin"] = _reduce(lambda x, a, k: x.amin(a, keepdim=k))
 # -- shapes ------------------------------------------------------------------------------------------
 @_op("Shape")
 def _shape(x, batch=None, start=0, end=None):
-    return torch.tensor(x.shape[start:end], dtype=torch.int64, device=x.device)
+    return torch.tensor(x.shape[start:end], dtype=torch.int64)  # on the host: see shapes_on_host
 
 
 @_op("Gather")
@@ -372,6 +405,7 @@ def _gather(x, idx, batch=None, axis=0):
     idx = idx.to(torch.int64)
     if idx.dim() == 0:
         return x.select(axis, int(idx) % x.shape[axis])
+    idx = idx.to(x.device)
     return torch.index_select(x, axis, idx.reshape(-1) % x.shape[axis]).reshape(
         *x.shape[:axis], *idx.shape, *x.shape[axis + 1 :]
     )
@@ -399,7 +433,9 @@ def _squeeze(x, axes_in=None, batch=None, axes=None):
 def _concat(*xs, batch=None, axis=0):
     xs = [x for x in xs if x is not None and x.numel() > 0] or [xs[0]]
     dtype = xs[0].dtype
-    return torch.cat([x.to(dtype) for x in xs], axis)
+    devices = {x.device for x in xs}
+    device = next((d for d in devices if d.type != "cpu"), xs[0].device)
+    return torch.cat([x.to(device, dtype) for x in xs], axis)
 
 
 @_op("Slice")
