@@ -63,3 +63,26 @@ def test_shapes_beyond_the_captured_few_run_as_they_are():
             x = torch.randn(n, 3, 16, 16, device="cuda")
             torch.testing.assert_close(captured(x)[0], net(x))
     assert len(captured.graphs) == Captured.SHAPES
+
+
+def test_the_inswapper_generator_replays_what_it_computes():
+    """The generator's runs are captured per batch shape on a GPU; replays give what the
+    network computes, and the partial last batch of a video gets its own graph."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: CUDA graphs are checked on the lent GPU machine")
+    from twoface.bench import random_engine
+
+    gen = random_engine("inswapper_128", "cuda", half=True).generator
+    rng = np.random.default_rng(0)
+    for n in (8, 8, 3):
+        crops = rng.integers(0, 255, (n, 128, 128, 3), dtype=np.uint8)
+        latents = rng.normal(size=(n, 512)).astype(np.float32)
+        got = gen.generate(crops, latents)
+        x = torch.from_numpy(crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0)
+        with torch.inference_mode():
+            want = gen.net(x.cuda().half(), torch.from_numpy(latents).cuda().half())
+        want = want.float().cpu().numpy().transpose(0, 2, 3, 1)
+        want = np.clip(want * 255 + 0.5, 0, 255).astype(np.uint8)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert len(gen._graphed.graphs) == 2 and None not in gen._graphed.graphs.values()

@@ -105,7 +105,27 @@ class InswapperGenerator(Generator):
         with torch.inference_mode():
             t = torch.from_numpy(target).to(self.device, self.dtype)
             s = torch.from_numpy(latent).to(self.device, self.dtype)
-            return self.net(t, s).float().cpu().numpy()
+            return self._forward()(t, s)[0].float().cpu().numpy()
+
+    def _forward(self):
+        """The network as a function of (target, latent) -> (output,): on a CUDA GPU, captured
+        in CUDA graphs per batch shape (runtime.Captured) -- its ~600 kernel launches a batch,
+        made from Python, held the GIL that a video's other threads wait for (measured with
+        py-spy on the H100: the generator's AdaIN and conv wrappers were the main thread's top
+        GIL holders). Not when compiled: torch.compile has its own ways."""
+        run = self.__dict__.get("_graphed")
+        if run is None:
+            import torch
+
+            from twoface.runtime import Captured
+
+            net = self.net
+            plain = lambda t, s: (net(t, s),)  # noqa: E731
+            compiled = hasattr(net, "_orig_mod")
+            cuda = torch.device(self.device).type == "cuda"
+            run = Captured(plain) if cuda and not compiled else plain
+            self._graphed = run
+        return run
 
     # -- identity ----------------------------------------------------------------------------------
     def _latent(self, identity: SourceIdentity) -> np.ndarray:
