@@ -275,6 +275,31 @@ def test_area_mask_limits_the_paste_to_the_face(swapper, photos):
     assert (boxed == frame)[~changed_box].all()
 
 
+def test_frames_pasted_in_parallel_equal_one_at_a_time(swapper, photos, monkeypatch):
+    """Where there are cores to spare the compositor pastes a batch's frames in parallel
+    threads; the frames come out bit-identical, in order, and untouched frames stay the same
+    objects."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from twoface.swap import compositor
+    from twoface.swap.engine import LearnedEngine
+
+    frame, _, job = _job(swapper, photos)
+    frames = [np.roll(frame, 7 * i, axis=1) for i in range(6)]
+    jobs = [replace(job, frame_index=i) for i in (0, 2, 3, 5)]
+    engine = LearnedEngine(_EchoGenerator(), maskers=[])
+    monkeypatch.setattr(compositor, "_POOL", [None])
+    alone = engine.swap(frames, jobs)
+    with ThreadPoolExecutor(3) as pool:
+        monkeypatch.setattr(compositor, "_POOL", [pool])
+        parallel = engine.swap(frames, jobs)
+    for i, (a, b) in enumerate(zip(alone, parallel, strict=True)):
+        np.testing.assert_array_equal(a, b)
+        assert (b is frames[i]) == (i in (1, 4))  # frames without a job are passed through
+    assert all((parallel[i] != frames[i]).any() for i in (0, 2, 3, 5))
+
+
 def test_enhancer_slot_runs_on_its_template_and_blend_zero_changes_nothing(swapper, photos):
     from twoface.enhance import Enhancer, EnhancerSpec
     from twoface.swap.engine import LearnedEngine

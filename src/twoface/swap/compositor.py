@@ -116,11 +116,44 @@ class PasteBack:
         affines: np.ndarray,
     ) -> list[np.ndarray]:
         out = list(frames)
-        copied: set[int] = set()
+        per_frame: dict[int, list[int]] = {}
         for k, job in enumerate(jobs):
-            i = job.frame_index
-            if i not in copied:
-                out[i] = frames[i].copy()
-                copied.add(i)
-            paste_back(out[i], crops[k], affines[k], None if masks is None else masks[k])
+            per_frame.setdefault(job.frame_index, []).append(k)
+
+        def paste_frame(i: int) -> None:
+            frame = frames[i].copy()
+            for k in per_frame[i]:
+                paste_back(frame, crops[k], affines[k], None if masks is None else masks[k])
+            out[i] = frame
+
+        # Frames are independent and OpenCV lets go of the GIL: a batch's frames are pasted in
+        # parallel where there are cores to spare (five faces in each 1080p frame took 11 ms a
+        # frame on one thread).
+        pool = _pool()
+        if pool is None or len(per_frame) < 2:
+            for i in per_frame:
+                paste_frame(i)
+        else:
+            list(pool.map(paste_frame, per_frame))
         return out
+
+
+_POOL: list = []
+
+
+def _pool():
+    """A few threads for pasting frames in parallel, or None on a machine of few cores."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _POOL:
+        workers = min(PASTE_THREADS, (os.cpu_count() or 1) // 4)
+        _POOL.append(
+            ThreadPoolExecutor(workers, thread_name_prefix="twoface-paste-frame")
+            if workers >= 2
+            else None
+        )
+    return _POOL[0]
+
+
+PASTE_THREADS = 4

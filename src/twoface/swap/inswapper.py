@@ -112,7 +112,7 @@ class InswapperGenerator(Generator):
         in CUDA graphs per batch shape (runtime.Captured) -- its ~600 kernel launches a batch,
         made from Python, held the GIL that a video's other threads wait for (measured with
         py-spy on the H100: the generator's AdaIN and conv wrappers were the main thread's top
-        GIL holders). Not when compiled: torch.compile has its own ways."""
+        GIL holders). A compiled network is captured too (its fused kernels replayed)."""
         run = self.__dict__.get("_graphed")
         if run is None:
             import torch
@@ -121,9 +121,8 @@ class InswapperGenerator(Generator):
 
             net = self.net
             plain = lambda t, s: (net(t, s),)  # noqa: E731
-            compiled = hasattr(net, "_orig_mod")
             cuda = torch.device(self.device).type == "cuda"
-            run = Captured(plain) if cuda and not compiled else plain
+            run = Captured(plain) if cuda else plain
             self._graphed = run
         return run
 
