@@ -93,7 +93,9 @@ class SkinModel:
         chroma in distance -- are told apart by having almost none. (A greyscale photo's skin
         is grey: then nothing is.)"""
         skin_chroma = float(np.linalg.norm(self.median[1:]))
-        if skin_chroma <= COLOURED:
+        # Skin's hue lies between red and yellow (a*, b* > 0); a skin median elsewhere (a
+        # bluish, colour-graded photo) says the photo's colours are not to be trusted.
+        if skin_chroma <= COLOURED or min(self.median[1], self.median[2]) <= 0:
             return np.zeros(image_lab.shape[:2], bool)
         return np.linalg.norm(image_lab[..., 1:], axis=-1) < GREYER * skin_chroma
 
