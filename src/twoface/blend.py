@@ -115,7 +115,7 @@ def transfer_tone(
             w = lips.astype(np.float32)[..., None]
             offset = offset * (1.0 - w) + lip_offset * w
     out = np.empty_like(source_lab)
-    out[..., 0] = np.clip(ls * light - 1.0, 0, 100)
+    out[..., 0] = highlight_shoulder(ls * light - 1.0)
     out[..., 1:] = src_ab + offset
     if area is not None and area.sum() >= 32:
         gain = colourfulness(tgt_ab, area) / max(colourfulness(out[..., 1:], area), 1e-3)
@@ -124,6 +124,18 @@ def transfer_tone(
             out[..., 1:] = base + max(gain, 0.0) * (out[..., 1:] - base)
     rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+KNEE = 85.0  # L* above which lightness is rolled off rather than clipped
+
+
+def highlight_shoulder(lightness: np.ndarray) -> np.ndarray:
+    """L* with values above KNEE compressed smoothly towards 100 instead of clipped: a dark
+    source's own shine, scaled up to a bright target's light, came out as flat white patches."""
+    room = 100.0 - KNEE
+    over = np.maximum(lightness - KNEE, 0.0)
+    rolled = KNEE + room * (1.0 - np.exp(-over / room))
+    return np.clip(np.where(lightness > KNEE, rolled, lightness), 0.0, 100.0)
 
 
 def colourfulness(ab: np.ndarray, area: np.ndarray) -> float:

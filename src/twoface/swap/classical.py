@@ -21,7 +21,15 @@ from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
 from twoface.schemes import scheme_of
 from twoface.swap.base import Engine, SourceFace, SourceIdentity, SwapJob
-from twoface.swap.skin import SkinModel, clean, eye_openness, gaze, lab, yaw_sign
+from twoface.swap.skin import (
+    SkinModel,
+    clean,
+    eye_openness,
+    gaze,
+    lab,
+    pitch_ratio,
+    yaw_sign,
+)
 from twoface.types import Face
 
 
@@ -244,12 +252,13 @@ class ClassicalEngine(Engine):
         # Poses apart (after any mirroring): blend more softly rather than show stretched
         # texture up to a sharp edge.
         yaw_gap = abs(yaw_sign(lm_local, scheme) - yaw_sign(src_lm, scheme))
+        pitch_gap = abs(pitch_ratio(lm_local, scheme) - pitch_ratio(src_lm, scheme))
         soft = face_mask(
             crop.shape[:2],
             lm_local,
             keep_open_mouth=self.keep_open_mouth,
             source_mouth_open=source_open,
-            softness=1.0 + 1.5 * _ramp(yaw_gap, 0.2, 0.4),
+            softness=1.0 + 1.5 * max(_ramp(yaw_gap, 0.2, 0.4), _ramp(pitch_gap, 0.12, 0.06)),
         )
         # How much the target's own eyes should stay (0..1, continuous so video does not
         # flicker): closed against open, or a gaze elsewhere.
@@ -266,7 +275,14 @@ class ClassicalEngine(Engine):
                     gaze(crop_lab[..., 0], lm_local, scheme)
                     - gaze(warped_lab[..., 0], lm_local, scheme)
                 )
-                keep = max(keep, _eyes_keep(lm_local, src_lm, scheme), _ramp(gap, GAZE_GAP, 0.08))
+                # A head tilted back or bowed far from the source's: the source's eyes, warped
+                # that far, smear or double; the target's own stay.
+                keep = max(
+                    keep,
+                    _eyes_keep(lm_local, src_lm, scheme),
+                    _ramp(gap, GAZE_GAP, 0.08),
+                    _ramp(pitch_gap, PITCH_GAP, 0.03),
+                )
         keep = self._smooth(track_id, "eyes", np.float32(keep))
 
         def eye_area(grow: float) -> np.ndarray:
@@ -364,6 +380,10 @@ CLOSED = 0.23
 # ahead (or the reverse) keeps the target's eyes.
 GAZE_GAP = 0.15
 VIDEO_CLOSED = 0.2
+# pitch_ratio apart by this much (source against target) starts keeping the target's eyes:
+# frontal faces read 0.21-0.36 on the shared photos, pitch_up_woman.jpg 0.14 (two_people.jpg's
+# slightly raised chin 0.16: a gap of 0.13 from mark.jpg's 0.29 must not count yet).
+PITCH_GAP = 0.135
 
 
 def fill_from_skin(image_lab, holes, skin, face_w: float):

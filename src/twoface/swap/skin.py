@@ -161,6 +161,19 @@ def yaw_sign(lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
     return float(2 * (nose - left) / max(right - left, 1e-6) - 1)
 
 
+def pitch_ratio(lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
+    """How far down the nose tip sits between the eyes' line and the chin (0..1): ~0.3 facing
+    the camera; lower with the head tilted back (pitch_up_woman.jpg 0.14), higher bowed
+    (pitch_down_woman.jpg 0.38, closed_eyes_woman.jpg 0.40)."""
+    s = scheme or scheme_of(lm)
+    lm = np.asarray(lm, np.float64)
+    eye_l, eye_r = s.eye_centres(lm)
+    eyes = (eye_l + eye_r) / 2
+    axis = s.point(lm, "chin").reshape(-1) - eyes
+    length = max(float(np.linalg.norm(axis)), 1e-6)
+    return float((s.point(lm, "nose_tip").reshape(-1) - eyes) @ axis / length**2)
+
+
 def gaze(lightness: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme | None = None) -> float:
     """Where the irises sit between the eye corners, 0 (image left) .. 1, averaged over both
     eyes: the centroid of each eye's darkest quarter of pixels (iris and pupil)."""
