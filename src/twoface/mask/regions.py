@@ -78,8 +78,8 @@ def face_mask(
     """Soft swap mask for one face: inner face and brows, minus the mouth when the mouths differ.
 
     Target mouth open: its teeth and tongue stay (a source mouth warped into an open one doubles
-    teeth). Source open but target closed: the target's lips stay (squeezed source teeth would
-    show as a white line between the lips). softness > 1 widens the feather (a source turned
+    teeth). Source open: the target's lips stay too (squeezed source teeth would show as a white
+    line between closed lips, or as teeth on the lips of an open one). softness > 1 widens the feather (a source turned
     away from the target's pose: its stretched texture fades in instead of ending sharply).
     """
     lm = np.asarray(lm, np.float32)
@@ -93,9 +93,11 @@ def face_mask(
     )
     target_open = mouth_open_ratio(lm, s) > OPEN_MOUTH
     region = None
-    if keep_open_mouth and target_open:
+    if keep_open_mouth and target_open and not source_mouth_open:
         region = s.group(lm, "mouth_inner")
     elif keep_open_mouth and source_mouth_open:
+        # Both open: the source's lips, thin over its teeth, would carry teeth into the
+        # target's lip band -- the target's whole mouth stays.
         region = s.group(lm, "mouth_outer")
     if region is not None:
         mouth = polygon_mask(shape, region)
