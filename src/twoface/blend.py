@@ -91,7 +91,8 @@ def transfer_tone(
     source's detail is first matched to the target's (`match_detail`).
 
     Dark pixels take the offset in proportion to their lightness (a colour cast scales with the
-    light; a constant shift turned dark brows and lashes blue or green). With `area` (the face)
+    light; a constant shift turned dark brows and lashes blue or green), and near-colourless ones
+    (teeth, eye whites) in proportion to their chroma up to half the skin's. With `area` (the face)
     the source's colour variation round the skin tone is scaled down to the target's: a
     greyscale or faded target gets grey or faded eyes and lips, not the source's colours. With
     `lips` (a soft map) the lips take the offset that moves the source's lip colour to the
@@ -108,6 +109,12 @@ def transfer_tone(
     src_ab, tgt_ab = source_lab[..., 1:], target_lab[..., 1:]
     offset = masked_blur(tgt_ab - src_ab, m, sigma * 2)
     offset *= np.clip(ls / np.maximum(low_s, 1.0), 0.0, 1.0)[..., None]
+    # Near-colourless pixels (teeth, eye whites, grey hair) take less of it too: the offset
+    # moves a skin tone, and moved whole it turned the source's teeth blue or pink.
+    skin_ab = np.linalg.norm(masked_blur(src_ab, m, sigma * 2), axis=-1)
+    offset *= np.clip(np.linalg.norm(src_ab, axis=-1) / np.maximum(0.5 * skin_ab, 1.0), 0.0, 1.0)[
+        ..., None
+    ]
     if lips is not None:
         inside = lips > 0.5
         if inside.sum() >= 16:
