@@ -467,8 +467,13 @@ def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
     assert main([*base, *zoo, "--enhancer", "codeformer_onnx", "--enhancer-blend", "1.5"]) == 2
     assert "enhancer blend must be in [0, 1], got 1.5" in capsys.readouterr().err
     assert not out.exists()
-    assert main([*base, "--mask", "occlusion"]) == 0  # the classical engine: a note, not an error
-    assert "--mask applies to learned swappers" in capsys.readouterr().err
+    # The classical engine takes the model masks (here not installed: one line, exit 4) ...
+    assert main([*base, "--mask", "occlusion", "--models-dir", str(tmp_path / "empty")]) == 4
+    assert "model xseg_1 is not in" in capsys.readouterr().err
+    assert not out.exists()
+    # ... and notes the learned swappers' own.
+    assert main([*base, "--mask", "box"]) == 0
+    assert "--mask box applies to learned swappers" in capsys.readouterr().err
 
 
 # -- GFPGAN's .pth ---------------------------------------------------------------------------------
@@ -744,3 +749,79 @@ def test_finishing_stages_add_no_temporal_jitter(zoo, photos, tmp_path):
 
     f_in, f_out = flicker(a), flicker(b)
     assert f_out <= 1.10 * f_in, (f_in, f_out)
+
+
+# -- the classical engine with model masks (issue 13) --------------------------------------------
+
+
+def _classical_swap(maskers, photos):
+    from twoface import Swapper
+    from twoface.swap.classical import ClassicalEngine
+
+    sw = Swapper()
+    target = rgb(photos / "biden.jpg")
+    engine = ClassicalEngine().with_maskers(maskers)
+    sw.engine = engine
+    return target, sw.swap_image(photos / "obama.jpg", target).image, sw
+
+
+def test_classical_engine_leaves_what_an_occluder_covers(zoo, photos):
+    """An occlusion model saying nothing is face leaves the target bit-identical; one saying
+    all is face replaces the colour test's answer: at least everything the colour test let
+    through is swapped."""
+    from twoface.mask.base import OcclusionMasker
+    from twoface.parse import Occluder
+    from twoface.runtime import load_graph
+
+    def occluder(version):
+        graph = load_graph(zoo / "models" / f"xseg_{version}.onnx")
+        return OcclusionMasker(Occluder(lambda x: next(iter(graph(x).values()))))
+
+    target, covered, _ = _classical_swap([occluder(2)], photos)
+    assert np.array_equal(covered, target)
+    _, clear, sw = _classical_swap([occluder(3)], photos)
+    plain = _plain_swap(photos)
+    assert _changed(target, clear).sum() >= _changed(target, plain).sum() > 5000
+
+
+def _plain_swap(photos):
+    from twoface import Swapper
+
+    return Swapper().swap_image(photos / "obama.jpg", photos / "biden.jpg").image
+
+
+def test_classical_engine_swaps_only_what_the_parser_calls_face(photos):
+    """A parser that calls only the left half of the aligned crop face: the swap changes the
+    target on that side of the face only (a hand on the other side would be left alone)."""
+    from twoface.mask.base import RegionMasker
+    from twoface.parse import CLASSES, FaceParser
+
+    skin = CLASSES.index("skin")
+
+    def run(x):
+        logits = np.zeros((len(x), 19, 512, 512), np.float32)
+        logits[:, 0] = 1
+        logits[:, skin, :, :256] = 2
+        return logits
+
+    target, out, sw = _classical_swap([RegionMasker(FaceParser(run), regions=["skin"])], photos)
+    face = sw.analyse([target])[0][0]
+    _, affines = align_jobs([target], _job(face), 256, "arcface")
+    changed = np.argwhere(_changed(target, out))[:, ::-1].astype(np.float64)
+    in_crop = apply_affine(affines[0], changed)
+    assert len(changed) > 2000
+    assert (in_crop[:, 0] < 128 + 8).mean() > 0.99  # the left half, up to the mask's feather
+
+
+def test_classical_engine_uses_an_installed_parser_by_default(zoo, photos):
+    from twoface import Swapper
+    from twoface.config import Config, FinishConfig, ModelsConfig
+    from twoface.mask import MaskSettings
+    from twoface.mask.base import OcclusionMasker, RegionMasker
+
+    with_parser = Swapper(Config(ModelsConfig(models_dir=str(zoo))))
+    assert [type(m) for m in with_parser.engine.maskers] == [RegionMasker]
+    assert Swapper().engine.maskers == []  # none installed: the colour test alone
+    asked = FinishConfig(masks=MaskSettings(names=("occlusion", "box")))
+    both = Swapper(Config(ModelsConfig(models_dir=str(zoo)), finish=asked))
+    assert [type(m) for m in both.engine.maskers] == [OcclusionMasker]  # box: the learned's

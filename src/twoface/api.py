@@ -157,6 +157,10 @@ def _unturn_face(face: Face, k: int, width: int, height: int) -> Face:
 DRAWN_SCORE = 0.95
 
 
+# The masks the classical engine takes from models (the others are the learned swappers').
+CLASSICAL_MASKS = ("region", "occlusion")
+
+
 class Swapper:
     """Detect, select, swap, blend and label; one instance keeps its models loaded.
 
@@ -196,7 +200,7 @@ class Swapper:
         built = self.pool.get("swap", config.models.swapper, config.runtime)
         finish = config.finish
         if isinstance(built, Engine):
-            return built  # classical: its own masks and blend (the CLI notes what is ignored)
+            return self._classical_maskers(built, finish, config.runtime)
         if finish.ghost_sr:
             from twoface.swap.ghost import GhostGenerator, GhostWithSR
 
@@ -220,6 +224,28 @@ class Swapper:
                 weight=finish.enhancer_weight,
             )
         return LearnedEngine(built, maskers, enhancer, pixel_boost=finish.pixel_boost)
+
+    def _classical_maskers(self, engine, finish, runtime):
+        """The classical engine (or another engine that masks by its own rules) with the model
+        masks it can use: those of `--mask` that are models (region, occlusion), or, by default,
+        the face parser's regions when the parser is installed (issue 13: the target's own face
+        from a parsing model when there is one; the colour test otherwise)."""
+        from twoface.errors import ModelError
+        from twoface.mask import MaskSettings, create_maskers
+        from twoface.swap.classical import ClassicalEngine
+
+        if not isinstance(engine, ClassicalEngine):
+            return engine
+        settings = finish.masks or MaskSettings()
+        if settings.names is not None:
+            names = [n for n in settings.names if n in CLASSICAL_MASKS]
+            maskers = create_maskers(names, settings, self.pool, runtime)
+        else:
+            try:
+                maskers = create_maskers(["region"], settings, self.pool, runtime)
+            except ModelError:  # no parser installed: the embedded colour test alone
+                maskers = []
+        return engine.with_maskers(maskers) if maskers else engine
 
     def stages(self):
         """The stages a video swap runs (the encoder built only if asked for)."""

@@ -397,7 +397,9 @@ def _finish_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated masks combined by minimum: box, area, region (face parser), "
         "occlusion (XSeg), mouth (keep an open target mouth), ghost (sber-swap's 106-landmark "
         "mask, needs landmarks_2d106det); default: the swapper's own "
-        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area)",
+        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area). The "
+        "classical engine takes region and occlusion (default: region when a face parser is "
+        "installed, else its own colour test)",
     )
     g.add_argument(
         "--mask-regions",
@@ -564,6 +566,13 @@ def _ignored_options(args, video: bool) -> list[str]:
     if args.similarity is not None and not (args.reference or args.target_faces):
         notes.append("--similarity applies with --reference or --target-faces; ignored")
     finish = [f"--{k.replace('_', '-')}" for k in FINISH_FLAGS if getattr(args, k) is not None]
+    if args.swapper == "classical" and not args.anime:
+        # The classical engine takes the model masks (region, occlusion) and their options.
+        takes = {"mask_regions", "parser", "occluder"}
+        finish = [f for f in finish if f[2:].replace("-", "_") not in takes and f != "--mask"]
+        others = [m for m in (args.mask or ()) if m not in ("region", "occlusion")]
+        if others:
+            finish.append(f"--mask {','.join(others)}")
     if finish and (args.swapper == "classical" or args.anime):
         notes.append(
             f"{', '.join(finish)} {_verb(finish)} to learned swappers; the classical and anime "

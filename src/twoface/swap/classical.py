@@ -113,27 +113,67 @@ class ClassicalEngine(Engine):
         keep_open_mouth: bool = True,
         keep_eyes: bool = True,
         occlusion: bool = True,
+        maskers: Sequence | None = None,
     ) -> None:
         self.shading_sigma = shading_sigma  # times the face width
         self.poisson = poisson
         self.keep_open_mouth = keep_open_mouth
         self.keep_eyes = keep_eyes  # the target's eyes where openness differs
         self.occlusion = occlusion  # non-skin in either face keeps the target's pixels
+        # Model maskers (a face parser's regions, an occlusion model): where installed and
+        # asked for, what they leave out of the target's face keeps the target's pixels,
+        # instead of the colour test's answer (a hand is skin-coloured; a parser knows it is
+        # not face).
+        self.maskers = list(maskers or ())
         self._state: OrderedDict = OrderedDict()  # per video track: smoothed decisions
         self._traits: dict = {}  # per source photo: fringe, glasses
 
+    def with_maskers(self, maskers: Sequence) -> ClassicalEngine:
+        """A new engine of these settings that also takes the target's face from `maskers`."""
+        return ClassicalEngine(
+            self.shading_sigma,
+            self.poisson,
+            self.keep_open_mouth,
+            self.keep_eyes,
+            self.occlusion,
+            maskers=maskers,
+        )
+
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         out = list(frames)
+        # The model masks of all the batch's faces at once (batch-first), on the frames as
+        # they came in: a face swapped first must not hide a neighbour from the parser.
+        face_maps = self._face_maps(frames, jobs) if self.maskers else [None] * len(jobs)
         touched: set[int] = set()
-        for job in jobs:
+        for job, face_map in zip(jobs, face_maps, strict=True):
             if job.frame_index not in touched:
                 out[job.frame_index] = out[job.frame_index].copy()
                 touched.add(job.frame_index)
-            self.swap_one(out[job.frame_index], job.target, pick_source(job.source, job.target))
+            self.swap_one(
+                out[job.frame_index], job.target, pick_source(job.source, job.target), face_map
+            )
         return out
 
-    def swap_one(self, frame: np.ndarray, target: Face, source: SourceFace) -> None:
-        """Swap one face of `frame` in place."""
+    def _face_maps(self, frames, jobs) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per job: the maskers' combined mask (1 = the target's own face, to be swapped) on a
+        crop aligned to the ArcFace template, and that crop's frame-to-crop affine."""
+        from twoface.mask import combine
+        from twoface.swap.engine import align_jobs
+
+        crops, affines = align_jobs(frames, jobs, MASK_CROP, "arcface")
+        targets = [job.target for job in jobs]
+        masks = combine([m.masks(crops, targets, affines) for m in self.maskers], crops.shape[:3])
+        return list(zip(masks, affines, strict=True))
+
+    def swap_one(
+        self,
+        frame: np.ndarray,
+        target: Face,
+        source: SourceFace,
+        face_map: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Swap one face of `frame` in place. `face_map`: the model maskers' (mask, affine) for
+        it (`_face_maps`)."""
         if target.landmarks is None or source.face.landmarks is None:
             raise UsageError(
                 "the classical engine needs landmarks: use a landmarker such as dlib68, not none",
@@ -166,7 +206,22 @@ class ClassicalEngine(Engine):
                 interpolation=cv2.INTER_AREA,
             )
         )
-        shaded, soft = self._swap_crop(work, lm_local, src_image, src_lm, scheme, target.track_id)
+        face_only = None
+        if face_map is not None:
+            # The aligned crop's mask, brought into the working crop: work -> frame -> aligned.
+            mask, affine = face_map
+            to_frame = np.array([[1 / scale, 0, x0], [0, 1 / scale, y0], [0, 0, 1]], np.float64)
+            work_to_crop = np.asarray(affine, np.float64) @ to_frame
+            face_only = cv2.warpAffine(
+                mask.astype(np.float32),
+                work_to_crop,
+                (work.shape[1], work.shape[0]),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderValue=1.0,  # beyond the aligned crop the maskers say nothing
+            )
+        shaded, soft = self._swap_crop(
+            work, lm_local, src_image, src_lm, scheme, target.track_id, face_only
+        )
         if shaded is None:
             return
         if scale != 1.0:
@@ -237,8 +292,9 @@ class ClassicalEngine(Engine):
                 self._traits.pop(next(iter(self._traits)))
         return self._traits[key][1]
 
-    def _swap_crop(self, crop, lm_local, src_image, src_lm, scheme, track_id=None):
-        """The swapped crop and its soft mask (crop coordinates), or (None, None)."""
+    def _swap_crop(self, crop, lm_local, src_image, src_lm, scheme, track_id=None, face_only=None):
+        """The swapped crop and its soft mask (crop coordinates), or (None, None). face_only:
+        the model maskers' map of the target's own face in crop coordinates, or None."""
         n = len(lm_local)
         dst_local = extended_points(lm_local)
         src = extended_points(src_lm)
@@ -323,6 +379,10 @@ class ClassicalEngine(Engine):
                 # never lips: there the target's pixels stay, not the source's mouth. (Eyes:
                 # lashes and lids make their surroundings too unlike skin to judge this way.)
                 target_skin = clean(skin_t, face_w).astype(bool)
+                if face_only is not None:
+                    # A parser's or occlusion model's answer replaces the colour test: a hand
+                    # or a pink face mask is skin-coloured, but not face.
+                    target_skin = face_only > 0.5
                 if not _surroundings_shown(target_skin, lm_local, scheme, "mouth_outer", face_w):
                     parts = tuple(p for p in parts if p != "mouth_outer")
                 mouth = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.03)
@@ -339,10 +399,14 @@ class ClassicalEngine(Engine):
                 # round the eyes (not the eyes) comes from the target.
                 allowed &= ~((eye_area(0.2) > 0.5) & (eye_area(0.015) < 0.5))
             allowed = cv2.GaussianBlur(allowed.astype(np.float32), (0, 0), max(0.7, 0.005 * face_w))
+            if face_only is not None:
+                # What the models leave out is left out whatever the features (an eye under a
+                # hand stays the hand).
+                allowed = np.minimum(allowed, face_only)
             if track_id is not None:
                 allowed = self._smooth_mask(track_id, allowed, lm_local, scheme)
         else:
-            allowed = np.ones_like(soft)
+            allowed = np.ones_like(soft) if face_only is None else face_only
         # Stills: the Poisson clone runs inside the occlusion holes' edges too, pinning the
         # colour to the target round a beard or rims. Video: over the whole face area, holes
         # and all -- holes moving from frame to frame would make the solution jump -- and the
@@ -367,6 +431,8 @@ class ClassicalEngine(Engine):
         return shaded, soft
 
 
+# Side of the ArcFace-aligned crop the model maskers (parser, occluder) see.
+MASK_CROP = 256
 # Faces are swapped at most this wide (ear to ear, pixels), then scaled back.
 WORK_FACE = 320
 # The smallest non-skin area of the source (x face width^2) kept out of the swap as an occluder.
