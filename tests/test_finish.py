@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from conftest import rgb
@@ -825,3 +826,44 @@ def test_classical_engine_uses_an_installed_parser_by_default(zoo, photos):
     asked = FinishConfig(masks=MaskSettings(names=("occlusion", "box")))
     both = Swapper(Config(ModelsConfig(models_dir=str(zoo)), finish=asked))
     assert [type(m) for m in both.engine.maskers] == [OcclusionMasker]  # box: the learned's
+
+
+def test_classical_engine_finds_the_sources_non_face_with_the_parser(photos):
+    """With a face parser the source photo's non-face areas (filled with its own skin, not
+    carried over) are the parser's answer, not the colour test's: a parser calling the lower
+    half of the aligned face hair makes the source's cheeks and chin a hole; one calling all of
+    it skin leaves none there."""
+    from twoface import Swapper
+    from twoface.mask.base import RegionMasker
+    from twoface.parse import CLASSES, FaceParser
+    from twoface.schemes import scheme_of
+    from twoface.swap.classical import ClassicalEngine
+
+    def parser(lower: str):
+        def run(x):
+            logits = np.zeros((len(x), 19, 512, 512), np.float32)
+            logits[:, CLASSES.index("skin")] = 1
+            logits[:, CLASSES.index(lower), 300:] = 2
+            return logits
+
+        return RegionMasker(FaceParser(run), regions=["skin"])
+
+    image = rgb(photos / "biden.jpg")
+    face = Swapper().analyse([image])[0][0]
+    scheme = scheme_of(face.landmarks)
+    cheeks = np.zeros(image.shape[:2], bool)
+    nose_y = int(scheme.point(face.landmarks, "nose_tip").reshape(-1)[1])
+    chin_y = int(scheme.point(face.landmarks, "chin").reshape(-1)[1])
+    x0, _, x1, _ = face.box.astype(int)
+    cheeks[nose_y + 5 : chin_y - 5, x0 + 10 : x1 - 10] = True
+    holes = {}
+    for lower in ("hair", "skin"):
+        engine = ClassicalEngine().with_maskers([parser(lower)])
+        *_, hole_map, s = engine._source_traits(image, face.landmarks, scheme)
+        big = (
+            cv2.resize(hole_map, (image.shape[1], image.shape[0])) > 0.5
+            if s != 1
+            else hole_map > 0.5
+        )
+        holes[lower] = big[cheeks].mean()
+    assert holes["hair"] > 0.6 and holes["skin"] < 0.1, holes

@@ -279,6 +279,11 @@ class ClassicalEngine(Engine):
             small_lm = np.asarray(lm, np.float64) * scale
             small_lab = lab(small)
             skin = SkinModel.fit(small_lab, small_lm, scheme).skin(small_lab)
+            parsed = self._parsed_face(small, small_lm, scheme)
+            if parsed is not None:
+                # A face parser is installed: what it calls face is the source's skin (a beard,
+                # hair or a hand are not, whatever their colour).
+                skin = parsed
             holes = 1 - clean(skin, fw * scale, SOURCE_HOLE)
             traits = (
                 _fringe(skin, small_lm, scheme),
@@ -291,6 +296,26 @@ class ClassicalEngine(Engine):
             while len(self._traits) > 8:
                 self._traits.pop(next(iter(self._traits)))
         return self._traits[key][1]
+
+    def _parsed_face(self, image, lm, scheme) -> np.ndarray | None:
+        """Where the engine's face parser (a region masker) calls a photo's pixels face, as a
+        boolean map of the photo; None without a parser."""
+        from twoface.identity.arcface import align
+        from twoface.mask.base import RegionMasker
+
+        region = next((m for m in self.maskers if isinstance(m, RegionMasker)), None)
+        if region is None:
+            return None
+        crop, m = align(image, scheme.five_points(lm), MASK_CROP, "arcface")
+        face = region.masks(crop[None], [None], m[None])[0]
+        back = cv2.warpAffine(
+            face.astype(np.float32),
+            m,
+            (image.shape[1], image.shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderValue=0.0,
+        )
+        return back > 0.5
 
     def _swap_crop(self, crop, lm_local, src_image, src_lm, scheme, track_id=None, face_only=None):
         """The swapped crop and its soft mask (crop coordinates), or (None, None). face_only:
