@@ -311,36 +311,27 @@ def test_undecodable_stream_is_refused(face_rgb, photos, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_path):
+def _run_on_a_long_clip(stages, swapper, face_rgb, photos, tmp_path, **options):
+    """run_video on a 40-frame clip in `tmp_path` (biden.jpg as the source)."""
     from twoface.io.video import probe
     from twoface.video_pipeline import run_video
 
     clip = tmp_path / "long.mp4"
     write_clip(clip, [face_frame(face_rgb, shift=i) for i in range(40)])
-    out = tmp_path / "out.mp4"
     selection, identities = swapper._selection_and_sources(
         [photos / "biden.jpg"], False, None, None
     )
+    args = (str(clip), probe(clip), str(tmp_path / "out.mp4"), None, 18, "ultrafast", None)
+    return run_video(stages, identities, selection, *args, progress=False, **options)
 
+
+def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_path):
     def ctrl_c(n):
         if n == 12:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_video(
-            swapper,
-            identities,
-            selection,
-            str(clip),
-            probe(clip),
-            str(out),
-            None,
-            18,
-            "ultrafast",
-            None,
-            progress=False,
-            on_frame=ctrl_c,
-        )
+        _run_on_a_long_clip(swapper, swapper, face_rgb, photos, tmp_path, on_frame=ctrl_c)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file
 
 
@@ -349,15 +340,8 @@ def test_a_model_failing_mid_video_surfaces_as_itself(face_rgb, photos, swapper,
     there reaches the caller as its own error, not as a failed write, without a hang, leaving
     nothing behind."""
     from twoface.errors import ModelError
-    from twoface.io.video import probe
-    from twoface.video_pipeline import Stages, run_video
+    from twoface.video_pipeline import Stages
 
-    clip = tmp_path / "long.mp4"
-    write_clip(clip, [face_frame(face_rgb, shift=i) for i in range(40)])
-    out = tmp_path / "out.mp4"
-    selection, identities = swapper._selection_and_sources(
-        [photos / "biden.jpg"], False, None, None
-    )
     calls = []
 
     class Failing:
@@ -369,19 +353,6 @@ def test_a_model_failing_mid_video_surfaces_as_itself(face_rgb, photos, swapper,
 
     stages = Stages(Failing(), swapper.landmarker, swapper.engine, lambda: swapper.encoder)
     with pytest.raises(ModelError, match="out of memory on the device"):
-        run_video(
-            stages,
-            identities,
-            selection,
-            str(clip),
-            probe(clip),
-            str(out),
-            None,
-            18,
-            "ultrafast",
-            None,
-            batch_size=8,
-            progress=False,
-        )
+        _run_on_a_long_clip(stages, swapper, face_rgb, photos, tmp_path, batch_size=8)
     assert len(calls) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file

@@ -124,12 +124,7 @@ def run_video(
     def reader() -> None:
         try:
             for item in read_video(target, info, trim, reencode, drop_audio):
-                while not stop.is_set():
-                    try:
-                        in_q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                _put(in_q, item, stop)
                 if stop.is_set():
                     return
         except BaseException as e:  # handed to the main thread
