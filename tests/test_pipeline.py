@@ -358,9 +358,21 @@ def test_bench_prints_every_field_on_a_tiny_cpu_run(photos, capsys):
     assert report["frames"] == 6 and report["faces_swapped"] == 6
     assert report["codec_raw_fps"] > 0 and report["pipeline_fps"] > 0
     assert set(report["stages_ms_per_frame"]) == {"detect", "landmarks", "select", "swap", "paste"}
+    assert report["generator_pipeline_faces_s"] is None  # the classical engine has none
     assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert "codec bound" in text and "per stage (ms/frame)" in text and "peak GPU memory" in text
+    assert "generator: - (the classical engine has none)" in text
+
+
+def test_bench_compares_the_generator_in_the_pipeline_with_it_alone(photos, capsys):
+    """A learned swapper (random weights of inswapper's architecture, on the CPU here): the
+    generator's faces per second inside the pipeline and alone on batches of the same size."""
+    argv = ["bench", "-s", str(photos / "obama.jpg"), "--size", "360p", "--frames", "2"]
+    assert main([*argv, "--swapper", "inswapper_128", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["random_weights"] and report["faces_swapped"] == 2
+    assert report["generator_pipeline_faces_s"] > 0 and report["generator_alone_faces_s"] > 0
 
 
 def test_device_side_normalisation_matches_the_numpy_path():

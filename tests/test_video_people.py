@@ -126,22 +126,23 @@ def test_hamilton_default_swaps_the_performers_close_ups(swapper, photos, hamilt
 def test_per_track_state_does_not_leak_from_one_video_into_the_next(
     swapper, photos, cut_clip, tmp_path
 ):
-    """Track ids restart with every video: what the engine smoothed per track must restart too."""
+    """Track ids restart with every video: what the engine smoothed per track must restart too.
+    The same video twice leaves the same smoothed state (without the reset the second run
+    started from the first run's masks: its output differed by 0.14 levels on average). The
+    state is compared rather than the pictures: x264 with frame threads is not bit-exact from
+    run to run on a loaded machine."""
+    import copy
+
     first = swapper.swap_video(
         photos / "elon_musk.jpg", cut_clip, tmp_path / "a.mp4", progress=False
     )
-    engine_state = getattr(swapper.engine, "_state", None)
-    assert engine_state is not None and len(engine_state) > 0
+    assert first.frames == 36
+    after_first = copy.deepcopy(dict(swapper.engine._state))
+    assert len(after_first) > 0
     swapper.swap_video(photos / "elon_musk.jpg", cut_clip, tmp_path / "b.mp4", progress=False)
-    import av
-
-    def pixels(path):
-        with av.open(str(path)) as c:
-            return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-    a, b = np.stack(pixels(tmp_path / "a.mp4")), np.stack(pixels(tmp_path / "b.mp4"))
-    # The same video twice: the same pictures, to the encoder's rounding (x264 with frame
-    # threads is not bit-exact from run to run: mean difference 0.004 with the reset, 0.62
-    # without it -- the second run then started from the first run's smoothed masks).
-    assert first.frames == len(a) == len(b) == 36
-    assert np.abs(a.astype(int) - b.astype(int)).mean() < 0.05
+    after_second = dict(swapper.engine._state)
+    assert after_first.keys() == after_second.keys()
+    for track, values in after_first.items():
+        assert values.keys() == after_second[track].keys()
+        for key, value in values.items():
+            np.testing.assert_allclose(after_second[track][key], value, atol=1e-5, err_msg=key)

@@ -191,6 +191,8 @@ def run(
         # shapes the timed one does.
         for batch in (8, 8, 1) if compile or device.startswith("cuda") else (8, 1):
             _reset_gpu(device)
+            if hasattr(sw.engine, "generator_seconds"):
+                sw.engine.generator_seconds, sw.engine.generator_faces = 0.0, 0
             t = time.perf_counter()
             result = sw.swap_video(
                 source,
@@ -204,6 +206,11 @@ def run(
                 options=OutputConfig(preset=PRESET, label=False, batch_size=batch),
             )
             runs[batch] = (result, result.frames / (time.perf_counter() - t))
+            if batch == 8 and hasattr(sw.engine, "generator_seconds"):
+                engine = sw.engine
+                report["generator_pipeline_faces_s"] = engine.generator_faces / max(
+                    engine.generator_seconds, 1e-9
+                )
         result, fps = runs[8]
         report["pipeline_fps"] = fps
         report["batch1_fps"] = runs[1][1]
@@ -216,7 +223,29 @@ def run(
         report["pipeline_vs_batch1"] = fps / max(runs[1][1], 1e-9)
         report["codec_twoface_vs_raw"] = report["codec_twoface_fps"] / report["codec_raw_fps"]
         report["peak_gpu_memory_mb"] = _peak_gpu(device)
+        report["generator_alone_faces_s"] = _generator_alone(sw, source, 8 * faces, device)
+        report.setdefault("generator_pipeline_faces_s", None)
     return report
+
+
+def _generator_alone(sw, source, batch: int, device: str) -> float | None:
+    """The engine's generator alone on batches of `batch` crops (random pixels, the source's
+    identity): faces per second (None for engines without a generator)."""
+    gen = getattr(sw.engine, "generator", None)
+    if gen is None:
+        return None
+    from twoface.swap.base import SourceIdentity
+
+    identity = SourceIdentity.combine(sw.source_faces([source], identity=False))
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (batch, gen.spec.size, gen.spec.size, 3), dtype=np.uint8)
+    latents = gen.latents([identity] * batch)
+    gen.generate(crops, latents)  # warm-up (and the batch shape's capture)
+    runs = 5 if device.startswith("cuda") else 1
+    t = time.perf_counter()
+    for _ in range(runs):
+        gen.generate(crops, latents)
+    return runs * batch / (time.perf_counter() - t)
 
 
 def _first_frame(clip: Path) -> np.ndarray:
@@ -257,6 +286,14 @@ def table(report: dict) -> str:
         f"  frames {report['frames']}, faces swapped {report['faces_swapped']}",
         "  per stage (ms/frame): "
         + ", ".join(f"{k} {v:.1f}" for k, v in report["stages_ms_per_frame"].items()),
+        "  generator: "
+        + (
+            f"{report['generator_pipeline_faces_s']:.0f} faces/s in the pipeline, "
+            f"{report['generator_alone_faces_s']:.0f} alone on batches of the same size "
+            f"({report['generator_pipeline_faces_s'] / report['generator_alone_faces_s']:.0%})"
+            if report.get("generator_pipeline_faces_s") and report.get("generator_alone_faces_s")
+            else "- (the classical engine has none)"
+        ),
         "  peak GPU memory: "
         + (
             f"{report['peak_gpu_memory_mb']:.0f} MB"

@@ -6,6 +6,7 @@ generator never sees a frame, the compositor never sees a model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,6 +87,9 @@ class LearnedEngine(Engine):
         # Pixel boost: the crop cut at k times the model's size, generated as k x k tiles.
         self.boost = 1 if pixel_boost is None else pixel_boost // size
         self.device = device
+        # Seconds spent in the generator and faces it made (twoface bench compares the
+        # generator inside the pipeline with the generator alone).
+        self.generator_seconds, self.generator_faces = 0.0, 0
         self._torch = None
         if self.device is not None:
             from twoface.swap.torch_paste import TorchStages
@@ -106,11 +110,14 @@ class LearnedEngine(Engine):
         k = self.boost
         crops, affines = align_jobs(frames, jobs, spec.size * k, spec.template)
         latents = self.generator.latents([job.source for job in jobs])
+        t = time.perf_counter()
         if k == 1:
             generated = self.generator.generate(crops, latents)
         else:
             tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
             generated = explode(tiles, k)
+        self.generator_seconds += time.perf_counter() - t
+        self.generator_faces += len(jobs)
         masks = self._masks(crops, jobs, affines, generated)
         if self.enhancer is not None:
             # The enhancer masks its crops with the same maskers, some of which keep state per
