@@ -137,6 +137,9 @@ class ScrfdDetector(Detector):
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         if not frames:
             return []
+        graph = getattr(self, "graph", None)  # (the mmdet checkpoint runs its own network)
+        if graph is not None and graph.runtime == "torch":
+            return self._detect_on_device(frames)
         outputs, scales = self.raw(frames)
         results = []
         for arrays, scale in zip(outputs, scales, strict=True):
@@ -153,3 +156,71 @@ class ScrfdDetector(Detector):
             )
             results.append(faces)
         return results
+
+    def _detect_on_device(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """The PyTorch runtime: outputs stay on the model's device, where boxes and keypoints
+        are decoded and thresholded for the whole batch at once; only the candidates above the
+        score threshold (a few dozen) come to the host, for the greedy NMS `decode_levels`
+        runs. Same faces as the host path (tests: boxes within a pixel)."""
+        import torch
+
+        boxed = [letterbox(f, self.size) for f in frames]
+        x = self.prepare(np.stack([b for b, _ in boxed]))
+        with torch.inference_mode():
+            outs = self.graph.tensors(x)
+            n = len(frames)
+            # Batch-1 exports drop the batch axis: (anchors, C) instead of (N, anchors, C).
+            outs = [o if o.dim() == 3 else o.reshape(n, -1, o.shape[-1]) for o in outs]
+            centres, strides = _anchors_on(outs[0].device, self.size)
+            scores = torch.cat([o.reshape(n, -1) for o in outs[0:3]], 1)
+            dist = torch.cat([o.reshape(n, -1, 4) for o in outs[3:6]], 1) * strides[:, None]
+            boxes = torch.cat([centres - dist[..., :2], centres + dist[..., 2:]], -1)
+            keep = scores >= self.score_threshold
+            image_of, anchor = keep.nonzero(as_tuple=True)
+            picked = [image_of, scores[keep], boxes[keep]]
+            if self.has_kps:
+                kps = torch.cat([o.reshape(n, -1, 10) for o in outs[6:9]], 1)
+                kps = kps.reshape(n, -1, 5, 2) * strides[:, None, None]
+                picked.append((centres[:, None] + kps)[keep])
+            host = [t.cpu().numpy() for t in picked]
+        results = []
+        for i, (_, scale) in enumerate(boxed):
+            mine = host[0] == i
+            b, sc = host[2][mine], host[1][mine]
+            k = host[3][mine] if self.has_kps else None
+            faces = []
+            for j in nms(b, sc, self.iou_threshold) if len(b) else []:
+                faces.append(
+                    Face(
+                        box=(b[j] / scale).astype(np.float32),
+                        score=float(sc[j]),
+                        kps=(k[j] / scale).astype(np.float32) if k is not None else None,
+                    )
+                )
+            results.append(faces)
+        return results
+
+
+@cache
+def _anchors_host(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """All levels' anchor centres (A, 2) and each anchor's stride (A,), in output order."""
+    centres = [anchor_centres(size, size, s) for s in STRIDES]
+    strides = [np.full(len(c), s, np.float32) for c, s in zip(centres, STRIDES, strict=True)]
+    return np.concatenate(centres), np.concatenate(strides)
+
+
+_ANCHORS_ON: dict = {}
+
+
+def _anchors_on(device, size: int):
+    """`_anchors_host` as tensors on `device`, made once per device and size."""
+    key = (str(device), size)
+    if key not in _ANCHORS_ON:
+        import torch
+
+        centres, strides = _anchors_host(size)
+        _ANCHORS_ON[key] = (
+            torch.from_numpy(centres).to(device),
+            torch.from_numpy(strides).to(device),
+        )
+    return _ANCHORS_ON[key]

@@ -91,6 +91,13 @@ class Graph:
     input_size: tuple[int, int] | None = None
     # PyTorch runtime: uint8 NHWC images -> normalised NCHW tensor on the model's device.
     _normalise: object = None
+    # PyTorch runtime: inputs -> the outputs as float32 tensors left on the model's device.
+    _run_tensors: object = None
+
+    def tensors(self, *inputs) -> list | None:
+        """The outputs as float32 tensors on the model's device, in `output_names` order, so
+        a caller can post-process there (PyTorch runtime); None on onnxruntime."""
+        return None if self._run_tensors is None else self._run_tensors(*inputs)
 
     def normalise(self, images: np.ndarray, mean: float, std: float):
         """(N, H, W, 3) uint8 -> (N, 3, H, W) (x - mean) / std, ready for this graph: on the
@@ -231,13 +238,34 @@ def load_graph(
         ]
 
     @torch.inference_mode()
+    def run_tensors(*xs):
+        tensors = [
+            (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))).to(
+                dev, dtype
+            )
+            for x in xs
+        ]
+        if one_by_one:
+            n = tensors[0].shape[0]
+            parts = [run_module(*(t[i : i + 1] for t in tensors)) for i in range(n)]
+            return [torch.cat([p[k] for p in parts]).float() for k in range(len(parts[0]))]
+        return [o.float() for o in run_module(*tensors)]
+
+    @torch.inference_mode()
     def normalise_torch(images, mean, std):
         t = torch.from_numpy(np.ascontiguousarray(images)).to(dev, non_blocking=True)
         t = t.permute(0, 3, 1, 2).to(dtype)
         return ((t - mean) / std).contiguous()
 
     return Graph(
-        "torch", module.input_names, module.output_names, None, run_torch, None, normalise_torch
+        "torch",
+        module.input_names,
+        module.output_names,
+        None,
+        run_torch,
+        None,
+        normalise_torch,
+        run_tensors,
     )
 
 
