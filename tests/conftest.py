@@ -65,3 +65,16 @@ def import_model(home, file, name: str | None = None) -> int:
 
     argv = ["models", "--models-dir", str(home), "import", str(file)]
     return main(argv + (["--name", name] if name else []))
+
+
+def swap_argv(photos: Path, output: Path) -> list[str]:
+    """`twoface swap` of biden.jpg onto obama.jpg, written to `output`."""
+    return [
+        "swap",
+        "-s",
+        str(photos / "biden.jpg"),
+        "-t",
+        str(photos / "obama.jpg"),
+        "-o",
+        str(output),
+    ]

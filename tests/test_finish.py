@@ -10,7 +10,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from conftest import rgb
+from conftest import rgb, swap_argv
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -439,15 +439,7 @@ def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
     from twoface.cli import main
 
     out = tmp_path / "o.png"
-    base = [
-        "swap",
-        "-s",
-        str(photos / "biden.jpg"),
-        "-t",
-        str(photos / "obama.jpg"),
-        "-o",
-        str(out),
-    ]
+    base = swap_argv(photos, out)
     zoo = ["--swapper", "inswapper_128", "--models-dir", str(swap_zoo)]
     assert main([*base, *zoo, "--mask", "box,hair"]) == 2
     assert (
@@ -694,15 +686,7 @@ def test_ghost_sr_is_only_for_ghost_swappers(swap_zoo, ghost_zoo, photos, tmp_pa
 
     shutil.copy(ghost_zoo / "models" / "10_net_G.pth", swap_zoo / "models")
     out = tmp_path / "o.png"
-    argv = [
-        "swap",
-        "-s",
-        str(photos / "biden.jpg"),
-        "-t",
-        str(photos / "obama.jpg"),
-        "-o",
-        str(out),
-    ]
+    argv = swap_argv(photos, out)
     argv += ["--swapper", "inswapper_128", "--models-dir", str(swap_zoo)]
     assert main([*argv, "--ghost-sr"]) == 2
     assert (

@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import rgb
+from conftest import rgb, swap_argv
 from videotools import face_frame, write_clip
 
 from twoface.cli import main
@@ -68,14 +68,6 @@ def test_several_workers_refuse_what_they_cannot_do(clip, photos, tmp_path, caps
     assert main([*base, "-t", str(clip), "--devices", "cpu,cpu", "--trim", "0", "1"]) == 2
     assert "several workers swap whole videos; drop --trim" in capsys.readouterr().err
     out = tmp_path / "o.jpg"
-    argv = [
-        "swap",
-        "-s",
-        str(photos / "biden.jpg"),
-        "-t",
-        str(photos / "obama.jpg"),
-        "-o",
-        str(out),
-    ]
+    argv = swap_argv(photos, out)
     assert main([*argv, "--devices", "cpu,cpu"]) == 2
     assert "--devices applies to videos" in capsys.readouterr().err

@@ -289,10 +289,10 @@ def test_frames_pasted_in_parallel_equal_one_at_a_time(swapper, photos, monkeypa
     frames = [np.roll(frame, 7 * i, axis=1) for i in range(6)]
     jobs = [replace(job, frame_index=i) for i in (0, 2, 3, 5)]
     engine = LearnedEngine(_EchoGenerator(), maskers=[])
-    monkeypatch.setattr(compositor, "_POOL", [None])
+    monkeypatch.setattr(compositor, "_pool", lambda: None)
     alone = engine.swap(frames, jobs)
     with ThreadPoolExecutor(3) as pool:
-        monkeypatch.setattr(compositor, "_POOL", [pool])
+        monkeypatch.setattr(compositor, "_pool", lambda: pool)
         parallel = engine.swap(frames, jobs)
     for i, (a, b) in enumerate(zip(alone, parallel, strict=True)):
         np.testing.assert_array_equal(a, b)

@@ -107,11 +107,15 @@ def transfer_tone(
     low_s = masked_blur(ls, m, sigma)
     light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
     src_ab, tgt_ab = source_lab[..., 1:], target_lab[..., 1:]
-    offset = masked_blur(tgt_ab - src_ab, m, sigma * 2)
+    # The blurred skin colour of each face (normalised convolution is linear: their difference
+    # is the blur of the difference).
+    tone_s = masked_blur(src_ab, m, sigma * 2)
+    tone_t = masked_blur(tgt_ab, m, sigma * 2)
+    offset = tone_t - tone_s
     offset *= np.clip(ls / np.maximum(low_s, 1.0), 0.0, 1.0)[..., None]
     # Near-colourless pixels (teeth, eye whites, grey hair) take less of it too: the offset
     # moves a skin tone, and moved whole it turned the source's teeth blue or pink.
-    skin_ab = np.linalg.norm(masked_blur(src_ab, m, sigma * 2), axis=-1)
+    skin_ab = np.linalg.norm(tone_s, axis=-1)
     offset *= np.clip(np.linalg.norm(src_ab, axis=-1) / np.maximum(0.5 * skin_ab, 1.0), 0.0, 1.0)[
         ..., None
     ]
@@ -127,8 +131,7 @@ def transfer_tone(
     if area is not None and area.sum() >= 32:
         gain = colourfulness(tgt_ab, area) / max(colourfulness(out[..., 1:], area), 1e-3)
         if gain < 1.0:
-            base = masked_blur(tgt_ab, m, sigma * 2)
-            out[..., 1:] = base + max(gain, 0.0) * (out[..., 1:] - base)
+            out[..., 1:] = tone_t + max(gain, 0.0) * (out[..., 1:] - tone_t)
     rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

@@ -228,18 +228,16 @@ def run_video(
         threads.append(finder)
         try:
             while True:
+                if errors:  # the reader or the writer failed and stopped the others
+                    raise _user_error(errors[0], output)
                 try:
                     kind, batch, faces = analysed.get(timeout=0.1)
                 except queue.Empty:
-                    if errors:  # the reader or the writer failed and stopped the others
-                        raise _user_error(errors[0], output) from None
                     continue
                 if kind is _END:
                     break
                 if kind == "error":
                     raise batch
-                if errors:
-                    raise _user_error(errors[0], output)
                 # Batch N is pasted back in the paster's thread while batch N+1 is generated
                 # here; items leave in order (their errors are raised here, as they are).
                 pasting.append(paster.submit(stage.push(batch, faces)))

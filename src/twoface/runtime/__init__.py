@@ -211,7 +211,7 @@ def load_graph(
     one_by_one = False  # set when the file's reshapes fold a fixed batch of 1 into other axes
 
     @torch.inference_mode()
-    def run_torch(*xs):
+    def run_tensors(*xs):
         nonlocal one_by_one
         tensors = [
             (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))).to(
@@ -222,7 +222,7 @@ def load_graph(
         n = tensors[0].shape[0] if tensors[0].dim() else 1
         if not one_by_one or n == 1:
             try:
-                return [o.float().cpu().numpy() for o in run_module(*tensors)]
+                return [o.float() for o in run_module(*tensors)]
             except RuntimeError:
                 # A batch-1 export whose reshapes bake the batch in (GFPGAN's modulated convs
                 # reshape to batch x channels): run it one face at a time, as exported.
@@ -233,23 +233,10 @@ def load_graph(
             run_module(*(t[i : i + 1] if t.dim() and t.shape[0] == n else t for t in tensors))
             for i in range(n)
         ]
-        return [
-            torch.cat([p[k] for p in parts]).float().cpu().numpy() for k in range(len(parts[0]))
-        ]
+        return [torch.cat([p[k] for p in parts]).float() for k in range(len(parts[0]))]
 
-    @torch.inference_mode()
-    def run_tensors(*xs):
-        tensors = [
-            (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))).to(
-                dev, dtype
-            )
-            for x in xs
-        ]
-        if one_by_one:
-            n = tensors[0].shape[0]
-            parts = [run_module(*(t[i : i + 1] for t in tensors)) for i in range(n)]
-            return [torch.cat([p[k] for p in parts]).float() for k in range(len(parts[0]))]
-        return [o.float() for o in run_module(*tensors)]
+    def run_torch(*xs):
+        return [o.cpu().numpy() for o in run_tensors(*xs)]
 
     @torch.inference_mode()
     def normalise_torch(images, mean, std):

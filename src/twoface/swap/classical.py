@@ -211,14 +211,8 @@ class ClassicalEngine(Engine):
             # The aligned crop's mask, brought into the working crop: work -> frame -> aligned.
             mask, affine = face_map
             to_frame = np.array([[1 / scale, 0, x0], [0, 1 / scale, y0], [0, 0, 1]], np.float64)
-            work_to_crop = np.asarray(affine, np.float64) @ to_frame
-            face_only = cv2.warpAffine(
-                mask.astype(np.float32),
-                work_to_crop,
-                (work.shape[1], work.shape[0]),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderValue=1.0,  # beyond the aligned crop the maskers say nothing
-            )
+            # (Beyond the aligned crop the maskers say nothing: 1.)
+            face_only = _unaligned(mask, np.asarray(affine, np.float64) @ to_frame, work, 1.0)
         shaded, soft = self._swap_crop(
             work, lm_local, src_image, src_lm, scheme, target.track_id, face_only
         )
@@ -308,14 +302,7 @@ class ClassicalEngine(Engine):
             return None
         crop, m = align(image, scheme.five_points(lm), MASK_CROP, "arcface")
         face = region.masks(crop[None], [None], m[None])[0]
-        back = cv2.warpAffine(
-            face.astype(np.float32),
-            m,
-            (image.shape[1], image.shape[0]),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderValue=0.0,
-        )
-        return back > 0.5
+        return _unaligned(face, m, image, 0.0) > 0.5
 
     def _swap_crop(self, crop, lm_local, src_image, src_lm, scheme, track_id=None, face_only=None):
         """The swapped crop and its soft mask (crop coordinates), or (None, None). face_only:
@@ -518,6 +505,18 @@ def _region(shape, lm, scheme, groups, face_w, grow) -> np.ndarray:
     k = max(1, int(round(grow * face_w)))
     hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
     return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), max(0.8, 0.01 * face_w))
+
+
+def _unaligned(mask: np.ndarray, to_crop: np.ndarray, like: np.ndarray, border: float):
+    """A mask made on an aligned crop, brought onto the pixels of `like` (`to_crop`: the 2x3
+    map from those pixels to the crop's)."""
+    return cv2.warpAffine(
+        mask.astype(np.float32),
+        to_crop,
+        (like.shape[1], like.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderValue=border,
+    )
 
 
 def _surroundings_shown(skin: np.ndarray, lm, scheme, part: str, face_w: float) -> bool:

@@ -9,6 +9,7 @@ stays bit-identical; a frame with jobs is copied once, frames without come back 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import cv2
 import numpy as np
@@ -138,22 +139,14 @@ class PasteBack:
         return out
 
 
-_POOL: list = []
-
-
+@cache
 def _pool():
     """A few threads for pasting frames in parallel, or None on a machine of few cores."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    if not _POOL:
-        workers = min(PASTE_THREADS, (os.cpu_count() or 1) // 4)
-        _POOL.append(
-            ThreadPoolExecutor(workers, thread_name_prefix="twoface-paste-frame")
-            if workers >= 2
-            else None
-        )
-    return _POOL[0]
+    workers = min(PASTE_THREADS, (os.cpu_count() or 1) // 4)
+    return ThreadPoolExecutor(workers, "twoface-paste-frame") if workers >= 2 else None
 
 
 PASTE_THREADS = 4

@@ -119,18 +119,16 @@ class LearnedEngine(Engine):
         self.generator_seconds += time.perf_counter() - t
         self.generator_faces += len(jobs)
         masks = self._masks(crops, jobs, affines, generated)
-        if self.enhancer is not None:
-            # The enhancer masks its crops with the same maskers, some of which keep state per
-            # person: all of it stays in this call's order, on this thread.
-            done = self._finish(
-                self.compositor.composite(frames, jobs, generated, masks, affines), jobs
-            )
-            return lambda: done
 
         def paste() -> list[np.ndarray]:
             out = self.compositor.composite(frames, jobs, generated, masks, affines)
             return self._finish(out, jobs)
 
+        if self.enhancer is not None:
+            # The enhancer masks its crops with the same maskers, some of which keep state per
+            # person: all of it stays in this call's order, on this thread.
+            done = paste()
+            return lambda: done
         return paste
 
     def _finish(self, out: list[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:

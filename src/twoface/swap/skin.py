@@ -5,9 +5,9 @@ cheeks, below both eyes, the nose bridge and the forehead, so a side-lit face pu
 and its shaded side in the model; the places whose colour disagrees with the others' consensus --
 a face mask, a fringe, a hand -- are left out): the median and spread of L*, a*, b*. A pixel is
 skin when its chroma lies within a few spreads of the skin's and it is not much darker or
-brighter. Beards, hair and
-fringes, glasses' rims and frames, microphones and masks fail that test; eyes, brows and lips do
-too, so the engine takes them from the source by region, not by this test.
+brighter. Beards, hair and fringes, glasses' rims and frames, microphones and masks fail that
+test; eyes, brows and lips do too, so the engine takes them from the source by region, not by
+this test.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ DARKER_SPREADS = 3.0  # ...or this much darker, is not skin
 BRIGHTER_SPREADS = 4.0
 MIN_SPREAD_AB, MIN_SPREAD_L = 3.0, 8.0
 SAMPLE_AGREE = 6.0  # a*b* distance of a sample place's median from the consensus that agrees
-HIGHLIGHT_CHROMA = 0.4
+HIGHLIGHT_CHROMA = 0.4  # the least share of the skin's chroma a brighter pixel keeps as skin
 GREYER = 0.4  # a sample or pixel with less than this share of the skin's chroma is not skin
-COLOURED = 4.0  # ...when the skin's own chroma is at least this (not a greyscale photo)  # the least share of the skin's chroma a brighter pixel keeps as skin
+COLOURED = 4.0  # ...when the skin's own chroma is at least this (not a greyscale photo)
 
 
 def lab(image: np.ndarray) -> np.ndarray:
