@@ -1,5 +1,6 @@
 """Decode and encode, raw PyAV against twoface's reader and writer, split: where does the codec
-path lose time? `python benchmarks/bench_codec.py [--size 1080p] [--frames 150]`."""
+path lose time? `python benchmarks/bench_codec.py [--size 1080p] [--frames 150] [--hwaccel cuda]`.
+--hwaccel also times PyAV's hardware decoding (NVDEC on an NVIDIA GPU), frames to rgb24 arrays."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", default="1080p", choices=list(SIZES))
     ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--hwaccel", help="also decode with this PyAV hwaccel device type (cuda)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
@@ -33,9 +35,9 @@ def main() -> int:
         info = probe(clip)
         frames = []
 
-        def raw_decode():
+        def raw_decode(**options):
             frames.clear()
-            with av.open(str(clip)) as c:
+            with av.open(str(clip), **options) as c:
                 v = c.streams.video[0]
                 v.thread_type = "AUTO"
                 for f in c.decode(v):
@@ -68,6 +70,12 @@ def main() -> int:
         print(f"{args.size}, {args.frames} frames")
         print(f"decode: raw PyAV {rate(raw_decode):7.1f} fps, twoface {rate(own_decode):7.1f} fps")
         print(f"encode: raw PyAV {rate(raw_encode):7.1f} fps, twoface {rate(own_encode):7.1f} fps")
+        if args.hwaccel:
+            from av.codec.hwaccel import HWAccel
+
+            accel = HWAccel(args.hwaccel, allow_software_fallback=False)
+            fps = rate(lambda: raw_decode(hwaccel=accel))
+            print(f"decode: PyAV with hwaccel {args.hwaccel} {fps:7.1f} fps")
     return 0
 
 

@@ -86,3 +86,33 @@ def test_the_inswapper_generator_replays_what_it_computes():
         want = np.clip(want * 255 + 0.5, 0, 255).astype(np.uint8)
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert len(gen._graphed.graphs) == 2 and None not in gen._graphed.graphs.values()
+
+
+def test_an_inswapper_onnx_file_runs_captured_and_channels_last_on_a_gpu(tmp_path):
+    """An inswapper-format ONNX file on the PyTorch runtime: captured per batch shape,
+    channels-last weights, and the same crops as the network it was exported from."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: CUDA graphs are checked on the lent GPU machine")
+    from twoface.swap.inswapper import InswapperGenerator
+    from twoface.swap.styletransfer import StyleTransferModel
+    from twoface.train.export import _inswapper_onnx
+
+    torch.manual_seed(0)
+    net = StyleTransferModel(1 / 8, 2).eval()
+    rng = np.random.default_rng(0)
+    path = tmp_path / "inswapper_128.onnx"
+    path.write_bytes(_inswapper_onnx(net, 128, rng.normal(size=(512, 512)).astype(np.float32)))
+    gen = InswapperGenerator(path, None, runtime="torch", device="cuda")
+    for n in (8, 8, 3):
+        crops = rng.integers(0, 255, (n, 128, 128, 3), dtype=np.uint8)
+        latents = rng.normal(size=(n, 512)).astype(np.float32)
+        got, seconds = gen.generate_later(crops, latents)()
+        x = torch.from_numpy(crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0)
+        with torch.inference_mode():
+            want = net(x, torch.from_numpy(latents)).numpy().transpose(0, 2, 3, 1)
+        want = np.clip(want * 255 + 0.5, 0, 255).astype(np.uint8)
+        diff = np.abs(got.astype(int) - want.astype(int))  # TF32 convolutions on the GPU
+        assert diff.max() <= 3 and diff.mean() < 0.5 and 0 < seconds < 10
+    graphs = gen.graph.captured.graphs
+    assert len(graphs) == 2 and None not in graphs.values()

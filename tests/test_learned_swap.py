@@ -113,6 +113,30 @@ def test_onnxruntime_and_torch_give_the_same_swap(models_dir, photos):
     assert np.abs(results[0] - target).max() > 50
 
 
+def test_the_torch_generator_takes_and_gives_bytes_as_onnxruntime_does(models_dir):
+    """On PyTorch the crops cross to the device as uint8 and come back as uint8 (converted
+    there); the result equals onnxruntime's numpy path within a level, and `generate_later`
+    (queued on a GPU) gives the same crops with the seconds spent."""
+    from twoface.build import ModelPool
+    from twoface.config import RuntimeConfig
+    from twoface.zoo.store import ModelStore
+
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    latents = rng.normal(size=(3, 512)).astype(np.float32)
+    latents /= np.linalg.norm(latents, axis=1, keepdims=True)
+    made = {}
+    for runtime in ("onnxruntime", "torch"):
+        store, rt = ModelStore(models_dir), RuntimeConfig(runtime)
+        gen = ModelPool(store, rt).get("swap", "inswapper_128")
+        made[runtime] = gen.generate(crops, latents)
+        later, seconds = gen.generate_later(crops, latents)()
+        assert np.array_equal(later, made[runtime]) and seconds > 0
+    assert made["torch"].dtype == np.uint8 and made["torch"].shape == crops.shape
+    diff = np.abs(made["torch"].astype(int) - made["onnxruntime"].astype(int))
+    assert diff.max() <= 1 and made["torch"].std() > 2  # not a constant picture
+
+
 def test_generator_matches_its_onnx_export_and_the_latent_uses_emap(models_dir, photos):
     """The ONNX file fixes batch 1; our PyTorch graph runs it at batch 3, equal to the module."""
     from twoface.runtime import load_graph

@@ -16,6 +16,7 @@ from twoface.cli import main
 from twoface.config import Config, ModelsConfig, OutputConfig, RuntimeConfig, SelectionConfig
 from twoface.errors import UsageError
 from twoface.geometry import TEMPLATES
+from twoface.swap.base import Generator
 from twoface.zoo.catalogue import CATALOGUE
 from twoface.zoo.store import ModelStore
 
@@ -233,7 +234,7 @@ def test_face_batch_round_trips_faces_and_moves_to_torch(swapper, photos):
 
 
 # -- stage seams: generator, maskers, enhancer, compositor ------------------------------------
-class _EchoGenerator:
+class _EchoGenerator(Generator):
     """A generator that returns its input crop, brightened: shows where pixels may change."""
 
     name = "echo"

@@ -96,7 +96,6 @@ def random_engine(name: str, device: str | None, half: bool, compile: bool = Fal
     """A learned engine of `name`'s architecture with random weights (inswapper family)."""
     import torch
 
-    from twoface.runtime import torch_device
     from twoface.swap.base import GeneratorSpec, PerSource
     from twoface.swap.engine import LearnedEngine
     from twoface.swap.inswapper import InswapperGenerator
@@ -112,8 +111,7 @@ def random_engine(name: str, device: str | None, half: bool, compile: bool = Fal
         )
     gen = InswapperGenerator.__new__(InswapperGenerator)
     gen.spec = GeneratorSpec(entry.preprocess.size or 128, entry.preprocess.template or "arcface")
-    gen.device = torch_device(device)
-    gen.dtype = torch.float16 if half else torch.float32
+    gen._on_torch(device, half)
     torch.manual_seed(0)
     gen.net = StyleTransferModel().to(gen.device, gen.dtype).eval()
     if compile:
@@ -121,7 +119,6 @@ def random_engine(name: str, device: str | None, half: bool, compile: bool = Fal
     rng = np.random.default_rng(0)
     gen.emap = rng.normal(size=(512, 512)).astype(np.float32)
     gen.latent = PerSource(lambda source: _unit(rng.normal(size=512)))
-    gen._run = gen._run_torch
     return LearnedEngine(gen)
 
 

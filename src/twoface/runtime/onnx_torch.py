@@ -61,6 +61,8 @@ def _ints(t) -> list[int]:
 
 
 HOST_INTS = 64  # integer constants up to this size are shape arithmetic, kept on the host
+# Float inputs that are shape parameters too (Resize's roi, scales and sizes), by position.
+HOST_INPUTS = {"Resize": (1, 2, 3), "Upsample": (1,)}
 
 
 def _same_device(a, b):
@@ -122,13 +124,21 @@ class OnnxModule(torch.nn.Module):
 
     def shapes_on_host(self) -> OnnxModule:
         """Keep the small integer constants (shape arithmetic: Gather indices, Concat and
-        Reshape/Slice parameters) on the CPU after the module moved to a GPU; with `Shape`
+        Reshape/Slice parameters) and Resize's scales on the CPU after the module moved to a GPU; with `Shape`
         answering on the CPU, a graph's shape arithmetic then never waits for the GPU (each
         `int(tensor)` on a GPU tensor was a synchronisation) and never copies to it -- which
         is also what lets a run be captured in a CUDA graph."""
-        for key in set(self._names.values()):
+        parameters = {
+            ins[i]
+            for op, ins, _, _ in self._nodes
+            for i in HOST_INPUTS.get(op, ())
+            if i < len(ins) and ins[i] in self._names
+        }
+        for name, key in self._names.items():
             t = getattr(self, key)
-            if t.dtype == torch.int64 and t.numel() <= HOST_INTS and t.device.type != "cpu":
+            if t.numel() > HOST_INTS or t.device.type == "cpu":
+                continue
+            if t.dtype == torch.int64 or name in parameters:
                 self.register_buffer(key, t.cpu(), persistent=False)
         return self
 

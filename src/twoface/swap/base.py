@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -126,3 +127,12 @@ class Generator(ABC):
     @abstractmethod
     def generate(self, crops: np.ndarray, latents) -> np.ndarray:
         """(N, S, S, 3) uint8 aligned target crops and N latents -> (N, S, S, 3) uint8 crops."""
+
+    def generate_later(self, crops: np.ndarray, latents) -> Callable[[], tuple[np.ndarray, float]]:
+        """Start generating; the callable returned waits for the crops and gives them with the
+        seconds the generator spent on them. A generator on a GPU returns at once, so a video's
+        pipeline prepares the next batch while the device works; this default generates now."""
+        t = time.perf_counter()
+        out = self.generate(crops, latents)
+        seconds = time.perf_counter() - t
+        return lambda: (out, seconds)

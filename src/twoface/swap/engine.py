@@ -6,7 +6,6 @@ generator never sees a frame, the compositor never sees a model.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -110,17 +109,21 @@ class LearnedEngine(Engine):
         k = self.boost
         crops, affines = align_jobs(frames, jobs, spec.size * k, spec.template)
         latents = self.generator.latents([job.source for job in jobs])
-        t = time.perf_counter()
         if k == 1:
-            generated = self.generator.generate(crops, latents)
+            pending = self.generator.generate_later(crops, latents)
         else:
-            tiles = self.generator.generate(implode(crops, k), _repeat(latents, k * k))
-            generated = explode(tiles, k)
-        self.generator_seconds += time.perf_counter() - t
-        self.generator_faces += len(jobs)
-        masks = self._masks(crops, jobs, affines, generated)
+            pending = self.generator.generate_later(implode(crops, k), _repeat(latents, k * k))
 
+        # The generator may still be working (on a GPU): its result, the masks and the paste
+        # are the returned callable's, which a video's pipeline runs in the paster's thread
+        # while this one prepares the next batch.
         def paste() -> list[np.ndarray]:
+            generated, seconds = pending()
+            if k > 1:
+                generated = explode(generated, k)
+            self.generator_seconds += seconds
+            self.generator_faces += len(jobs)
+            masks = self._masks(crops, jobs, affines, generated)
             out = self.compositor.composite(frames, jobs, generated, masks, affines)
             return self._finish(out, jobs)
 

@@ -10,6 +10,7 @@ back as insightface does (twoface.swap.compositor).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -60,16 +61,29 @@ class InswapperGenerator(Generator):
             from twoface.runtime import load_graph
 
             self.emap = read_emap(emap_from or path)
-            self.graph = load_graph(path, runtime, device=device, half=half, compile=compile)
+            # On a GPU the generator is captured in a CUDA graph per batch shape (its ~600
+            # kernel launches a batch, made from Python, held the GIL the other threads of a
+            # video's pipeline wait for) and runs channels-last (tensor cores' own layout).
+            self.graph = load_graph(
+                path,
+                runtime,
+                device=device,
+                half=half,
+                compile=compile,
+                cuda_graphs=True,
+                channels_last=True,
+            )
             names = self.graph.input_names
             if sorted(names) != ["source", "target"]:
                 raise ModelError(f"{path}: inputs {names}; an inswapper file has target and source")
             self._order = names
-            self._run = self._run_graph
+            self.net = None
+            self.device = None
+            if runtime == "torch":
+                self._on_torch(device, half)
         else:
             import torch
 
-            from twoface.runtime import torch_device
             from twoface.runtime.checkpoints import load_into, load_torch_state
             from twoface.swap.styletransfer import StyleTransferModel
 
@@ -86,43 +100,89 @@ class InswapperGenerator(Generator):
             net = load_into(
                 StyleTransferModel.from_state_dict(sd), sd, path, "a ReSwapper checkpoint"
             )
-            self.device = torch_device(device)
-            self.dtype = torch.float16 if half else torch.float32
+            self._on_torch(device, half)
             self.net = net.to(self.device, self.dtype).eval()
             if compile:
                 self.net = torch.compile(self.net, mode="max-autotune-no-cudagraphs")
-            self._run = self._run_torch
 
-    # -- model calls ------------------------------------------------------------------------------
-    def _run_graph(self, target: np.ndarray, latent: np.ndarray) -> np.ndarray:
-        feeds = {"target": target, "source": latent}
-        out = self.graph(*(feeds[n] for n in self._order))
-        return next(iter(out.values()))
-
-    def _run_torch(self, target: np.ndarray, latent: np.ndarray) -> np.ndarray:
+    def _on_torch(self, device: str | None, half: bool) -> None:
         import torch
 
+        from twoface.runtime import torch_device
+
+        self.device = torch.device(torch_device(device))
+        self.dtype = torch.float16 if half else torch.float32
+
+    # -- model calls ------------------------------------------------------------------------------
+    def generate(self, crops: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        if self.device is None:  # onnxruntime: numpy in and out
+            x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+            feeds = {"target": np.ascontiguousarray(x), "source": latents}
+            y = next(iter(self.graph(*(feeds[n] for n in self._order)).values()))
+            return np.clip(y.transpose(0, 2, 3, 1) * 255 + 0.5, 0, 255).astype(np.uint8)
+        return self.generate_later(crops, latents)()[0]
+
+    def generate_later(self, crops: np.ndarray, latents: np.ndarray):
+        """On PyTorch: uint8 crops go to the device and come back as uint8 (a quarter of the
+        bytes of float32, no conversions on the host); on a CUDA GPU the run is queued and this
+        returns at once, the result copied into pinned memory when the device gets there, its
+        device time measured with CUDA events."""
+        if self.device is None:
+            return super().generate_later(crops, latents)
+        import torch
+
+        cuda = self.device.type == "cuda"
         with torch.inference_mode():
-            t = torch.from_numpy(target).to(self.device, self.dtype)
-            s = torch.from_numpy(latent).to(self.device, self.dtype)
-            return self._forward()(t, s)[0].float().cpu().numpy()
+            # NHWC bytes seen as NCHW: channels-last strides, which the convolutions keep.
+            x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+            s = torch.from_numpy(np.ascontiguousarray(latents)).to(self.device, self.dtype)
+            if cuda:
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record()
+            t = time.perf_counter()
+            y = self._forward()(x.to(self.dtype), s)[0]
+            seconds = time.perf_counter() - t
+            if cuda:
+                end.record()
+            out = (y.float() * 255 + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+            if not cuda:
+                host = out.contiguous()
+                return lambda: (host.numpy(), seconds)
+            host = torch.empty(out.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(out, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+
+        def result() -> tuple[np.ndarray, float]:
+            done.synchronize()
+            return host.numpy(), start.elapsed_time(end) / 1000
+
+        return result
 
     def _forward(self):
-        """The network as a function of (target, latent) -> (output,): on a CUDA GPU, captured
-        in CUDA graphs per batch shape (runtime.Captured) -- its ~600 kernel launches a batch,
-        made from Python, held the GIL that a video's other threads wait for (measured with
-        py-spy on the H100: the generator's AdaIN and conv wrappers were the main thread's top
-        GIL holders). A compiled network is captured too (its fused kernels replayed)."""
+        """The network as a function of (target, latent) -> (output,) on the device: an ONNX
+        file's graph as load_graph made it; a PyTorch network, on a CUDA GPU, channels-last and
+        captured in CUDA graphs per batch shape (runtime.Captured; a compiled one too, its
+        fused kernels replayed)."""
         run = self.__dict__.get("_graphed")
         if run is None:
             import torch
 
             from twoface.runtime import Captured
 
-            net = self.net
-            plain = lambda t, s: (net(t, s),)  # noqa: E731
-            cuda = torch.device(self.device).type == "cuda"
-            run = Captured(plain) if cuda else plain
+            if self.net is None:
+                graph, order = self.graph, self._order
+                run = lambda t, s: graph.tensors(  # noqa: E731
+                    *({"target": t, "source": s}[n] for n in order)
+                )
+            else:
+                net = self.net
+                plain = lambda t, s: (net(t, s),)  # noqa: E731
+                run = plain
+                if self.device.type == "cuda":
+                    net.to(memory_format=torch.channels_last)
+                    run = Captured(plain)
             self._graphed = run
         return run
 
@@ -139,11 +199,6 @@ class InswapperGenerator(Generator):
 
     def latents(self, sources: Sequence[SourceIdentity]) -> np.ndarray:
         return np.stack([self.latent(s) for s in sources])
-
-    def generate(self, crops: np.ndarray, latents: np.ndarray) -> np.ndarray:
-        x = crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-        y = self._run(np.ascontiguousarray(x), latents)
-        return np.clip(y.transpose(0, 2, 3, 1) * 255 + 0.5, 0, 255).astype(np.uint8)
 
     @classmethod
     def from_entry(cls, entry, ctx) -> InswapperGenerator:
