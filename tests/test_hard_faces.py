@@ -303,3 +303,20 @@ def test_two_open_mouths_keep_the_targets_whole_mouth(swapper, hard, photos):
     assert np.abs(out.astype(int) - tgt.astype(int))[mouth].mean() < 3
     face = polygon_mask(tgt.shape[:2], face_polygon(lm)) > 0
     assert np.abs(out.astype(int) - tgt.astype(int))[face].mean() > 5
+
+
+def test_an_eye_fitted_onto_the_background_is_not_painted(swapper, hard, photos):
+    """dlib fits a 90-degree profile as a turned face and puts the far eye out on the dark
+    background, where the source's eye was painted (mean change there 7.7 levels, a floating
+    eye in the grid); an eye whose surroundings show no skin is no feature now (0.0), while
+    the near eye is still swapped."""
+    tgt = rgb(hard / "profile90_oldman_sidelight.jpg")
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(photos / "obama.jpg", tgt).image
+    fw = IBUG68.face_width(lm)
+    change = {}
+    for group in ("eye_left", "eye_right"):
+        eye = _group_mask(tgt.shape[:2], lm, group).astype(np.uint8)
+        eye = cv2.dilate(eye, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
+        change[group] = np.abs(out.astype(int) - tgt.astype(int))[eye > 0].mean()
+    assert change["eye_left"] < 1.0 and change["eye_right"] > 5.0, change
