@@ -320,3 +320,30 @@ def test_an_eye_fitted_onto_the_background_is_not_painted(swapper, hard, photos)
         eye = cv2.dilate(eye, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
         change[group] = np.abs(out.astype(int) - tgt.astype(int))[eye > 0].mean()
     assert change["eye_left"] < 1.0 and change["eye_right"] > 5.0, change
+
+
+def test_the_light_is_measured_on_skin_in_shadow_too():
+    """A side-lit face: its shadowed half is too dark for the skin test, and the light measured
+    on the lit skin alone carried that light into the shadow (a bright patch on a dark cheek).
+    Skin in any light (same hue, chroma falling with lightness) now counts for the shading, and
+    the shadowed half of the output takes the target's lightness."""
+    from twoface.blend import transfer_tone
+    from twoface.swap.skin import SkinModel
+
+    h, w = 60, 80
+    skin_lab = np.array([65.0, 18.0, 20.0], np.float32)
+    target = np.tile(skin_lab, (h, w, 1))
+    target[:, w // 2 :] *= np.array([0.35, 0.35, 0.35], np.float32)  # the shadowed half
+    source = np.tile(np.array([60.0, 15.0, 22.0], np.float32), (h, w, 1))
+    model = SkinModel(skin_lab, np.array([8.0, 3.0, 3.0], np.float32))
+    lit_only = model.skin(target)
+    any_light = model.skin(target, any_light=True)
+    assert lit_only[:, : w // 2].all() and not lit_only[:, w // 2 :].any()
+    assert any_light.all()
+    before = transfer_tone(source, target, lit_only, sigma=6.0)
+    after = transfer_tone(source, target, lit_only, sigma=6.0, shading=any_light)
+    shadow = (slice(None), slice(w // 2 + 10, None))  # away from the edge's blur
+    want = _lab(cv2.cvtColor(target, cv2.COLOR_LAB2RGB) * 255)[shadow][..., 0].mean()
+    got_before = _lab(before)[shadow][..., 0].mean()
+    got_after = _lab(after)[shadow][..., 0].mean()
+    assert abs(got_after - want) < 2.0 < abs(got_before - want), (want, got_before, got_after)

@@ -80,6 +80,7 @@ def transfer_tone(
     face_w: float | None = None,
     area: np.ndarray | None = None,
     lips: np.ndarray | None = None,
+    shading: np.ndarray | None = None,
 ) -> np.ndarray:
     """Source detail under the target's skin tone and light, as RGB uint8.
 
@@ -103,8 +104,11 @@ def transfer_tone(
     ls, lt = source_lab[..., 0] + 1.0, target_lab[..., 0] + 1.0
     if face_w is not None:
         ls = match_detail(ls, lt, skin, face_w)
-    low_t = masked_blur(lt, m, sigma)
-    low_s = masked_blur(ls, m, sigma)
+    # The light is measured on `shading` where given: the skin in shadow too (a side-lit face's
+    # dark half measured from its lit skin alone came out bright).
+    lit = m if shading is None else shading.astype(np.float32)
+    low_t = masked_blur(lt, lit, sigma)
+    low_s = masked_blur(ls, lit, sigma)
     light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
     src_ab, tgt_ab = source_lab[..., 1:], target_lab[..., 1:]
     # The blurred skin colour of each face (normalised convolution is linear: their difference

@@ -362,7 +362,9 @@ class ClassicalEngine(Engine):
             soft *= 1.0 - float(keep) * eye_area(0.1)
         model_t = SkinModel.fit(crop_lab, lm_local, scheme)
         skin_t = model_t.skin(crop_lab)
-        skin_s = SkinModel.fit(warped_lab, lm_local, scheme).skin(warped_lab)
+        model_s = SkinModel.fit(warped_lab, lm_local, scheme)
+        skin_s = model_s.skin(warped_lab)
+        skin_s_any = model_s.skin(warped_lab, any_light=True)
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
@@ -436,8 +438,18 @@ class ClassicalEngine(Engine):
         lips = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.0) * (
             1.0 - _region(crop.shape[:2], lm_local, scheme, ("mouth_inner",), face_w, 0.0)
         )
+        shading = (hard > 0) & model_t.skin(crop_lab, any_light=True) & skin_s_any
+        if shading.sum() < 16:
+            shading = tone_mask
         shaded = transfer_tone(
-            warped_lab, crop_lab, tone_mask, sigma, face_w=face_w, area=hard > 0, lips=lips
+            warped_lab,
+            crop_lab,
+            tone_mask,
+            sigma,
+            face_w=face_w,
+            area=hard > 0,
+            lips=lips,
+            shading=shading | tone_mask,
         )
         if self.poisson:
             shaded = poisson_paste(shaded, crop, hard * 255)

@@ -99,8 +99,9 @@ class SkinModel:
             return np.zeros(image_lab.shape[:2], bool)
         return np.linalg.norm(image_lab[..., 1:], axis=-1) < GREYER * skin_chroma
 
-    def skin(self, image_lab: np.ndarray) -> np.ndarray:
-        """Boolean map: True where a pixel looks like this face's skin."""
+    def skin(self, image_lab: np.ndarray, any_light: bool = False) -> np.ndarray:
+        """Boolean map: True where a pixel looks like this face's skin (with `any_light`, in
+        shadow or light whatever its lightness: the skin a face's shading is measured on)."""
         d = (image_lab - self.median) / self.spread
         chroma = np.sqrt(d[..., 1] ** 2 + d[..., 2] ** 2)
         # A highlight (the shine on a nose or forehead) is skin plus white light: brighter, its
@@ -115,6 +116,13 @@ class SkinModel:
         bright = d[..., 0] > 1.0
         chroma = np.where(bright, np.minimum(chroma, np.sqrt((to_white**2).sum(-1))), chroma)
         colourless = self.colourless(image_lab)
+        if any_light:
+            # In shadow a skin's chroma falls with its lightness: compare its hue and its
+            # chroma scaled to the skin's lightness.
+            scale = np.clip(self.median[0] / np.maximum(image_lab[..., 0], 1.0), 1.0, 4.0)
+            d_ab = (image_lab[..., 1:] * scale[..., None] - m_ab) / self.spread[1:]
+            shaded = np.sqrt((d_ab**2).sum(-1)) < CHROMA_SPREADS
+            return ((chroma < CHROMA_SPREADS) & ~colourless) | (shaded & ~bright)
         return (
             (chroma < CHROMA_SPREADS)
             & ~colourless
