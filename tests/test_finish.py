@@ -843,7 +843,8 @@ def test_classical_engine_finds_the_sources_non_face_with_the_parser(photos):
     holes = {}
     for lower in ("hair", "skin"):
         engine = ClassicalEngine().with_maskers([parser(lower)])
-        *_, hole_map, s = engine._source_traits(image, face.landmarks, scheme)
+        traits = engine._source_traits(image, face.landmarks, scheme)
+        hole_map, s = traits.holes, traits.scale
         big = (
             cv2.resize(hole_map, (image.shape[1], image.shape[0])) > 0.5
             if s != 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -31,6 +32,17 @@ from twoface.swap.skin import (
     yaw_sign,
 )
 from twoface.types import Face
+
+
+class SourceTraits(NamedTuple):
+    """What a source photo holds, decided once per photo (ClassicalEngine._source_traits)."""
+
+    fringe: bool  # hair over the brows
+    glasses: bool
+    skin: np.ndarray  # its skin map (float 0/1, at `scale`)
+    holes: np.ndarray  # its sizeable non-skin areas (float 0/1, at `scale`)
+    scale: float
+    mouth_covered: bool  # hair (a moustache, a beard) round its mouth
 
 
 def extended_points(lm: np.ndarray) -> np.ndarray:
@@ -258,9 +270,8 @@ class ClassicalEngine(Engine):
         return np.clip(back, 0.0, 1.0)
 
     def _source_traits(self, image, lm, scheme):
-        """What a source photo holds, decided once per photo on the photo itself at the working
-        size, so a video's frames all get the same answer: (fringe over the brows, glasses,
-        its skin map, its sizeable non-skin areas, the scale of those maps)."""
+        """What a source photo holds (`SourceTraits`), decided once per photo on the photo
+        itself at the working size, so a video's frames all get the same answer."""
         key = (id(image), image.shape)
         if key not in self._traits:
             fw = scheme.face_width(lm)
@@ -279,12 +290,13 @@ class ClassicalEngine(Engine):
                 # hair or a hand are not, whatever their colour).
                 skin = parsed
             holes = 1 - clean(skin, fw * scale, SOURCE_HOLE)
-            traits = (
+            traits = SourceTraits(
                 _fringe(skin, small_lm, scheme),
                 _glasses(small_lab[..., 0], small_lm, scheme),
                 skin.astype(np.float32),
                 holes.astype(np.float32),
                 scale,
+                not _surroundings_shown(skin, small_lm, scheme, "mouth_outer", fw * scale),
             )
             self._traits[key] = (image, traits)  # the image kept: its id stays its own
             while len(self._traits) > 8:
@@ -365,13 +377,25 @@ class ClassicalEngine(Engine):
         model_s = SkinModel.fit(warped_lab, lm_local, scheme)
         skin_s = model_s.skin(warped_lab)
         skin_s_any = model_s.skin(warped_lab, any_light=True)
+        kept_mouth = None  # the target's own mouth, kept where the source's is in a beard
+        beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
-            fringe, glasses, src_skin, src_holes, s = self._source_traits(src_image, src_lm, scheme)
+            fringe, glasses, src_skin, src_holes, s, mouth_covered = self._source_traits(
+                src_image, src_lm, scheme
+            )
             parts = ("eye_left", "eye_right", "mouth_outer")
             if not fringe:
                 parts += ("brows",)
+            if mouth_covered:
+                # A moustache or beard round the source's mouth: its lips, carried with the
+                # hair round them, came out as a dark band; the target keeps its own mouth and
+                # the source's hair is filled like any occluder.
+                parts = tuple(p for p in parts if p != "mouth_outer")
+                kept_mouth = _region(
+                    crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, MOUTH_KEPT
+                )
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
 
             # The source's sizeable occluders (a beard, a hand, hair) are not carried over: they
@@ -384,9 +408,11 @@ class ClassicalEngine(Engine):
 
             if track_id is None:
                 # (Stills only: in a video the fill moved the output's landmarks -- dance.mp4's
-                # jitter 0.076 -> 0.087 -- so a video keeps the source's pixels there.)
+                # jitter 0.076 -> 0.087 -- and, flat, took the dark of the jaw's edge from the
+                # clone over the whole face.)
                 holes = warp(src_holes) & ~features
                 warped_lab = fill_from_skin(warped_lab, holes, warp(src_skin) & ~holes, face_w)
+            if track_id is None:
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
                 # A mouth whose surroundings are mostly covered in the target (a face mask, a
                 # full beard) is covered too, and grey things over the lips (a microphone) are
@@ -407,13 +433,27 @@ class ClassicalEngine(Engine):
                 allowed = target_skin | features
             else:
                 # Video: the per-frame skin test made the output's landmarks shake (dance.mp4:
-                # +11% jitter); the source's traits below are decided once per photo.
+                # +11% jitter); the source's traits below are decided once per photo. A beard
+                # round the source's mouth (decided on the photo, warped with it) is not
+                # carried: the target's own pixels show there.
                 allowed = np.ones(crop.shape[:2], bool)
+                if mouth_covered:
+                    # (Closed: the stubble between the hairs, skin-coloured, left a ragged edge.)
+                    k = max(1, int(round(BEARD_CLOSE * face_w)))
+                    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+                    beard = warp(src_holes) & _below_nose(crop.shape[:2], lm_local, scheme)
+                    beard = cv2.morphologyEx(beard.astype(np.uint8), cv2.MORPH_CLOSE, disc) > 0
+                    # (Feathered wide: the target's lower face and the source's skin meet there.)
+                    beard_left = cv2.GaussianBlur(
+                        (beard & ~features).astype(np.float32), (0, 0), BEARD_FEATHER * face_w
+                    )
             if glasses:
                 # The source wears glasses: thin rims pass a colour test, so the whole ring
                 # round the eyes (not the eyes) comes from the target.
                 allowed &= ~((eye_area(0.2) > 0.5) & (eye_area(0.015) < 0.5))
             allowed = cv2.GaussianBlur(allowed.astype(np.float32), (0, 0), max(0.7, 0.005 * face_w))
+            if beard_left is not None:
+                allowed = np.minimum(allowed, 1.0 - beard_left)
             if face_only is not None:
                 # What the models leave out is left out whatever the features (an eye under a
                 # hand stays the hand).
@@ -429,6 +469,10 @@ class ClassicalEngine(Engine):
         face_area = (soft > 0.02).astype(np.uint8)
         soft = soft * allowed
         hard = (soft > 0.02).astype(np.uint8) if track_id is None else face_area
+        if kept_mouth is not None:
+            # The target's kept mouth goes in by the final composite, not as a hole the clone
+            # is pinned to: the lips' dark edge greyed the skin round them.
+            soft = soft * (1.0 - kept_mouth)
         if (soft > 0.02).sum() < 16:
             return None, None
         tone_mask = (hard > 0) & skin_t & skin_s
@@ -439,7 +483,9 @@ class ClassicalEngine(Engine):
             1.0 - _region(crop.shape[:2], lm_local, scheme, ("mouth_inner",), face_w, 0.0)
         )
         shading = (hard > 0) & model_t.skin(crop_lab, any_light=True) & skin_s_any
-        if shading.sum() < 16:
+        if shading.sum() < 16 or track_id is not None:
+            # (Video: the light measured on the skin in shadow too moved the output's
+            # landmarks frame to frame -- dance.mp4's jitter 0.079 -> 0.082 of a 0.083 bound.)
             shading = tone_mask
         shaded = transfer_tone(
             warped_lab,
@@ -475,6 +521,16 @@ VIDEO_CLOSED = 0.2
 # frontal faces read 0.21-0.36 on the shared photos, pitch_up_woman.jpg 0.14 (two_people.jpg's
 # slightly raised chin 0.16: a gap of 0.13 from mark.jpg's 0.29 must not count yet).
 PITCH_GAP = 0.135
+
+
+def _below_nose(shape, lm, scheme) -> np.ndarray:
+    """Where a beard can be: below the nose tip, along the face's own downward axis."""
+    eye_l, eye_r = scheme.eye_centres(lm)
+    tip = scheme.point(lm, "nose_tip").reshape(-1)
+    down = scheme.point(lm, "chin").reshape(-1) - (eye_l + eye_r) / 2
+    down = down / max(float(np.linalg.norm(down)), 1e-6)
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    return (xs - tip[0]) * down[0] + (ys - tip[1]) * down[1] > 0
 
 
 def fill_from_skin(image_lab, holes, skin, face_w: float):
@@ -568,6 +624,13 @@ def _shown_eyes(parts: tuple, skin: np.ndarray, lm, scheme, face_w: float) -> tu
     return tuple(out)
 
 
+# The gaps closed in a source's beard before its area is left to the target's pixels (x face
+# width).
+BEARD_CLOSE = 0.04
+BEARD_FEATHER = 0.03
+# How far round the target's mouth its own pixels stay when the source's mouth is covered by
+# hair (x face width).
+MOUTH_KEPT = 0.02
 # Share of the ring round an eye that must be skin for the eye to count as shown: the far eye
 # dlib put on profile90_oldman_sidelight.jpg's background reads 0.0; the lowest shown eye on the
 # shared photos, in sidelight_beard_yaw_man.png's shadow, 0.18.
