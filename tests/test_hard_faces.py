@@ -363,3 +363,31 @@ def test_a_mouth_in_a_beard_is_not_carried_over(swapper, hard):
     assert diff[mouth].mean() < 6.0
     face = polygon_mask(tgt.shape[:2], face_polygon(lm)) > 0
     assert diff[face & ~mouth].mean() > 8.0
+
+
+@pytest.mark.parametrize(
+    ("target", "hidden", "shown"),
+    [
+        ("hand_over_eye_woman.jpg", ("eye_left", "brow_left"), "eye_right"),
+        ("glasses_beard_mic_occlusion.png", ("mouth_outer",), "eye_left"),
+    ],
+)
+def test_features_under_a_hand_keep_the_hand(swapper, hard, photos, target, hidden, shown):
+    """Fingers over an eye, or round a microphone over the mouth, are skin-coloured: the source's
+    eye and brow were painted on the fingers (mean change 48 and 17 levels) and its teeth on
+    the hand (21). A covered eye (mostly skin, nothing dark) or mouth (no redder than the skin)
+    is no feature now and keeps the target's pixels (0.0-0.3); the shown eye still swaps."""
+    tgt = rgb(hard / target)
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(photos / "obama.jpg", tgt).image
+    fw = IBUG68.face_width(lm)
+    diff = np.abs(out.astype(int) - tgt.astype(int))
+
+    def change(group):
+        m = _group_mask(tgt.shape[:2], lm, group).astype(np.uint8)
+        m = cv2.dilate(m, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
+        return diff[m > 0].mean()
+
+    for group in hidden:
+        assert change(group) < 2.0, group
+    assert change(shown) > 5.0

@@ -377,7 +377,7 @@ class ClassicalEngine(Engine):
         model_s = SkinModel.fit(warped_lab, lm_local, scheme)
         skin_s = model_s.skin(warped_lab)
         skin_s_any = model_s.skin(warped_lab, any_light=True)
-        kept_mouth = None  # the target's own mouth, kept where the source's is in a beard
+        kept = None  # the target's own features kept (a source mouth in a beard, a hidden eye)
         beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
@@ -393,7 +393,7 @@ class ClassicalEngine(Engine):
                 # hair round them, came out as a dark band; the target keeps its own mouth and
                 # the source's hair is filled like any occluder.
                 parts = tuple(p for p in parts if p != "mouth_outer")
-                kept_mouth = _region(
+                kept = _region(
                     crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, MOUTH_KEPT
                 )
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
@@ -426,6 +426,15 @@ class ClassicalEngine(Engine):
                 if not _surroundings_shown(target_skin, lm_local, scheme, "mouth_outer", face_w):
                     parts = tuple(p for p in parts if p != "mouth_outer")
                 parts = _shown_eyes(parts, target_skin, lm_local, scheme, face_w)
+                # A hand or a microphone over an eye or the mouth: skin-coloured, so the colour
+                # test lets the source's eye or lips be painted on the fingers. Such a feature
+                # is no feature, and the target keeps its own pixels there.
+                for part in _hidden_features(crop_lab, skin_t, model_t, lm_local, scheme, face_w):
+                    hidden = (part, f"brow_{part[4:]}") if part.startswith("eye_") else (part,)
+                    hidden = tuple(h for h in hidden if scheme.has(h))
+                    parts = _without(parts, part, scheme)
+                    region = _region(crop.shape[:2], lm_local, scheme, hidden, face_w, 0.05)
+                    kept = region if kept is None else np.maximum(kept, region)
                 mouth = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.03)
                 features = (
                     _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
@@ -469,10 +478,10 @@ class ClassicalEngine(Engine):
         face_area = (soft > 0.02).astype(np.uint8)
         soft = soft * allowed
         hard = (soft > 0.02).astype(np.uint8) if track_id is None else face_area
-        if kept_mouth is not None:
-            # The target's kept mouth goes in by the final composite, not as a hole the clone
+        if kept is not None:
+            # The target's kept features go in by the final composite, not as holes the clone
             # is pinned to: the lips' dark edge greyed the skin round them.
-            soft = soft * (1.0 - kept_mouth)
+            soft = soft * (1.0 - kept)
         if (soft > 0.02).sum() < 16:
             return None, None
         tone_mask = (hard > 0) & skin_t & skin_s
@@ -602,6 +611,39 @@ SURROUNDINGS = 0.08
 SHOWN = 0.5
 
 
+def _hidden_features(image_lab, skin, model: SkinModel, lm, scheme, face_w: float) -> list[str]:
+    """The target's eyes and mouth covered by something skin-coloured (a hand, fingers round a
+    microphone). An eye shows dark iris and lashes and is mostly not skin; under fingers its
+    outline holds skin with nothing dark (hand_over_eye_woman: 76% skin, its darkest tenth
+    0.30 of the skin's lightness below it; real eyes on the shared photos at most 29% or at
+    least 0.42). Lips are redder than the skin round them; fingers and a microphone over them
+    are not (glasses_beard_mic: a* 9 below the skin's; real mouths at most 3 below, a face
+    mask's). A greyscale photo says nothing here."""
+    if not model.coloured:
+        return []
+    hidden = []
+    light = image_lab[..., 0]
+    for part in ("eye_left", "eye_right", "mouth_outer"):
+        inside = _region(skin.shape, lm, scheme, (part,), face_w, 0.0) > 0.5
+        if inside.sum() < 16:
+            continue
+        if part == "mouth_outer":
+            redness = np.percentile(image_lab[..., 1][inside], 75) - model.median[1]
+            covered = redness < -UNRED_LIPS
+        else:
+            dark = (model.median[0] - np.percentile(light[inside], 10)) / max(model.median[0], 1.0)
+            covered = skin[inside].mean() > SKIN_EYE and dark < DARK_EYE
+        if covered:
+            hidden.append(part)
+    return hidden
+
+
+# An eye outline more than this share skin, with its darkest tenth less than DARK_EYE of the
+# skin's lightness below it, is covered; lips whose redder quarter is UNRED_LIPS a* below
+# the skin's median are.
+SKIN_EYE, DARK_EYE, UNRED_LIPS = 0.6, 0.36, 5.0
+
+
 def _shown_eyes(parts: tuple, skin: np.ndarray, lm, scheme, face_w: float) -> tuple:
     """`parts` without the eyes (and their brows) whose surroundings show next to no skin: a
     landmark fit that put a turned face's far eye out on the background (profile90's dlib fit)
@@ -614,9 +656,16 @@ def _shown_eyes(parts: tuple, skin: np.ndarray, lm, scheme, face_w: float) -> tu
         outer = _region(skin.shape, lm, scheme, (eye,), face_w, SURROUNDINGS) > 0.5
         ring = outer & ~inner
         share = float(skin[ring].mean()) if ring.sum() >= 16 else 1.0
-        if share >= EYE_SHOWN:
-            continue
-        out = [p for p in out if p != eye]
+        if share < EYE_SHOWN:
+            out = list(_without(tuple(out), eye, scheme))
+    return tuple(out)
+
+
+def _without(parts: tuple, part: str, scheme) -> tuple:
+    """`parts` without `part`, and without the brow over it when it is an eye."""
+    out = [p for p in parts if p != part]
+    if part.startswith("eye_"):
+        side = part.removeprefix("eye_")
         if "brows" in out and scheme.has(f"brow_{side}"):
             other = "right" if side == "left" else "left"
             out = [p for p in out if p != "brows"] + [f"brow_{other}"]

@@ -87,16 +87,23 @@ class SkinModel:
         spread = np.maximum(spread, [MIN_SPREAD_L, MIN_SPREAD_AB, MIN_SPREAD_AB])
         return cls(median.astype(np.float32), spread.astype(np.float32))
 
+    @property
+    def coloured(self) -> bool:
+        """Whether the skin has a skin's colour (a colour photo, not greyscale or colour-graded
+        far off skin's hues): only then do colour tests say anything."""
+        skin_chroma = float(np.linalg.norm(self.median[1:]))
+        return skin_chroma > COLOURED and min(self.median[1], self.median[2]) > 0
+
     def colourless(self, image_lab: np.ndarray) -> np.ndarray:
         """Boolean map of what is near grey next to this skin. Skin is never grey in a colour
         photo: a white or grey mask or cloth, a microphone, a grey beard -- near the skin's
         chroma in distance -- are told apart by having almost none. (A greyscale photo's skin
         is grey: then nothing is.)"""
-        skin_chroma = float(np.linalg.norm(self.median[1:]))
         # Skin's hue lies between red and yellow (a*, b* > 0); a skin median elsewhere (a
         # bluish, colour-graded photo) says the photo's colours are not to be trusted.
-        if skin_chroma <= COLOURED or min(self.median[1], self.median[2]) <= 0:
+        if not self.coloured:
             return np.zeros(image_lab.shape[:2], bool)
+        skin_chroma = float(np.linalg.norm(self.median[1:]))
         return np.linalg.norm(image_lab[..., 1:], axis=-1) < GREYER * skin_chroma
 
     def skin(self, image_lab: np.ndarray, any_light: bool = False) -> np.ndarray:
