@@ -61,7 +61,9 @@ def _triangles(points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Delaunay triangles over `points` as index triples."""
     subdiv = cv2.Subdiv2D((-width, -height, 3 * width, 3 * height))
     index = {}
-    for i, (x, y) in enumerate(points):
+    # Subdiv2D keeps float32 coordinates: the keys must be float32 values too, or a point
+    # computed in float64 (a scaled-down large face's) is never found and no triangle is kept.
+    for i, (x, y) in enumerate(np.asarray(points, np.float32)):
         key = (float(x), float(y))
         if key in index:
             continue
@@ -324,7 +326,11 @@ class ClassicalEngine(Engine):
         src = extended_points(src_lm)
         fallback = estimate_similarity(dst_local[:n], src[:n])
         ch, cw = crop.shape[:2]
-        map_x, map_y = piecewise_affine_maps(dst_local, src, fallback, cw, ch)
+        # Video: the landmarks' own hull only, the similarity beyond it -- the ring round the
+        # jaw follows dlib's jaw points, which shake frame to frame (dance.mp4's landmark
+        # jitter 0.079 -> 0.082 of a 0.083 bound with it).
+        k = n if track_id is not None else len(dst_local)
+        map_x, map_y = piecewise_affine_maps(dst_local[:k], src[:k], fallback, cw, ch)
         warped = cv2.remap(src_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         face_w = scheme.face_width(lm_local)
         crop_lab, warped_lab = lab(crop), lab(warped)
@@ -372,6 +378,17 @@ class ClassicalEngine(Engine):
 
         if keep > 0.01:
             soft *= 1.0 - float(keep) * eye_area(0.1)
+        # A frontal source on a turned face spreads its cheek over the target's wide near cheek:
+        # its folds and shine came out stretched into dark curves and patches. Where the warp
+        # stretches the source far beyond the face's own scale the target's skin stays; eyes,
+        # brows and mouth come from the source whatever the stretch.
+        # (Stills: in a video the stretch, changing with dlib's shaking points, moved the
+        # output's landmarks -- dance.mp4's jitter 0.079 -> 0.081.)
+        stretched = _stretched(map_x, map_y, fallback, face_w) if track_id is None else None
+        if stretched is not None:
+            parts = ("eye_left", "eye_right", "brows", "mouth_outer")
+            features_soft = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03)
+            soft *= 1.0 - stretched * (1.0 - features_soft)
         model_t = SkinModel.fit(crop_lab, lm_local, scheme)
         skin_t = model_t.skin(crop_lab)
         model_s = SkinModel.fit(warped_lab, lm_local, scheme)
@@ -530,6 +547,27 @@ VIDEO_CLOSED = 0.2
 # frontal faces read 0.21-0.36 on the shared photos, pitch_up_woman.jpg 0.14 (two_people.jpg's
 # slightly raised chin 0.16: a gap of 0.13 from mark.jpg's 0.29 must not count yet).
 PITCH_GAP = 0.135
+
+
+def _stretched(map_x, map_y, to_source: np.ndarray, face_w: float) -> np.ndarray | None:
+    """0..1 per crop pixel: how far the warp stretches the source there beyond the face's own
+    scale (the similarity `to_source`): 0 up to STRETCH times the area, 1 from STRETCH +
+    STRETCH_RAMP; smooth across the warp's triangles. None where nothing is stretched."""
+    scale = abs(float(np.linalg.det(to_source[:, :2])))
+    jxx, jxy = np.gradient(map_x, axis=1), np.gradient(map_x, axis=0)
+    jyx, jyy = np.gradient(map_y, axis=1), np.gradient(map_y, axis=0)
+    area = np.abs(jxx * jyy - jxy * jyx)  # source area per crop pixel
+    stretch = scale / np.maximum(area, 1e-6)
+    amount = np.clip((stretch - STRETCH) / STRETCH_RAMP, 0.0, 1.0).astype(np.float32)
+    if amount.max() <= 0:
+        return None
+    return cv2.GaussianBlur(amount, (0, 0), max(1.0, 0.05 * face_w))
+
+
+# A source area spread over more than STRETCH times its share of the face starts giving way to
+# the target's skin, all of it STRETCH_RAMP further (profile75_woman's near cheek: up to 4.6x
+# against a frontal source; frontal pairs stay below 1.3x).
+STRETCH, STRETCH_RAMP = 1.6, 1.0
 
 
 def _below_nose(shape, lm, scheme) -> np.ndarray:
