@@ -221,6 +221,13 @@ def _group_mask(shape, lm, group: str) -> np.ndarray:
     return m > 0
 
 
+def _grown(shape, lm, group: str, grow: float) -> np.ndarray:
+    """A landmark group's hull grown by `grow` face widths (at least a pixel)."""
+    m = _group_mask(shape, lm, group).astype(np.uint8)
+    steps = max(1, int(grow * IBUG68.face_width(lm)))
+    return cv2.dilate(m, np.ones((3, 3), np.uint8), iterations=steps) > 0
+
+
 @pytest.mark.parametrize("target", ["hepburn1_bw.png", "einstein1_bw_sidelight_old.png"])
 def test_a_greyscale_target_stays_grey(swapper, hard, photos, target):
     """The source's colourful eyes, lips and skin are brought down to the target's palette
@@ -313,12 +320,10 @@ def test_an_eye_fitted_onto_the_background_is_not_painted(swapper, hard, photos)
     tgt = rgb(hard / "profile90_oldman_sidelight.jpg")
     lm = _face(swapper, tgt).landmarks
     out = swapper.swap_image(photos / "obama.jpg", tgt).image
-    fw = IBUG68.face_width(lm)
     change = {}
     for group in ("eye_left", "eye_right"):
-        eye = _group_mask(tgt.shape[:2], lm, group).astype(np.uint8)
-        eye = cv2.dilate(eye, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
-        change[group] = np.abs(out.astype(int) - tgt.astype(int))[eye > 0].mean()
+        eye = _grown(tgt.shape[:2], lm, group, 0.03)
+        change[group] = np.abs(out.astype(int) - tgt.astype(int))[eye].mean()
     assert change["eye_left"] < 1.0 and change["eye_right"] > 5.0, change
 
 
@@ -356,9 +361,7 @@ def test_a_mouth_in_a_beard_is_not_carried_over(swapper, hard):
     tgt = rgb(hard / "frontal_neutral_man.jpg")
     lm = _face(swapper, tgt).landmarks
     out = swapper.swap_image(hard / "rdj1_frontal_goatee.webp", tgt).image
-    fw = IBUG68.face_width(lm)
-    mouth = _group_mask(tgt.shape[:2], lm, "mouth_outer").astype(np.uint8)
-    mouth = cv2.dilate(mouth, np.ones((3, 3), np.uint8), iterations=int(0.03 * fw)) > 0
+    mouth = _grown(tgt.shape[:2], lm, "mouth_outer", 0.03)
     diff = np.abs(out.astype(int) - tgt.astype(int))
     assert diff[mouth].mean() < 6.0
     face = polygon_mask(tgt.shape[:2], face_polygon(lm)) > 0
@@ -380,13 +383,10 @@ def test_features_under_a_hand_keep_the_hand(swapper, hard, photos, target, hidd
     tgt = rgb(hard / target)
     lm = _face(swapper, tgt).landmarks
     out = swapper.swap_image(photos / "obama.jpg", tgt).image
-    fw = IBUG68.face_width(lm)
     diff = np.abs(out.astype(int) - tgt.astype(int))
 
     def change(group):
-        m = _group_mask(tgt.shape[:2], lm, group).astype(np.uint8)
-        m = cv2.dilate(m, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
-        return diff[m > 0].mean()
+        return diff[_grown(tgt.shape[:2], lm, group, 0.03)].mean()
 
     for group in hidden:
         assert change(group) < 2.0, group
