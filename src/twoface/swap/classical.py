@@ -78,14 +78,22 @@ def _triangles(points: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def piecewise_affine_maps(
-    dst_pts: np.ndarray, src_pts: np.ndarray, fallback: np.ndarray, width: int, height: int
+    dst_pts: np.ndarray,
+    src_pts: np.ndarray,
+    fallback: np.ndarray,
+    width: int,
+    height: int,
+    inner: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Remap tables (for cv2.remap) that pull each destination pixel from the source image.
 
     Pixels inside a triangle use that triangle's affine map; pixels outside all triangles use
     `fallback` (a 2x3 destination-to-source similarity), so the warp covers the whole crop.
+    With `inner`, only the triangles whose corners are all among the first `inner` points.
     """
     tris = _triangles(dst_pts, width, height)
+    if inner is not None and len(tris):
+        tris = tris[(tris < inner).all(1)]
     labels = np.full((height, width), -1, np.int32)
     mats = np.zeros((len(tris) + 1, 2, 3), np.float64)
     mats[-1] = fallback
@@ -326,11 +334,11 @@ class ClassicalEngine(Engine):
         src = extended_points(src_lm)
         fallback = estimate_similarity(dst_local[:n], src[:n])
         ch, cw = crop.shape[:2]
-        # Video: the landmarks' own hull only, the similarity beyond it -- the ring round the
-        # jaw follows dlib's jaw points, which shake frame to frame (dance.mp4's landmark
-        # jitter 0.079 -> 0.082 of a 0.083 bound with it).
-        k = n if track_id is not None else len(dst_local)
-        map_x, map_y = piecewise_affine_maps(dst_local[:k], src[:k], fallback, cw, ch)
+        # Video: only the triangles between landmarks, the similarity beyond them -- the ring
+        # round the jaw follows dlib's jaw points, which shake frame to frame (dance.mp4's
+        # landmark jitter 0.079 -> 0.082-0.085 of a 0.083 bound with it).
+        inner = n if track_id is not None else None
+        map_x, map_y = piecewise_affine_maps(dst_local, src, fallback, cw, ch, inner)
         warped = cv2.remap(src_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         face_w = scheme.face_width(lm_local)
         crop_lab, warped_lab = lab(crop), lab(warped)
