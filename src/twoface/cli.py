@@ -565,14 +565,15 @@ def _ignored_options(args, video: bool) -> list[str]:
         notes.append("--quality applies to JPEG/WebP images; ignored for a video")
     if args.similarity is not None and not (args.reference or args.target_faces):
         notes.append("--similarity applies with --reference or --target-faces; ignored")
-    finish = [f"--{k.replace('_', '-')}" for k in FINISH_FLAGS if getattr(args, k) is not None]
-    if args.swapper == "classical" and not args.anime:
+    given = [k for k in FINISH_FLAGS if getattr(args, k) is not None]
+    classical = args.swapper == "classical" and not args.anime
+    if classical:
         # The classical engine takes the model masks (region, occlusion) and their options.
-        takes = {"mask_regions", "parser", "occluder"}
-        finish = [f for f in finish if f[2:].replace("-", "_") not in takes and f != "--mask"]
-        others = [m for m in (args.mask or ()) if m not in ("region", "occlusion")]
-        if others:
-            finish.append(f"--mask {','.join(others)}")
+        given = [k for k in given if k not in ("mask", "mask_regions", "parser", "occluder")]
+    finish = [f"--{k.replace('_', '-')}" for k in given]
+    others = [m for m in (args.mask or ()) if m not in ("region", "occlusion")]
+    if classical and others:
+        finish.append(f"--mask {','.join(others)}")
     if finish and (args.swapper == "classical" or args.anime):
         notes.append(
             f"{', '.join(finish)} {_verb(finish)} to learned swappers; the classical and anime "

@@ -68,18 +68,22 @@ def decode_levels(
             all_kps.append(centres[:, None] + k)
     if not all_boxes:
         return []
-    b, sc = np.concatenate(all_boxes), np.concatenate(all_scores)
     k = np.concatenate(all_kps) if all_kps else None
-    faces = []
-    for j in nms(b, sc, iou_threshold):
-        faces.append(
-            Face(
-                box=(b[j] / scale).astype(np.float32),
-                score=float(sc[j]),
-                kps=(k[j] / scale).astype(np.float32) if k is not None else None,
-            )
+    return _faces(np.concatenate(all_boxes), np.concatenate(all_scores), k, iou_threshold, scale)
+
+
+def _faces(boxes, scores, kps, iou_threshold: float, scale: float) -> list[Face]:
+    """The candidates left by the greedy NMS, in the image's own pixels."""
+    if not len(boxes):
+        return []
+    return [
+        Face(
+            box=(boxes[j] / scale).astype(np.float32),
+            score=float(scores[j]),
+            kps=(kps[j] / scale).astype(np.float32) if kps is not None else None,
         )
-    return faces
+        for j in nms(boxes, scores, iou_threshold)
+    ]
 
 
 class ScrfdDetector(Detector):
@@ -160,8 +164,8 @@ class ScrfdDetector(Detector):
     def _detect_on_device(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """The PyTorch runtime: outputs stay on the model's device, where boxes and keypoints
         are decoded and thresholded for the whole batch at once; only the candidates above the
-        score threshold (a few dozen) come to the host, for the greedy NMS `decode_levels`
-        runs. Same faces as the host path (tests: boxes within a pixel)."""
+        score threshold (a few dozen) come to the host, for the greedy NMS (`_faces`, as
+        `decode_levels` uses). Same faces as the host path (tests: boxes within a pixel)."""
         import torch
 
         boxed = [letterbox(f, self.size) for f in frames]
@@ -171,7 +175,7 @@ class ScrfdDetector(Detector):
             n = len(frames)
             # Batch-1 exports drop the batch axis: (anchors, C) instead of (N, anchors, C).
             outs = [o if o.dim() == 3 else o.reshape(n, -1, o.shape[-1]) for o in outs]
-            centres, strides = _anchors_on(outs[0].device, self.size)
+            centres, strides = _anchors_on(str(outs[0].device), self.size)
             scores = torch.cat([o.reshape(n, -1) for o in outs[0:3]], 1)
             dist = torch.cat([o.reshape(n, -1, 4) for o in outs[3:6]], 1) * strides[:, None]
             boxes = torch.cat([centres - dist[..., :2], centres + dist[..., 2:]], -1)
@@ -186,18 +190,8 @@ class ScrfdDetector(Detector):
         results = []
         for i, (_, scale) in enumerate(boxed):
             mine = host[0] == i
-            b, sc = host[2][mine], host[1][mine]
             k = host[3][mine] if self.has_kps else None
-            faces = []
-            for j in nms(b, sc, self.iou_threshold) if len(b) else []:
-                faces.append(
-                    Face(
-                        box=(b[j] / scale).astype(np.float32),
-                        score=float(sc[j]),
-                        kps=(k[j] / scale).astype(np.float32) if k is not None else None,
-                    )
-                )
-            results.append(faces)
+            results.append(_faces(host[2][mine], host[1][mine], k, self.iou_threshold, scale))
         return results
 
 
@@ -209,18 +203,10 @@ def _anchors_host(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(centres), np.concatenate(strides)
 
 
-_ANCHORS_ON: dict = {}
-
-
-def _anchors_on(device, size: int):
+@cache
+def _anchors_on(device: str, size: int):
     """`_anchors_host` as tensors on `device`, made once per device and size."""
-    key = (str(device), size)
-    if key not in _ANCHORS_ON:
-        import torch
+    import torch
 
-        centres, strides = _anchors_host(size)
-        _ANCHORS_ON[key] = (
-            torch.from_numpy(centres).to(device),
-            torch.from_numpy(strides).to(device),
-        )
-    return _ANCHORS_ON[key]
+    centres, strides = _anchors_host(size)
+    return torch.from_numpy(centres).to(device), torch.from_numpy(strides).to(device)

@@ -79,8 +79,9 @@ def face_mask(
 
     Target mouth open: its teeth and tongue stay (a source mouth warped into an open one doubles
     teeth). Source open: the target's lips stay too (squeezed source teeth would show as a white
-    line between closed lips, or as teeth on the lips of an open one). softness > 1 widens the feather (a source turned
-    away from the target's pose: its stretched texture fades in instead of ending sharply).
+    line between closed lips, or as teeth on the lips of an open one). softness > 1 widens the
+    feather (a source turned away from the target's pose: its stretched texture fades in
+    instead of ending sharply).
     """
     lm = np.asarray(lm, np.float32)
     s = scheme_of(lm)

@@ -124,10 +124,10 @@ class OnnxModule(torch.nn.Module):
 
     def shapes_on_host(self) -> OnnxModule:
         """Keep the small integer constants (shape arithmetic: Gather indices, Concat and
-        Reshape/Slice parameters) and Resize's scales on the CPU after the module moved to a GPU; with `Shape`
-        answering on the CPU, a graph's shape arithmetic then never waits for the GPU (each
-        `int(tensor)` on a GPU tensor was a synchronisation) and never copies to it -- which
-        is also what lets a run be captured in a CUDA graph."""
+        Reshape/Slice parameters) and Resize's scales on the CPU after the module moved to a
+        GPU; with `Shape` answering on the CPU, a graph's shape arithmetic then never waits for
+        the GPU (each `int(tensor)` on a GPU tensor was a synchronisation) and never copies to
+        it -- which is also what lets a run be captured in a CUDA graph."""
         parameters = {
             ins[i]
             for op, ins, _, _ in self._nodes

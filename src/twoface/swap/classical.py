@@ -401,7 +401,8 @@ class ClassicalEngine(Engine):
         skin_t = model_t.skin(crop_lab)
         model_s = SkinModel.fit(warped_lab, lm_local, scheme)
         skin_s = model_s.skin(warped_lab)
-        skin_s_any = model_s.skin(warped_lab, any_light=True)
+        # (Taken before the fill below changes the warped source.)
+        skin_s_any = model_s.skin(warped_lab, any_light=True) if track_id is None else None
         kept = None  # the target's own features kept (a source mouth in a beard, a hidden eye)
         beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
@@ -417,7 +418,7 @@ class ClassicalEngine(Engine):
                 # A moustache or beard round the source's mouth: its lips, carried with the
                 # hair round them, came out as a dark band; the target keeps its own mouth and
                 # the source's hair is filled like any occluder.
-                parts = tuple(p for p in parts if p != "mouth_outer")
+                parts = _without(parts, "mouth_outer", scheme)
                 kept = _region(
                     crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, MOUTH_KEPT
                 )
@@ -437,7 +438,6 @@ class ClassicalEngine(Engine):
                 # clone over the whole face.)
                 holes = warp(src_holes) & ~features
                 warped_lab = fill_from_skin(warped_lab, holes, warp(src_skin) & ~holes, face_w)
-            if track_id is None:
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
                 # A mouth whose surroundings are mostly covered in the target (a face mask, a
                 # full beard) is covered too, and grey things over the lips (a microphone) are
@@ -449,16 +449,16 @@ class ClassicalEngine(Engine):
                     # or a pink face mask is skin-coloured, but not face.
                     target_skin = face_only > 0.5
                 if not _surroundings_shown(target_skin, lm_local, scheme, "mouth_outer", face_w):
-                    parts = tuple(p for p in parts if p != "mouth_outer")
+                    parts = _without(parts, "mouth_outer", scheme)
                 parts = _shown_eyes(parts, target_skin, lm_local, scheme, face_w)
                 # A hand or a microphone over an eye or the mouth: skin-coloured, so the colour
                 # test lets the source's eye or lips be painted on the fingers. Such a feature
                 # is no feature, and the target keeps its own pixels there.
                 for part in _hidden_features(crop_lab, skin_t, model_t, lm_local, scheme, face_w):
-                    hidden = (part, f"brow_{part[4:]}") if part.startswith("eye_") else (part,)
-                    hidden = tuple(h for h in hidden if scheme.has(h))
                     parts = _without(parts, part, scheme)
-                    region = _region(crop.shape[:2], lm_local, scheme, hidden, face_w, 0.05)
+                    region = _region(
+                        crop.shape[:2], lm_local, scheme, _with_brow(part, scheme), face_w, 0.05
+                    )
                     kept = region if kept is None else np.maximum(kept, region)
                 mouth = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.03)
                 features = (
@@ -516,11 +516,13 @@ class ClassicalEngine(Engine):
         lips = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.0) * (
             1.0 - _region(crop.shape[:2], lm_local, scheme, ("mouth_inner",), face_w, 0.0)
         )
-        shading = (hard > 0) & model_t.skin(crop_lab, any_light=True) & skin_s_any
-        if shading.sum() < 16 or track_id is not None:
-            # (Video: the light measured on the skin in shadow too moved the output's
-            # landmarks frame to frame -- dance.mp4's jitter 0.079 -> 0.082 of a 0.083 bound.)
-            shading = tone_mask
+        # The light measured on the skin in shadow too. (Stills: in a video it moved the
+        # output's landmarks frame to frame -- dance.mp4's jitter 0.079 -> 0.082 of a 0.083 bound.)
+        shading = tone_mask
+        if skin_s_any is not None:
+            in_any_light = (hard > 0) & model_t.skin(crop_lab, any_light=True) & skin_s_any
+            if in_any_light.sum() >= 16:
+                shading = in_any_light
         shaded = transfer_tone(
             warped_lab,
             crop_lab,
@@ -643,12 +645,18 @@ def _unaligned(mask: np.ndarray, to_crop: np.ndarray, like: np.ndarray, border: 
     )
 
 
-def _surroundings_shown(skin: np.ndarray, lm, scheme, part: str, face_w: float) -> bool:
-    """Whether most of a ring round a feature (a landmark group) is the face's skin."""
+def _ring_share(skin: np.ndarray, lm, scheme, part: str, face_w: float) -> float:
+    """The share of skin in a ring round a feature (a landmark group); 1 for a ring too small
+    to tell."""
     inner = _region(skin.shape, lm, scheme, (part,), face_w, 0.03) > 0.5
     outer = _region(skin.shape, lm, scheme, (part,), face_w, SURROUNDINGS) > 0.5
     ring = outer & ~inner
-    return bool(ring.sum() < 16 or skin[ring].mean() >= SHOWN)
+    return float(skin[ring].mean()) if ring.sum() >= 16 else 1.0
+
+
+def _surroundings_shown(skin: np.ndarray, lm, scheme, part: str, face_w: float) -> bool:
+    """Whether most of a ring round a feature (a landmark group) is the face's skin."""
+    return _ring_share(skin, lm, scheme, part, face_w) >= SHOWN
 
 
 # The ring round a feature that tells whether the target shows it (x face width), and the
@@ -695,27 +703,25 @@ def _shown_eyes(parts: tuple, skin: np.ndarray, lm, scheme, face_w: float) -> tu
     landmark fit that put a turned face's far eye out on the background (profile90's dlib fit)
     must not paint the source's eye there. Lids and lashes darken any eye's ring, so the share
     asked of an eye is low."""
-    out = list(parts)
-    for side in ("left", "right"):
-        eye = f"eye_{side}"
-        inner = _region(skin.shape, lm, scheme, (eye,), face_w, 0.03) > 0.5
-        outer = _region(skin.shape, lm, scheme, (eye,), face_w, SURROUNDINGS) > 0.5
-        ring = outer & ~inner
-        share = float(skin[ring].mean()) if ring.sum() >= 16 else 1.0
-        if share < EYE_SHOWN:
-            out = list(_without(tuple(out), eye, scheme))
-    return tuple(out)
+    for eye in ("eye_left", "eye_right"):
+        if _ring_share(skin, lm, scheme, eye, face_w) < EYE_SHOWN:
+            parts = _without(parts, eye, scheme)
+    return parts
+
+
+def _with_brow(part: str, scheme) -> tuple[str, ...]:
+    """A feature and, for an eye, the brow over it (where the scheme names brows apiece)."""
+    brow = f"brow_{part.removeprefix('eye_')}"
+    return (part, brow) if part.startswith("eye_") and scheme.has(brow) else (part,)
 
 
 def _without(parts: tuple, part: str, scheme) -> tuple:
     """`parts` without `part`, and without the brow over it when it is an eye."""
-    out = [p for p in parts if p != part]
-    if part.startswith("eye_"):
-        side = part.removeprefix("eye_")
-        if "brows" in out and scheme.has(f"brow_{side}"):
-            other = "right" if side == "left" else "left"
-            out = [p for p in out if p != "brows"] + [f"brow_{other}"]
-        out = [p for p in out if p != f"brow_{side}"]
+    gone = _with_brow(part, scheme)
+    out = [p for p in parts if p not in gone]
+    if len(gone) == 2 and "brows" in out:  # both brows as one group: keep the other one
+        other = "brow_right" if gone[1] == "brow_left" else "brow_left"
+        out = [p for p in out if p != "brows"] + [other]
     return tuple(out)
 
 
