@@ -48,7 +48,8 @@ def match_detail(ls: np.ndarray, lt: np.ndarray, skin: np.ndarray, face_w: float
     standard deviation over skin, clamped to [0.3, 1]: a sharp, high-contrast source photo pasted
     on a soft or small target face (a video frame, a low-resolution photo) is softened to the
     target's look, and the source's expression folds (a smile's) are no deeper than the target's
-    own; never sharpened or deepened."""
+    own; never sharpened or deepened. A source with less fine detail than the target takes the
+    target's fine skin grain for the difference."""
     m = skin.astype(bool)
     if m.sum() < 32:
         return ls
@@ -69,7 +70,13 @@ def match_detail(ls: np.ndarray, lt: np.ndarray, skin: np.ndarray, face_w: float
     w = cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(0.5, FINE_BAND * face_w))
     g_fine = 1.0 - w * (1.0 - gain(fine_t, fine_s))
     g_mid = 1.0 - w * (1.0 - gain(mid_t, mid_s))
-    return np.exp(base + g_fine * fine_s + g_mid * mid_s)
+    out = base + g_fine * fine_s + g_mid * mid_s
+    # A source softer than the target (a small photo scaled up) has lost its finest detail;
+    # over skin, the target's own grain (pores, stubble, film grain) makes up the missing share
+    # of the fine band's energy, so the swap does not look waxy next to the target's texture.
+    std_s, std_t = float(fine_s[m].std()), float(fine_t[m].std())
+    missing = float(np.sqrt(max(0.0, 1.0 - (std_s / max(std_t, 1e-6)) ** 2)))
+    return np.exp(out + missing * w * fine_t)
 
 
 def transfer_tone(
@@ -188,6 +195,55 @@ def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> n
     return cv2.seamlessClone(
         np.ascontiguousarray(source), np.ascontiguousarray(target), mask, centre, cv2.NORMAL_CLONE
     )
+
+
+def membrane_paste(
+    source: np.ndarray,
+    target: np.ndarray,
+    mask: np.ndarray,
+    trusted: np.ndarray,
+    reach: float | None = None,
+) -> np.ndarray:
+    """`source` (RGB uint8) with a smooth offset added inside `mask` that makes it meet `target`
+    along the mask's edge -- only along the `trusted` part of the edge (where both images show
+    skin), interpolated smoothly (push-pull over an image pyramid) everywhere else.
+
+    A Poisson clone adds a harmonic offset pinned to the whole edge; where the edge runs along
+    the target's hair, a beard or the background, or the source's hair or collar, that offset
+    pulled the whole face towards their colour. With `reach` (pixels) the offset fades to
+    nothing that far inside the mask: it mends the seam and leaves the face's tone to the tone
+    transfer. Pixels outside `mask` are the target's."""
+    inside = mask > 0
+    if inside.sum() < 16:
+        return target.copy()
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    edge = inside & ~(cv2.erode(inside.astype(np.uint8), k) > 0)
+    known = (edge & trusted).astype(np.float32)
+    if known.sum() < 8:
+        known = edge.astype(np.float32)
+    diff = target.astype(np.float32) - source.astype(np.float32)
+    offset = push_pull(diff * known[..., None], known)
+    if reach is not None:
+        depth = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+        offset *= np.clip(1.0 - depth / max(reach, 1.0), 0.0, 1.0)[..., None]
+    out = np.where(inside[..., None], source.astype(np.float32) + offset, target.astype(np.float32))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def push_pull(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A smooth field through scattered values (`weighted` = values x `weight`, 0 where
+    unknown): known pixels keep their value, the gaps are filled from ever coarser averages."""
+    levels = [(weighted, weight)]
+    while min(levels[-1][1].shape[:2]) > 4:
+        v, w = levels[-1]
+        levels.append((cv2.pyrDown(v), cv2.pyrDown(w)))
+    v, w = levels[-1]
+    field = v / np.maximum(w, 1e-6)[..., None]
+    for v, w in reversed(levels[:-1]):
+        up = cv2.pyrUp(field, dstsize=(w.shape[1], w.shape[0]))
+        sure = np.clip(w * 4.0, 0.0, 1.0)[..., None]
+        field = sure * (v / np.maximum(w, 1e-6)[..., None]) + (1.0 - sure) * up
+    return field
 
 
 def alpha_composite(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:

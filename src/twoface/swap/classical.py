@@ -1,10 +1,11 @@
-"""The classical, model-free swap: landmark-driven warp, shading transfer, Poisson blend.
+"""The classical, model-free swap: landmark-driven warp, shading transfer, seam-mended blend.
 
 For each target face: the chosen source photo is warped piecewise-affinely (Delaunay triangles
 over the 68 landmarks plus a ring around the jaw and points over the forehead) onto the target's
 geometry; the warped face takes the target's low-frequency colour and lighting; a soft mask of the
-inner face and brows (minus an open mouth's interior) is Poisson-cloned and feathered into the
-target. Everything happens in a crop around the face, so cost follows face size, not frame size.
+inner face and brows (minus an open mouth's interior and what covers the face) has its seam mended
+where both faces show skin (stills; a Poisson clone in video) and is feathered into the target.
+Everything happens in a crop around the face, so cost follows face size, not frame size.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from twoface.blend import alpha_composite, masked_blur, poisson_paste, transfer_tone
+from twoface.blend import (
+    alpha_composite,
+    masked_blur,
+    membrane_paste,
+    poisson_paste,
+    transfer_tone,
+)
 from twoface.errors import UsageError
 from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
@@ -27,8 +34,10 @@ from twoface.swap.skin import (
     clean,
     eye_openness,
     gaze,
+    highlights,
     lab,
     pitch_ratio,
+    shaded_skin,
     yaw_sign,
 )
 from twoface.types import Face
@@ -404,6 +413,7 @@ class ClassicalEngine(Engine):
         # (Taken before the fill below changes the warped source.)
         skin_s_any = model_s.skin(warped_lab, any_light=True) if track_id is None else None
         kept = None  # the target's own features kept (a source mouth in a beard, a hidden eye)
+        pin_skin = None  # stills: the target's skin, where the seam may be mended
         beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
@@ -437,13 +447,21 @@ class ClassicalEngine(Engine):
                 # jitter 0.076 -> 0.087 -- and, flat, took the dark of the jaw's edge from the
                 # clone over the whole face.)
                 holes = warp(src_holes) & ~features
-                warped_lab = fill_from_skin(warped_lab, holes, warp(src_skin) & ~holes, face_w)
+                warped_lab = fill_from_skin(
+                    warped_lab, holes, warp(src_skin) & ~holes, face_w, texture=crop_lab
+                )
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
                 # A mouth whose surroundings are mostly covered in the target (a face mask, a
                 # full beard) is covered too, and grey things over the lips (a microphone) are
                 # never lips: there the target's pixels stay, not the source's mouth. (Eyes:
                 # lashes and lids make their surroundings too unlike skin to judge this way.)
-                target_skin = clean(skin_t, face_w).astype(bool)
+                # (Skin in shade is skin: a nose's shadow kept as an occluder left the target's
+                # own patch in the middle of the swap.)
+                target_skin = skin_t | shaded_skin(model_t, crop_lab, lm_local, scheme, face_w)
+                target_skin |= highlights(target_skin, crop_lab[..., 0], model_t.median[0], face_w)
+                target_skin = clean(target_skin, face_w)
+                target_skin = target_skin.astype(bool)
+                pin_skin = target_skin
                 if face_only is not None:
                     # A parser's or occlusion model's answer replaces the colour test: a hand
                     # or a pink face mask is skin-coloured, but not face.
@@ -534,12 +552,24 @@ class ClassicalEngine(Engine):
             shading=shading | tone_mask,
         )
         if self.poisson:
-            shaded = poisson_paste(shaded, crop, hard * 255)
+            # Stills: a Poisson clone is pinned to the target along the whole mask edge; where
+            # that edge runs along hair, stubble or the background it pulled the whole face
+            # towards their colour (frontal_neutral_man with obama: 7 L* darker inside the face
+            # than the target). The seam is mended only where both faces show skin, and only
+            # near the edge: the tone transfer has set the face's light already.
+            if pin_skin is None:
+                shaded = poisson_paste(shaded, crop, hard * 255)
+            else:
+                shaded = membrane_paste(
+                    shaded, crop, hard, pin_skin & (skin_s | skin_s_any), SEAM_REACH * face_w
+                )
         return shaded, soft
 
 
 # Side of the ArcFace-aligned crop the model maskers (parser, occluder) see.
 MASK_CROP = 256
+# How far into the face (x face width) the clone's edge correction reaches.
+SEAM_REACH = 0.08
 # Faces are swapped at most this wide (ear to ear, pixels), then scaled back.
 WORK_FACE = 320
 # The smallest non-skin area of the source (x face width^2) kept out of the swap as an occluder.
@@ -590,15 +620,25 @@ def _below_nose(shape, lm, scheme) -> np.ndarray:
     return (xs - tip[0]) * down[0] + (ys - tip[1]) * down[1] > 0
 
 
-def fill_from_skin(image_lab, holes, skin, face_w: float):
+def fill_from_skin(image_lab, holes, skin, face_w: float, texture=None):
     """`image_lab` with the `holes` painted over by the surrounding `skin` (normalised
-    convolution at a tenth of the face width, then the seam feathered)."""
+    convolution at a tenth of the face width, then the seam feathered). With `texture` (an
+    L*a*b* image of the same place, the target's), its fine lightness detail is laid over the
+    fill: a flat fill read as a smooth patch next to stubble or pores."""
     if not holes.any():
         return image_lab
     smooth = masked_blur(image_lab, skin, max(1.0, 0.1 * face_w))
+    if texture is not None:
+        log = np.log(np.maximum(texture[..., 0], 1.0))
+        detail = log - cv2.GaussianBlur(log, (0, 0), max(1.0, FILL_DETAIL * face_w))
+        smooth[..., 0] *= np.exp(detail)
     weight = cv2.GaussianBlur(holes.astype(np.float32), (0, 0), max(0.7, 0.01 * face_w))
     weight = np.maximum(weight, holes)[..., None]
     return image_lab * (1 - weight) + smooth * weight
+
+
+# The target's detail finer than this (x face width) is laid over a filled hole.
+FILL_DETAIL = 0.02
 
 
 def _ramp(x: float, start: float, width: float) -> float:

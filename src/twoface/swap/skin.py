@@ -138,6 +138,55 @@ class SkinModel:
         )
 
 
+def shaded_skin(
+    model: SkinModel, image_lab: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme, face_w: float
+) -> np.ndarray:
+    """Boolean map of skin in shade that the plain skin test calls too dark: inside the face's
+    outline (jaw and brows), of the skin's hue (`skin(any_light=True)`) and not grey, at least
+    SHADE_LIGHT of its lightness, and smooth at the finest scale. A nose's or a cheek's shadow is
+    such; hair, beards and stubble are textured, and a shaded white mask is grey."""
+    light = image_lab[..., 0]
+    log = np.log(np.maximum(light, 1.0))
+    detail = log - cv2.GaussianBlur(log, (0, 0), max(0.7, 0.005 * face_w))
+    # Measured on the fine band: a soft shadow's edge is smooth there; a coarser local spread
+    # read every shadow's edge as texture and left holes along it.
+    grain = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), max(1.0, 0.015 * face_w)))
+    outline = np.zeros(light.shape, np.uint8)
+    pts = np.concatenate([scheme.group(lm, "jaw"), scheme.group(lm, "brows")]).astype(np.float32)
+    cv2.fillConvexPoly(outline, np.round(cv2.convexHull(pts)).astype(np.int32), 1)
+    return (
+        (outline > 0)
+        & model.skin(image_lab, any_light=True)
+        & ~model.colourless(image_lab)
+        & (light >= SHADE_LIGHT * model.median[0])
+        & (grain < SHADE_GRAIN)
+    )
+
+
+def highlights(skin: np.ndarray, light: np.ndarray, median_light: float, face_w: float):
+    """Boolean map of the non-skin blobs of `skin` brighter on average than the skin and smaller
+    than HIGHLIGHT_AREA x face_w^2: the shine on a lit cheek or a nose tip, too bright and too
+    grey for the skin test. Kept out of the swap they showed as white spots in it (the swap
+    takes the light round them, not their peak)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~skin).astype(np.uint8), 8)
+    if count <= 1:
+        return np.zeros(skin.shape, bool)
+    mean = np.bincount(labels.ravel(), light.ravel(), count) / np.maximum(stats[:, 4], 1)
+    bright = (mean > median_light) & (stats[:, 4] < HIGHLIGHT_AREA * face_w**2)
+    bright[0] = False  # label 0 is the skin itself
+    return bright[labels]
+
+
+HIGHLIGHT_AREA = 0.03
+
+
+# Calibrated on the shared photos at the working size: the shadows beside frontal_neutral_man's
+# nose and on group_children_8's turned cheek read 0.5-0.7 of the skin's lightness and a fine
+# grain mostly under 0.06 (log lightness); beards and stubble (rdj1, sidelight_beard_yaw_man,
+# glasses_beard_mic) 0.06-0.28, nine tenths of them above 0.056.
+SHADE_LIGHT, SHADE_GRAIN = 0.45, 0.06
+
+
 def clean(skin: np.ndarray, face_size: float, min_area: float = 0.0006) -> np.ndarray:
     """The skin map with speckles of non-skin dropped (a pore or a highlight is not an
     occluder; nor is anything smaller than `min_area` x face_size^2) but thin long structures
