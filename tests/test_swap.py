@@ -118,13 +118,14 @@ def test_open_mouth_interior_is_excluded_from_the_mask():
     assert open_mask[100, 100] > 0.9 and open_mask[5, 5] == 0.0
 
 
-def test_poisson_paste_handles_a_mask_touching_the_border():
-    from twoface.blend import poisson_paste
+def test_seam_mending_handles_a_mask_touching_the_border():
+    from twoface.blend import membrane_paste
 
     src = np.full((40, 50, 3), 200, np.uint8)
     dst = np.full((40, 50, 3), 50, np.uint8)
     mask = np.zeros((40, 50), np.uint8)
-    mask[0:20, 0:25] = 255  # touches the top and left edges
-    out = poisson_paste(src, dst, mask)
+    mask[0:20, 0:25] = 1  # touches the top and left edges
+    out = membrane_paste(src, dst, mask, np.ones((40, 50), bool))
     assert out.shape == dst.shape
-    np.testing.assert_array_equal(out[30:, 35:], dst[30:, 35:])
+    np.testing.assert_array_equal(out[mask == 0], dst[mask == 0])
+    assert abs(int(out[19, 24, 0]) - 50) <= 2  # meets the target along the edge

@@ -167,36 +167,6 @@ def colourfulness(ab: np.ndarray, area: np.ndarray) -> float:
     return float(np.sqrt((d**2).sum(1).mean())) + 1.0
 
 
-def poisson_paste(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Poisson (gradient-domain) clone of `source` into `target` (same size) inside `mask` (uint8).
-
-    The clone matches the target exactly along the mask boundary, which removes any remaining
-    colour step; OpenCV places the clone by the centre of the mask's bounding box, so the centre
-    is computed such that the clone lands exactly where it is in `source`.
-    """
-    x, y, w, h = cv2.boundingRect(mask)
-    if w < 3 or h < 3:
-        return target.copy()
-    pad = 2
-    hh, ww = target.shape[:2]
-    if x < pad or y < pad or x + w > ww - pad or y + h > hh - pad:
-        # seamlessClone rejects masks that touch the border: pad the images (reflected) and the
-        # mask (with zeros, so it no longer touches), clone, crop back.
-        def grow(a: np.ndarray, mode: int) -> np.ndarray:
-            return cv2.copyMakeBorder(a, pad, pad, pad, pad, mode, value=0)
-
-        out = poisson_paste(
-            grow(source, cv2.BORDER_REFLECT),
-            grow(target, cv2.BORDER_REFLECT),
-            grow(mask, cv2.BORDER_CONSTANT),
-        )
-        return out[pad:-pad, pad:-pad]
-    centre = (x + w // 2, y + h // 2)
-    return cv2.seamlessClone(
-        np.ascontiguousarray(source), np.ascontiguousarray(target), mask, centre, cv2.NORMAL_CLONE
-    )
-
-
 def membrane_paste(
     source: np.ndarray,
     target: np.ndarray,

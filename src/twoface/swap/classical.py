@@ -4,7 +4,7 @@ For each target face: the chosen source photo is warped piecewise-affinely (Dela
 over the 68 landmarks plus a ring around the jaw and points over the forehead) onto the target's
 geometry; the warped face takes the target's low-frequency colour and lighting; a soft mask of the
 inner face and brows (minus an open mouth's interior and what covers the face) has its seam mended
-where both faces show skin (stills; a Poisson clone in video) and is feathered into the target.
+where both faces show skin along its edge and is feathered into the target.
 Everything happens in a crop around the face, so cost follows face size, not frame size.
 """
 
@@ -17,13 +17,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from twoface.blend import (
-    alpha_composite,
-    masked_blur,
-    membrane_paste,
-    poisson_paste,
-    transfer_tone,
-)
+from twoface.blend import alpha_composite, masked_blur, membrane_paste, transfer_tone
 from twoface.errors import UsageError
 from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
@@ -140,7 +134,7 @@ class ClassicalEngine(Engine):
     def __init__(
         self,
         shading_sigma: float = 0.12,
-        poisson: bool = True,
+        poisson: bool = True,  # mend the seam (a smooth offset; the name is historical)
         keep_open_mouth: bool = True,
         keep_eyes: bool = True,
         occlusion: bool = True,
@@ -413,7 +407,7 @@ class ClassicalEngine(Engine):
         # (Taken before the fill below changes the warped source.)
         skin_s_any = model_s.skin(warped_lab, any_light=True) if track_id is None else None
         kept = None  # the target's own features kept (a source mouth in a beard, a hidden eye)
-        pin_skin = None  # stills: the target's skin, where the seam may be mended
+        pin_skin = None  # stills: the target's skin (occluders out), where the seam is mended
         beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
@@ -442,14 +436,14 @@ class ClassicalEngine(Engine):
             def warp(src_map: np.ndarray) -> np.ndarray:
                 return cv2.remap(src_map, map_x * s, map_y * s, cv2.INTER_LINEAR) > 0.5
 
+            # (Videos too, since the seam is mended near the edge only: with a Poisson clone
+            # over the whole face the fill had moved the output's landmarks, dance.mp4's jitter
+            # 0.076 -> 0.087; now 0.073.)
+            holes = warp(src_holes) & ~features
+            warped_lab = fill_from_skin(
+                warped_lab, holes, warp(src_skin) & ~holes, face_w, texture=crop_lab
+            )
             if track_id is None:
-                # (Stills only: in a video the fill moved the output's landmarks -- dance.mp4's
-                # jitter 0.076 -> 0.087 -- and, flat, took the dark of the jaw's edge from the
-                # clone over the whole face.)
-                holes = warp(src_holes) & ~features
-                warped_lab = fill_from_skin(
-                    warped_lab, holes, warp(src_skin) & ~holes, face_w, texture=crop_lab
-                )
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
                 # A mouth whose surroundings are mostly covered in the target (a face mask, a
                 # full beard) is covered too, and grey things over the lips (a microphone) are
@@ -514,10 +508,10 @@ class ClassicalEngine(Engine):
                 allowed = self._smooth_mask(track_id, allowed, lm_local, scheme)
         else:
             allowed = np.ones_like(soft) if face_only is None else face_only
-        # Stills: the Poisson clone runs inside the occlusion holes' edges too, pinning the
-        # colour to the target round a beard or rims. Video: over the whole face area, holes
-        # and all -- holes moving from frame to frame would make the solution jump -- and the
-        # occluders are put back by the final composite.
+        # Stills: the seam is mended along the occlusion holes' edges too (where skin meets
+        # skin). Video: over the whole face area, holes and all -- holes moving from frame to
+        # frame would make the offset jump -- and the occluders are put back by the final
+        # composite.
         face_area = (soft > 0.02).astype(np.uint8)
         soft = soft * allowed
         hard = (soft > 0.02).astype(np.uint8) if track_id is None else face_area
@@ -552,17 +546,17 @@ class ClassicalEngine(Engine):
             shading=shading | tone_mask,
         )
         if self.poisson:
-            # Stills: a Poisson clone is pinned to the target along the whole mask edge; where
-            # that edge runs along hair, stubble or the background it pulled the whole face
-            # towards their colour (frontal_neutral_man with obama: 7 L* darker inside the face
-            # than the target). The seam is mended only where both faces show skin, and only
-            # near the edge: the tone transfer has set the face's light already.
-            if pin_skin is None:
-                shaded = poisson_paste(shaded, crop, hard * 255)
-            else:
-                shaded = membrane_paste(
-                    shaded, crop, hard, pin_skin & (skin_s | skin_s_any), SEAM_REACH * face_w
-                )
+            # A Poisson clone is pinned to the target along the whole mask edge; where that edge
+            # runs along hair, stubble or the background it pulled the whole face towards their
+            # colour (the low-frequency lightness error inside the face: frontal_neutral_man
+            # with obama 7.0 L*, dance.mp4 with obama 10.6). The seam is mended only where both
+            # faces show skin, and only near the edge: the tone transfer has set the face's
+            # light already (3.0, 2.6; dance.mp4's landmark jitter 0.079 -> 0.073).
+            source_skin = skin_s if skin_s_any is None else skin_s | skin_s_any
+            target_skin = skin_t if pin_skin is None else pin_skin
+            shaded = membrane_paste(
+                shaded, crop, hard, target_skin & source_skin, SEAM_REACH * face_w
+            )
         return shaded, soft
 
 
