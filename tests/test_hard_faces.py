@@ -562,3 +562,17 @@ def test_small_bright_blobs_are_highlights_and_large_or_dark_ones_occluders():
     assert not found[100:190, 20:190].any()
     assert not found[40:50, 100:110].any()
     assert not found[skin].any()
+
+
+@pytest.mark.parametrize("target", ["frontal_neutral_man.jpg", "open_mouth_surprised_man.jpg"])
+def test_a_dim_source_eye_leaves_no_dark_hole(swapper, hard, target):
+    """sidelight_beard_yaw_man.png's eyes, one in the side light's shadow and one under low lids
+    looking down, came out as dark holes in open, lit eyes (mean L* inside the eye outlines
+    50-56 -> 17-20). Far darker than the target's, the target keeps its eyes."""
+    tgt = rgb(hard / target)
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(hard / "sidelight_beard_yaw_man.png", tgt).image
+    for eye in ("eye_left", "eye_right"):
+        inside = _group_mask(tgt.shape[:2], lm, eye)
+        before, after = _lab(tgt)[inside][..., 0].mean(), _lab(out)[inside][..., 0].mean()
+        assert abs(after - before) < 6.0, (eye, before, after)

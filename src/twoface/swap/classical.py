@@ -46,6 +46,7 @@ class SourceTraits(NamedTuple):
     holes: np.ndarray  # its sizeable non-skin areas (float 0/1, at `scale`)
     scale: float
     mouth_covered: bool  # hair (a moustache, a beard) round its mouth
+    eye_light: tuple[float, float]  # each eye's brightest tenth over the skin's lightness
 
 
 def extended_points(lm: np.ndarray) -> np.ndarray:
@@ -296,7 +297,8 @@ class ClassicalEngine(Engine):
             )
             small_lm = np.asarray(lm, np.float64) * scale
             small_lab = lab(small)
-            skin = SkinModel.fit(small_lab, small_lm, scheme).skin(small_lab)
+            model = SkinModel.fit(small_lab, small_lm, scheme)
+            skin = model.skin(small_lab)
             parsed = self._parsed_face(small, small_lm, scheme)
             if parsed is not None:
                 # A face parser is installed: what it calls face is the source's skin (a beard,
@@ -310,6 +312,7 @@ class ClassicalEngine(Engine):
                 holes.astype(np.float32),
                 scale,
                 not _surroundings_shown(skin, small_lm, scheme, "mouth_outer", fw * scale),
+                eye_light(small_lab, small_lm, scheme, model),
             )
             self._traits[key] = (image, traits)  # the image kept: its id stays its own
             while len(self._traits) > 8:
@@ -402,6 +405,23 @@ class ClassicalEngine(Engine):
             soft *= 1.0 - stretched * (1.0 - features_soft)
         model_t = SkinModel.fit(crop_lab, lm_local, scheme)
         skin_t = model_t.skin(crop_lab)
+        if self.keep_eyes:
+            # A source eye in shadow or under low lids (a side light, deep-set eyes, a look
+            # down) came out as a dark hole in a target's open, lit eye: where the source's eye
+            # is far darker than the target's (its brightest tenth against the skin), the
+            # target keeps that eye. (The source's side is measured once on its photo.)
+            source_light = self._source_traits(src_image, src_lm, scheme).eye_light
+            target_light = eye_light(crop_lab, lm_local, scheme, model_t)
+            for part, s_light, t_light in zip(
+                ("eye_left", "eye_right"), source_light, target_light, strict=True
+            ):
+                if s_light >= DIM_EYE:  # an eye with its whites showing is never a hole
+                    continue
+                amount = _ramp(DIM_EYE - s_light / max(t_light, 1e-3), 0.0, 0.1)
+                amount = float(self._smooth(track_id, f"shadow_{part}", np.float32(amount)))
+                if amount > 0.01:
+                    area = _region(crop.shape[:2], lm_local, scheme, (part,), face_w, 0.1)
+                    soft *= 1.0 - amount * area
         model_s = SkinModel.fit(warped_lab, lm_local, scheme)
         skin_s = model_s.skin(warped_lab)
         # (Taken before the fill below changes the warped source.)
@@ -412,7 +432,7 @@ class ClassicalEngine(Engine):
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
-            fringe, glasses, src_skin, src_holes, s, mouth_covered = self._source_traits(
+            fringe, glasses, src_skin, src_holes, s, mouth_covered, _ = self._source_traits(
                 src_image, src_lm, scheme
             )
             parts = ("eye_left", "eye_right", "mouth_outer")
@@ -730,6 +750,30 @@ def _hidden_features(image_lab, skin, model: SkinModel, lm, scheme, face_w: floa
 # skin's lightness below it, is covered; lips whose redder quarter is UNRED_LIPS a* below
 # the skin's median are.
 SKIN_EYE, DARK_EYE, UNRED_LIPS = 0.6, 0.36, 5.0
+
+
+def eye_light(image_lab, lm, scheme, model: SkinModel) -> tuple[float, float]:
+    """Per eye (eye_left, eye_right): the lightness of the brightest tenth inside its outline
+    (the eye's whites, the lit lid) over the skin's median lightness; 1.0 for an eye too small
+    to tell."""
+    out = []
+    fw = scheme.face_width(lm)
+    for part in ("eye_left", "eye_right"):
+        inside = _region(image_lab.shape[:2], lm, scheme, (part,), fw, 0.0) > 0.5
+        if inside.sum() < 8:
+            out.append(1.0)
+            continue
+        bright = float(np.percentile(image_lab[..., 0][inside], 90))
+        out.append(bright / max(float(model.median[0]), 1.0))
+    return out[0], out[1]
+
+
+# A source eye whose light (`eye_light`) is below DIM_EYE, and below DIM_EYE of the target eye's,
+# starts giving way to the target's, all of it 0.1 below: sidelight_beard_yaw_man's shaded eye
+# reads 0.13 of its skin, its lit one, under low lids, 0.69 (on frontal_neutral_man's 1.0: both
+# came out as dark holes); obama, roblowe2 and rdj1's eyes read 0.78-1.0 and stay, whatever the
+# target (the shared targets' open eyes 0.5-1.2).
+DIM_EYE = 0.75
 
 
 def _shown_eyes(parts: tuple, skin: np.ndarray, lm, scheme, face_w: float) -> tuple:
