@@ -564,6 +564,7 @@ class ClassicalEngine(Engine):
             area=hard > 0,
             lips=lips,
             shading=shading | tone_mask,
+            creases=_cheeks(crop.shape[:2], lm_local, scheme, face_w),
         )
         if self.poisson:
             # A Poisson clone is pinned to the target along the whole mask edge; where that edge
@@ -653,6 +654,22 @@ def fill_from_skin(image_lab, holes, skin, face_w: float, texture=None):
 
 # The target's detail finer than this (x face width) is laid over a filled hole.
 FILL_DETAIL = 0.02
+
+
+def _cheeks(shape, lm, scheme, face_w: float) -> np.ndarray:
+    """Soft map of the face's skin away from its features: inside the jaw and brows' outline
+    (shrunk by 0.05 face widths), outside the eyes, brows, nose and mouth (grown by 0.04) --
+    where a smile's folds and creases are, and nothing that carries the identity's shapes."""
+    outline = np.zeros(shape, np.uint8)
+    pts = np.concatenate([scheme.group(lm, "jaw"), scheme.group(lm, "brows")]).astype(np.float32)
+    cv2.fillConvexPoly(outline, np.round(cv2.convexHull(pts)).astype(np.int32), 1)
+    k = max(1, int(round(0.05 * face_w)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    outline = cv2.erode(outline, disc)
+    parts = ("eye_left", "eye_right", "brows", "nose", "mouth_outer")
+    features = _region(shape, lm, scheme, parts, face_w, 0.04)
+    zone = outline.astype(np.float32) * (1.0 - features)
+    return cv2.GaussianBlur(zone, (0, 0), max(1.0, 0.04 * face_w))
 
 
 def _ramp(x: float, start: float, width: float) -> float:
@@ -769,10 +786,12 @@ def eye_light(image_lab, lm, scheme, model: SkinModel) -> tuple[float, float]:
 
 
 # A source eye whose light (`eye_light`) is below DIM_EYE, and below DIM_EYE of the target eye's,
-# starts giving way to the target's, all of it 0.1 below: sidelight_beard_yaw_man's shaded eye
-# reads 0.13 of its skin, its lit one, under low lids, 0.69 (on frontal_neutral_man's 1.0: both
-# came out as dark holes); obama, roblowe2 and rdj1's eyes read 0.78-1.0 and stay, whatever the
-# target (the shared targets' open eyes 0.5-1.2).
+# starts giving way to the target's, all of it 0.1 below. Looked at: sidelight_beard_yaw_man's
+# eyes (0.12 in the side light's shadow, 0.70 under low lids looking down) and beckham's
+# deep-set squint (0.60-0.65) came out as dark holes in frontal_neutral_man's and elon_musk's
+# open eyes (1.0); with the target's eyes they look right (beckham -> elon_musk's identity
+# distance drop is smaller for it, 0.25 -> 0.14). obama, roblowe2, rdj1 and elon's eyes read
+# 0.78-1.0 and always stay the source's.
 DIM_EYE = 0.75
 
 
