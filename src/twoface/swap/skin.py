@@ -23,7 +23,11 @@ BRIGHTER_SPREADS = 4.0
 MIN_SPREAD_AB, MIN_SPREAD_L = 3.0, 8.0
 SAMPLE_AGREE = 6.0  # a*b* distance of a sample place's median from the consensus that agrees
 HIGHLIGHT_CHROMA = 0.4  # the least share of the skin's chroma a brighter pixel keeps as skin
-GREYER = 0.4  # a sample or pixel with less than this share of the skin's chroma is not skin
+GREYER = 0.4  # a pixel with less than this share of the skin's chroma is not skin
+# A sample place with less than this share of the places' consensus chroma is left out: a white
+# face mask over both cheeks of a pale face (face_mask_woman.png: chroma 2.1 and 3.0 against
+# 7.0) otherwise pulled the skin's colour towards the cloth's, and the cloth passed as skin.
+SAMPLE_GREYER = 0.5
 COLOURED = 4.0  # ...when the skin's own chroma is at least this (not a greyscale photo)
 
 
@@ -75,7 +79,7 @@ class SkinModel:
             medians = np.array([np.median(p, axis=0) for p in samples])
             consensus = np.median(medians[:, 1:], axis=0)
             agree = (np.linalg.norm(medians[:, 1:] - consensus, axis=1) < SAMPLE_AGREE) & (
-                np.linalg.norm(medians[:, 1:], axis=1) >= GREYER * np.linalg.norm(consensus)
+                np.linalg.norm(medians[:, 1:], axis=1) >= SAMPLE_GREYER * np.linalg.norm(consensus)
             )
             if not agree.any():
                 agree[:] = True
