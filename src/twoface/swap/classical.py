@@ -383,6 +383,11 @@ class ClassicalEngine(Engine):
                     _ramp(gap, GAZE_GAP, 0.08),
                     _ramp(pitch_gap, PITCH_GAP, 0.03),
                 )
+        if track_id is None:
+            # A still decides: half of each pair of eyes showed as a doubled, ghostly eye (kun1
+            # with roblowe2 at 0.5). A video keeps the ramp, smoothed, so the decision does not
+            # flicker.
+            keep = float(keep >= 0.5)
         keep = self._smooth(track_id, "eyes", np.float32(keep))
 
         def eye_area(grow: float) -> np.ndarray:
@@ -418,6 +423,8 @@ class ClassicalEngine(Engine):
                 if s_light >= DIM_EYE:  # an eye with its whites showing is never a hole
                     continue
                 amount = _ramp(DIM_EYE - s_light / max(t_light, 1e-3), 0.0, 0.1)
+                if track_id is None:
+                    amount = float(amount >= 0.5)
                 amount = float(self._smooth(track_id, f"shadow_{part}", np.float32(amount)))
                 if amount > 0.01:
                     area = _region(crop.shape[:2], lm_local, scheme, (part,), face_w, 0.1)
