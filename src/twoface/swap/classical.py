@@ -27,6 +27,7 @@ from twoface.swap.skin import (
     SkinModel,
     clean,
     eye_openness,
+    face_outline,
     gaze,
     highlights,
     lab,
@@ -480,8 +481,7 @@ class ClassicalEngine(Engine):
                 # own patch in the middle of the swap.)
                 target_skin = skin_t | shaded_skin(model_t, crop_lab, lm_local, scheme, face_w)
                 target_skin |= highlights(target_skin, crop_lab[..., 0], model_t.median[0], face_w)
-                target_skin = clean(target_skin, face_w)
-                target_skin = target_skin.astype(bool)
+                target_skin = clean(target_skin, face_w).astype(bool)
                 pin_skin = target_skin
                 if face_only is not None:
                     # A parser's or occlusion model's answer replaces the colour test: a hand
@@ -580,11 +580,10 @@ class ClassicalEngine(Engine):
             # with obama 7.0 L*, dance.mp4 with obama 10.6). The seam is mended only where both
             # faces show skin, and only near the edge: the tone transfer has set the face's
             # light already (3.0, 2.6; dance.mp4's landmark jitter 0.079 -> 0.073).
-            source_skin = skin_s if skin_s_any is None else skin_s | skin_s_any
-            target_skin = skin_t if pin_skin is None else pin_skin
-            shaded = membrane_paste(
-                shaded, crop, hard, target_skin & source_skin, SEAM_REACH * face_w
+            both = (skin_t if pin_skin is None else pin_skin) & (
+                skin_s if skin_s_any is None else skin_s | skin_s_any
             )
+            shaded = membrane_paste(shaded, crop, hard, both, SEAM_REACH * face_w)
         return shaded, soft
 
 
@@ -667,12 +666,9 @@ def _cheeks(shape, lm, scheme, face_w: float) -> np.ndarray:
     """Soft map of the face's skin away from its features: inside the jaw and brows' outline
     (shrunk by 0.05 face widths), outside the eyes, brows, nose and mouth (grown by 0.04) --
     where a smile's folds and creases are, and nothing that carries the identity's shapes."""
-    outline = np.zeros(shape, np.uint8)
-    pts = np.concatenate([scheme.group(lm, "jaw"), scheme.group(lm, "brows")]).astype(np.float32)
-    cv2.fillConvexPoly(outline, np.round(cv2.convexHull(pts)).astype(np.int32), 1)
     k = max(1, int(round(0.05 * face_w)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-    outline = cv2.erode(outline, disc)
+    outline = cv2.erode(face_outline(shape, lm, scheme).astype(np.uint8), disc)
     parts = ("eye_left", "eye_right", "brows", "nose", "mouth_outer")
     features = _region(shape, lm, scheme, parts, face_w, 0.04)
     zone = outline.astype(np.float32) * (1.0 - features)

@@ -142,6 +142,14 @@ class SkinModel:
         )
 
 
+def face_outline(shape, lm: np.ndarray, scheme: LandmarkScheme) -> np.ndarray:
+    """Boolean map of the convex outline of the jaw and brows."""
+    outline = np.zeros(shape[:2], np.uint8)
+    pts = np.concatenate([scheme.group(lm, "jaw"), scheme.group(lm, "brows")]).astype(np.float32)
+    cv2.fillConvexPoly(outline, np.round(cv2.convexHull(pts)).astype(np.int32), 1)
+    return outline > 0
+
+
 def shaded_skin(
     model: SkinModel, image_lab: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme, face_w: float
 ) -> np.ndarray:
@@ -155,11 +163,8 @@ def shaded_skin(
     # Measured on the fine band: a soft shadow's edge is smooth there; a coarser local spread
     # read every shadow's edge as texture and left holes along it.
     grain = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), max(1.0, 0.015 * face_w)))
-    outline = np.zeros(light.shape, np.uint8)
-    pts = np.concatenate([scheme.group(lm, "jaw"), scheme.group(lm, "brows")]).astype(np.float32)
-    cv2.fillConvexPoly(outline, np.round(cv2.convexHull(pts)).astype(np.int32), 1)
     return (
-        (outline > 0)
+        face_outline(light.shape, lm, scheme)
         & model.skin(image_lab, any_light=True)
         & ~model.colourless(image_lab)
         & (light >= SHADE_LIGHT * model.median[0])
