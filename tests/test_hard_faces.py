@@ -639,3 +639,20 @@ def test_a_still_keeps_or_swaps_eyes_never_a_blend_of_both(swapper, hard, photos
     diff = np.abs(out.astype(int) - tgt.astype(int))
     for eye in ("eye_left", "eye_right"):
         assert diff[_group_mask(tgt.shape[:2], lm, eye)].mean() < 1.0, eye
+
+
+def test_a_bright_source_on_a_face_in_the_dark_takes_its_light():
+    """L* 65 onto L* 10: the local light ratio was clamped at 0.4 round 1, leaving the face at
+    26; it is now bounded round the faces' overall ratio."""
+    from twoface.blend import transfer_tone
+
+    rng = np.random.default_rng(3)
+    h, w = 80, 80
+    source = np.zeros((h, w, 3), np.float32)
+    source[..., 0] = 65 + rng.normal(0, 2, (h, w))
+    source[..., 1:] = (15, 20)
+    target = source.copy()
+    target[..., 0] = 10 + rng.normal(0, 0.5, (h, w))
+    skin = np.ones((h, w), bool)
+    out = _lab(transfer_tone(source, target, skin, sigma=8.0))
+    assert abs(float(np.median(out[..., 0])) - 10.0) < 2.0

@@ -65,6 +65,27 @@ def test_identity_moves_towards_the_source_on_sampled_frames(hamilton, photos, s
     assert len(moved) >= 2 and min(moved) > 0.1, moved
 
 
+def test_faces_in_the_dark_stay_dark(hamilton, swapper):
+    """hamilton_clip.mp4's audience sits in the dark (L* ~10 against obama.jpg's 65): the light
+    ratio, clamped at 0.4 round 1, left those faces as pale masks once the seam no longer
+    pinned them to their surroundings. Bounded round the faces' overall ratio, each face keeps
+    the frame's light."""
+    from twoface.swap.skin import lab
+
+    clip, out, _ = hamilton
+    before, after = _frames(clip)[20], _frames(out)[20]
+    faces = [f for f in swapper.analyse([before])[0] if f.area < 80 * 80]  # the audience's
+    assert faces
+    for face in faces:
+        x0, y0, x1, y1 = face.box.astype(int)
+        box = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
+        # (The brightest twentieth of the box: the masks rose from L* 5-8 to 26.)
+        lift = np.percentile(lab(after[box])[..., 0], 95) - np.percentile(
+            lab(before[box])[..., 0], 95
+        )
+        assert lift < 8.0, (face.box, lift)
+
+
 def swapper_source(photos):
     from twoface.io.image import read_image
 

@@ -146,7 +146,15 @@ def transfer_tone(
     lit = m if shading is None else shading.astype(np.float32)
     low_t = masked_blur(lt, lit, sigma)
     low_s = masked_blur(ls, lit, sigma)
-    light = np.clip(low_t / np.maximum(low_s, 1.0), 0.4, 2.5)
+    # The local ratio is bounded round the faces' overall ratio, not round 1: a bright source
+    # on a face in the dark (hamilton_clip.mp4's audience, L* 10 against 65) needs 0.15, and
+    # clamped at 0.4 it came out as a white mask once the seam no longer pinned it.
+    inside = lit > 0.5
+    overall = 1.0
+    if inside.sum() >= 16:
+        overall = float(np.median(lt[inside]) / max(float(np.median(ls[inside])), 1.0))
+    ratio = low_t / np.maximum(low_s, 1.0)
+    light = overall * np.clip(ratio / max(overall, 1e-3), 0.4, 2.5)
     src_ab, tgt_ab = source_lab[..., 1:], target_lab[..., 1:]
     # The blurred skin colour of each face (normalised convolution is linear: their difference
     # is the blur of the difference).
