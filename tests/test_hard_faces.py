@@ -656,3 +656,16 @@ def test_a_bright_source_on_a_face_in_the_dark_takes_its_light():
     skin = np.ones((h, w), bool)
     out = _lab(transfer_tone(source, target, skin, sigma=8.0))
     assert abs(float(np.median(out[..., 0])) - 10.0) < 2.0
+
+
+def test_a_hand_over_the_sources_eye_is_not_carried_over(swapper, hard):
+    """hand_over_eye_woman.jpg as the source: her fingers over one eye were warped onto the
+    target's eye (kun1_bangs: a brown patch of fingers over it, mean change 43 levels). The
+    source's covered eye is found on its photo; the target keeps its own eye there."""
+    tgt = rgb(hard / "kun1_bangs.png")
+    lm = _face(swapper, tgt).landmarks
+    out = swapper.swap_image(hard / "hand_over_eye_woman.jpg", tgt).image
+    diff = np.abs(out.astype(int) - tgt.astype(int))
+    # (Her covered eye lands on the target's eye_right here.)
+    assert diff[_grown(tgt.shape[:2], lm, "eye_right", 0.03)].mean() < 2.0
+    assert diff[_grown(tgt.shape[:2], lm, "eye_left", 0.03)].mean() > 5.0  # the other swaps

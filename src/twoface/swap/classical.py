@@ -48,6 +48,7 @@ class SourceTraits(NamedTuple):
     scale: float
     mouth_covered: bool  # hair (a moustache, a beard) round its mouth
     eye_light: tuple[float, float]  # each eye's brightest tenth over the skin's lightness
+    hidden: tuple[str, ...]  # its features under a hand or another skin-coloured cover
 
 
 def extended_points(lm: np.ndarray) -> np.ndarray:
@@ -314,6 +315,7 @@ class ClassicalEngine(Engine):
                 scale,
                 not _surroundings_shown(skin, small_lm, scheme, "mouth_outer", fw * scale),
                 eye_light(small_lab, small_lm, scheme, model),
+                tuple(_hidden_features(small_lab, skin, model, small_lm, scheme, fw * scale)),
             )
             self._traits[key] = (image, traits)  # the image kept: its id stays its own
             while len(self._traits) > 8:
@@ -440,8 +442,8 @@ class ClassicalEngine(Engine):
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
-            fringe, glasses, src_skin, src_holes, s, mouth_covered, _ = self._source_traits(
-                src_image, src_lm, scheme
+            fringe, glasses, src_skin, src_holes, s, mouth_covered, _, src_hidden = (
+                self._source_traits(src_image, src_lm, scheme)
             )
             parts = ("eye_left", "eye_right", "mouth_outer")
             if not fringe:
@@ -454,6 +456,15 @@ class ClassicalEngine(Engine):
                 kept = _region(
                     crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, MOUTH_KEPT
                 )
+            # A hand over one of the source's eyes (or its mouth) would be warped onto the
+            # target's: the target keeps that feature and the skin round it (hand_over_eye_woman
+            # as the source on kun1_bangs: fingers over his eye).
+            for part in src_hidden:
+                parts = _without(parts, part, scheme)
+                region = _region(
+                    crop.shape[:2], lm_local, scheme, _with_brow(part, scheme), face_w, HAND_KEPT
+                )
+                kept = region if kept is None else np.maximum(kept, region)
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
 
             # The source's sizeable occluders (a beard, a hand, hair) are not carried over: they
@@ -766,6 +777,9 @@ def _hidden_features(image_lab, skin, model: SkinModel, lm, scheme, face_w: floa
     return hidden
 
 
+# How far round a source's feature under a hand the target's own pixels stay (x face width):
+# the fingers reach beyond the eye.
+HAND_KEPT = 0.1
 # An eye outline more than this share skin, with its darkest tenth less than DARK_EYE of the
 # skin's lightness below it, is covered; lips whose redder quarter is UNRED_LIPS a* below
 # the skin's median are.
