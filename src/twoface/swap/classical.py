@@ -413,15 +413,15 @@ class ClassicalEngine(Engine):
             soft *= 1.0 - stretched * (1.0 - features_soft)
         model_t = SkinModel.fit(crop_lab, lm_local, scheme)
         skin_t = model_t.skin(crop_lab)
+        traits = self._source_traits(src_image, src_lm, scheme)
         if self.keep_eyes:
             # A source eye in shadow or under low lids (a side light, deep-set eyes, a look
             # down) came out as a dark hole in a target's open, lit eye: where the source's eye
             # is far darker than the target's (its brightest tenth against the skin), the
             # target keeps that eye. (The source's side is measured once on its photo.)
-            source_light = self._source_traits(src_image, src_lm, scheme).eye_light
             target_light = eye_light(crop_lab, lm_local, scheme, model_t)
             for part, s_light, t_light in zip(
-                ("eye_left", "eye_right"), source_light, target_light, strict=True
+                ("eye_left", "eye_right"), traits.eye_light, target_light, strict=True
             ):
                 if s_light >= DIM_EYE:  # an eye with its whites showing is never a hole
                     continue
@@ -436,35 +436,37 @@ class ClassicalEngine(Engine):
         skin_s = model_s.skin(warped_lab)
         # (Taken before the fill below changes the warped source.)
         skin_s_any = model_s.skin(warped_lab, any_light=True) if track_id is None else None
+        skin_t_any = model_t.skin(crop_lab, any_light=True) if track_id is None else None
         kept = None  # the target's own features kept (a source mouth in a beard, a hidden eye)
         pin_skin = None  # stills: the target's skin (occluders out), where the seam is mended
         beard_left = None  # video: the source's beard, left to the target's pixels
         if self.occlusion:
             # Beards, fringes, glasses, microphones -- in either face -- keep the target's pixels;
             # eyes, brows and lips come from the source by region.
-            fringe, glasses, src_skin, src_holes, s, mouth_covered, _, src_hidden = (
-                self._source_traits(src_image, src_lm, scheme)
-            )
             parts = ("eye_left", "eye_right", "mouth_outer")
-            if not fringe:
+            if not traits.fringe:
                 parts += ("brows",)
-            if mouth_covered:
+
+            def keep_targets(part: str, grow: float) -> None:
+                # The target keeps its own feature (and, for an eye, its brow) and the skin
+                # `grow` face widths round it; the source's is no feature.
+                nonlocal parts, kept
+                parts = _without(parts, part, scheme)
+                region = _region(
+                    crop.shape[:2], lm_local, scheme, _with_brow(part, scheme), face_w, grow
+                )
+                kept = region if kept is None else np.maximum(kept, region)
+
+            if traits.mouth_covered:
                 # A moustache or beard round the source's mouth: its lips, carried with the
                 # hair round them, came out as a dark band; the target keeps its own mouth and
                 # the source's hair is filled like any occluder.
-                parts = _without(parts, "mouth_outer", scheme)
-                kept = _region(
-                    crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, MOUTH_KEPT
-                )
+                keep_targets("mouth_outer", MOUTH_KEPT)
             # A hand over one of the source's eyes (or its mouth) would be warped onto the
             # target's: the target keeps that feature and the skin round it (hand_over_eye_woman
             # as the source on kun1_bangs: fingers over his eye).
-            for part in src_hidden:
-                parts = _without(parts, part, scheme)
-                region = _region(
-                    crop.shape[:2], lm_local, scheme, _with_brow(part, scheme), face_w, HAND_KEPT
-                )
-                kept = region if kept is None else np.maximum(kept, region)
+            for part in traits.hidden:
+                keep_targets(part, HAND_KEPT)
             features = _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
 
             # The source's sizeable occluders (a beard, a hand, hair) are not carried over: they
@@ -473,14 +475,16 @@ class ClassicalEngine(Engine):
             # Found once on the source photo and warped with it; small non-skin blobs (a
             # smile's creases, shadows by the eyes) are part of the face.
             def warp(src_map: np.ndarray) -> np.ndarray:
+                s = traits.scale
                 return cv2.remap(src_map, map_x * s, map_y * s, cv2.INTER_LINEAR) > 0.5
 
             # (Videos too, since the seam is mended near the edge only: with a Poisson clone
             # over the whole face the fill had moved the output's landmarks, dance.mp4's jitter
             # 0.076 -> 0.087; now 0.073.)
-            holes = warp(src_holes) & ~features
+            source_holes = warp(traits.holes)
+            holes = source_holes & ~features
             warped_lab = fill_from_skin(
-                warped_lab, holes, warp(src_skin) & ~holes, face_w, texture=crop_lab
+                warped_lab, holes, warp(traits.skin) & ~holes, face_w, texture=crop_lab
             )
             if track_id is None:
                 # The target's own occluders, down to a glasses rim, keep the target's pixels.
@@ -490,7 +494,9 @@ class ClassicalEngine(Engine):
                 # lashes and lids make their surroundings too unlike skin to judge this way.)
                 # (Skin in shade is skin: a nose's shadow kept as an occluder left the target's
                 # own patch in the middle of the swap.)
-                target_skin = skin_t | shaded_skin(model_t, crop_lab, lm_local, scheme, face_w)
+                target_skin = skin_t | shaded_skin(
+                    model_t, crop_lab, lm_local, scheme, face_w, any_light=skin_t_any
+                )
                 target_skin |= highlights(target_skin, crop_lab[..., 0], model_t.median[0], face_w)
                 target_skin = clean(target_skin, face_w).astype(bool)
                 pin_skin = target_skin
@@ -505,11 +511,7 @@ class ClassicalEngine(Engine):
                 # test lets the source's eye or lips be painted on the fingers. Such a feature
                 # is no feature, and the target keeps its own pixels there.
                 for part in _hidden_features(crop_lab, skin_t, model_t, lm_local, scheme, face_w):
-                    parts = _without(parts, part, scheme)
-                    region = _region(
-                        crop.shape[:2], lm_local, scheme, _with_brow(part, scheme), face_w, 0.05
-                    )
-                    kept = region if kept is None else np.maximum(kept, region)
+                    keep_targets(part, 0.05)
                 mouth = _region(crop.shape[:2], lm_local, scheme, ("mouth_outer",), face_w, 0.03)
                 features = (
                     _region(crop.shape[:2], lm_local, scheme, parts, face_w, 0.03) > 0.5
@@ -521,17 +523,17 @@ class ClassicalEngine(Engine):
                 # round the source's mouth (decided on the photo, warped with it) is not
                 # carried: the target's own pixels show there.
                 allowed = np.ones(crop.shape[:2], bool)
-                if mouth_covered:
+                if traits.mouth_covered:
                     # (Closed: the stubble between the hairs, skin-coloured, left a ragged edge.)
                     k = max(1, int(round(BEARD_CLOSE * face_w)))
                     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-                    beard = warp(src_holes) & _below_nose(crop.shape[:2], lm_local, scheme)
+                    beard = source_holes & _below_nose(crop.shape[:2], lm_local, scheme)
                     beard = cv2.morphologyEx(beard.astype(np.uint8), cv2.MORPH_CLOSE, disc) > 0
                     # (Feathered wide: the target's lower face and the source's skin meet there.)
                     beard_left = cv2.GaussianBlur(
                         (beard & ~features).astype(np.float32), (0, 0), BEARD_FEATHER * face_w
                     )
-            if glasses:
+            if traits.glasses:
                 # The source wears glasses: thin rims pass a colour test, so the whole ring
                 # round the eyes (not the eyes) comes from the target.
                 allowed &= ~((eye_area(0.2) > 0.5) & (eye_area(0.015) < 0.5))
@@ -570,7 +572,7 @@ class ClassicalEngine(Engine):
         # output's landmarks frame to frame -- dance.mp4's jitter 0.079 -> 0.082 of a 0.083 bound.)
         shading = tone_mask
         if skin_s_any is not None:
-            in_any_light = (hard > 0) & model_t.skin(crop_lab, any_light=True) & skin_s_any
+            in_any_light = (hard > 0) & skin_t_any & skin_s_any
             if in_any_light.sum() >= 16:
                 shading = in_any_light
         shaded = transfer_tone(
@@ -751,8 +753,8 @@ SHOWN = 0.5
 
 
 def _hidden_features(image_lab, skin, model: SkinModel, lm, scheme, face_w: float) -> list[str]:
-    """The target's eyes and mouth covered by something skin-coloured (a hand, fingers round a
-    microphone). An eye shows dark iris and lashes and is mostly not skin; under fingers its
+    """A face's eyes and mouth covered by something skin-coloured (a hand, fingers round a
+    microphone; the target's per image, the source's once per photo). An eye shows dark iris and lashes and is mostly not skin; under fingers its
     outline holds skin with nothing dark (hand_over_eye_woman: 76% skin, its darkest tenth
     0.30 of the skin's lightness below it; real eyes on the shared photos at most 29% or at
     least 0.42). Lips are redder than the skin round them; fingers and a microphone over them

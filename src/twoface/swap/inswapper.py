@@ -136,19 +136,18 @@ class InswapperGenerator(Generator):
             # NHWC bytes seen as NCHW: channels-last strides, which the convolutions keep.
             x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
             s = torch.from_numpy(np.ascontiguousarray(latents)).to(self.device, self.dtype)
-            if cuda:
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-            t = time.perf_counter()
-            y = self._forward()(x.to(self.dtype), s)[0]
-            seconds = time.perf_counter() - t
-            if cuda:
-                end.record()
-            out = (y.float() * 255 + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
             if not cuda:
-                host = out.contiguous()
+                t = time.perf_counter()
+                host = _to_bytes(self._forward()(x.to(self.dtype), s)[0]).contiguous()
+                seconds = time.perf_counter() - t
                 return lambda: (host.numpy(), seconds)
+            # (On the GPU the device's own time, from CUDA events: the host only queues.)
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            y = self._forward()(x.to(self.dtype), s)[0]
+            end.record()
+            out = _to_bytes(y)
             host = torch.empty(out.shape, dtype=torch.uint8, pin_memory=True)
             host.copy_(out, non_blocking=True)
             done = torch.cuda.Event()
@@ -178,11 +177,10 @@ class InswapperGenerator(Generator):
                 )
             else:
                 net = self.net
-                plain = lambda t, s: (net(t, s),)  # noqa: E731
-                run = plain
+                run = lambda t, s: (net(t, s),)  # noqa: E731
                 if self.device.type == "cuda":
                     net.to(memory_format=torch.channels_last)
-                    run = Captured(plain)
+                    run = Captured(run)
             self._graphed = run
         return run
 
@@ -228,3 +226,10 @@ class InswapperGenerator(Generator):
             compile=rt.compile,
             template=entry.preprocess.template or "arcface",
         )
+
+
+def _to_bytes(y):
+    """(N, 3, S, S) float output in 0..1 -> (N, S, S, 3) uint8, on its device."""
+    import torch
+
+    return (y.float() * 255 + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)

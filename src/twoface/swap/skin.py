@@ -151,12 +151,18 @@ def face_outline(shape, lm: np.ndarray, scheme: LandmarkScheme) -> np.ndarray:
 
 
 def shaded_skin(
-    model: SkinModel, image_lab: np.ndarray, lm: np.ndarray, scheme: LandmarkScheme, face_w: float
+    model: SkinModel,
+    image_lab: np.ndarray,
+    lm: np.ndarray,
+    scheme: LandmarkScheme,
+    face_w: float,
+    any_light: np.ndarray | None = None,
 ) -> np.ndarray:
     """Boolean map of skin in shade that the plain skin test calls too dark: inside the face's
     outline (jaw and brows), of the skin's hue (`skin(any_light=True)`) and not grey, at least
     SHADE_LIGHT of its lightness, and smooth at the finest scale. A nose's or a cheek's shadow is
-    such; hair, beards and stubble are textured, and a shaded white mask is grey."""
+    such; hair, beards and stubble are textured, and a shaded white mask is grey. `any_light`:
+    the model's any-light map of the image where the caller has it already."""
     light = image_lab[..., 0]
     log = np.log(np.maximum(light, 1.0))
     detail = log - cv2.GaussianBlur(log, (0, 0), max(0.7, 0.005 * face_w))
@@ -165,7 +171,7 @@ def shaded_skin(
     grain = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), max(1.0, 0.015 * face_w)))
     return (
         face_outline(light.shape, lm, scheme)
-        & model.skin(image_lab, any_light=True)
+        & (model.skin(image_lab, any_light=True) if any_light is None else any_light)
         & ~model.colourless(image_lab)
         & (light >= SHADE_LIGHT * model.median[0])
         & (grain < SHADE_GRAIN)
