@@ -15,15 +15,51 @@ def _inputs(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, 3, 640, 640)).astype(np.float32)
 
 
-def test_cuda_graphs_change_nothing_on_the_cpu():
-    path = shared_model("scrfd_500m_bnkps.onnx")
-    plain = load_graph(path, "torch", device="cpu")
-    graphed = load_graph(path, "torch", device="cpu", cuda_graphs=True)
-    x = _inputs(2)
-    a, b = plain(x), graphed(x)
-    assert list(a) == plain.output_names == list(b)
-    for name in plain.output_names:
-        np.testing.assert_array_equal(a[name], b[name])
+def test_captured_bookkeeping_replays_per_shape_falls_back_and_never_aliases(monkeypatch):
+    """Captured's own logic, on the CPU with a stand-in for the CUDA capture: one capture per
+    input shape up to SHAPES, later shapes and shapes whose capture failed run as they are, a
+    replay reads the new inputs (copied into the captured buffers) and returns fresh tensors
+    that the next replay does not overwrite."""
+    torch = pytest.importorskip("torch")
+    calls: list[tuple] = []
+
+    def module(x):
+        calls.append(tuple(x.shape))
+        return [x * 2 + 1]
+
+    class FakeGraph:
+        def __init__(self, inputs, outputs):
+            self.inputs, self.outputs = inputs, outputs
+
+        def replay(self):  # what a CUDA graph does: rerun into the same output buffers
+            self.outputs[0].copy_(module(*self.inputs)[0])
+
+    captures: list[tuple] = []
+
+    def capture(self, torch_, tensors):
+        shape = tuple(tensors[0].shape)
+        if shape[0] == 3:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        captures.append(shape)
+        inputs = [t.clone() for t in tensors]
+        outputs = list(self.module(*inputs))
+        return FakeGraph(inputs, outputs), inputs, outputs
+
+    monkeypatch.setattr(Captured, "_capture", capture)
+    run = Captured(module)
+    a = run(torch.ones(2, 4))[0]
+    b = run(torch.full((2, 4), 5.0))[0]  # the same shape: a replay on the new values
+    assert captures == [(2, 4)]
+    assert torch.equal(a, torch.full((2, 4), 3.0)) and torch.equal(b, torch.full((2, 4), 11.0))
+    assert a.data_ptr() != b.data_ptr()  # the first result was not overwritten by the replay
+    assert torch.equal(run(torch.zeros(3, 4))[0], torch.ones(3, 4))  # capture failed: plain run
+    assert run.graphs[(((3, 4), torch.float32),)] is None
+    for n in (4, 5):  # fills the shapes left (SHAPES = 4; the failed one counts)
+        run(torch.zeros(n, 4))
+    assert captures == [(2, 4), (4, 4), (5, 4)] and len(run.graphs) == Captured.SHAPES
+    before = len(calls)
+    assert torch.equal(run(torch.zeros(7, 4))[0], torch.ones(7, 4))  # beyond SHAPES: as it is
+    assert captures[-1] == (5, 4) and calls[before:] == [(7, 4)]
 
 
 def test_captured_replays_equal_eager_runs_per_shape():

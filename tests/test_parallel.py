@@ -14,6 +14,8 @@ from videotools import face_frame, write_clip
 from twoface.cli import main
 from twoface.parallel import keyframe_times, plan_segments
 
+pytestmark = pytest.mark.slow  # real clips / training: the full tier
+
 
 def test_segments_start_at_zero_and_cut_at_the_nearest_keyframes():
     keys = [Fraction(k, 2) for k in (1, 4, 7, 10)]  # the clip opens mid-GOP (first key at 0.5)

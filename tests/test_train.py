@@ -13,6 +13,8 @@ torch = pytest.importorskip("torch")
 
 from twoface.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clips / training: the full tier
+
 PHOTOS = ["obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg", "elon_musk.jpg", "mark.jpg"]
 TINY = ["--width", "0.0625", "--batch", "2", "--log-every", "1"]
 

@@ -7,6 +7,8 @@ from twoface.cli import main
 from twoface.identity import identity_distance
 from twoface.track import jitter
 
+pytestmark = pytest.mark.slow  # real clips / training: the full tier
+
 av = pytest.importorskip("av")
 
 

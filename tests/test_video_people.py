@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SHARED, rgb  # noqa: E402
 from videotools import face_frame, write_clip  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clips / training: the full tier
+
 
 @pytest.fixture(scope="module")
 def cut_clip(photos, tmp_path_factory):
