@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from twoface.errors import UsageError
 from twoface.geometry import apply_affine
+from twoface.registry import option, register
 from twoface.types import Face
 
 
@@ -29,7 +31,31 @@ class Masker(ABC):
     def masks(self, crops: np.ndarray, faces: Sequence[Face], affines: np.ndarray) -> np.ndarray:
         """(N, S, S) float32 in [0, 1]."""
 
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        """This masker's options taken from the swap's MaskSettings (none by default)."""
+        return {}
 
+    @classmethod
+    def create(cls, options: Any, pool=None, runtime=None) -> Masker:
+        """The masker built from its options dataclass; `pool` builds the models it needs."""
+        return cls(**asdict(options))
+
+
+def _needs_pool(name: str, pool) -> None:
+    if pool is None:
+        raise UsageError(f"the {name} mask needs a model; build it through a Swapper", "masks")
+
+
+@dataclass(frozen=True)
+class BoxOptions:
+    padding: tuple[float, float, float, float] = option(
+        (0.0, 0.0, 0.0, 0.0), "fractions of the crop cut off: top, right, bottom, left"
+    )
+    blur: float = option(0.0, "the edge's blur, a fraction of the crop side")
+
+
+@register("mask", "box", options=BoxOptions, consumes=("crops",), produces=("masks",))
 class BoxMasker(Masker):
     """The whole crop, less `padding` (fractions of the side: top, right, bottom, left), with
     an edge blurred over `blur` of the side. With no padding and no blur: all ones."""
@@ -38,6 +64,10 @@ class BoxMasker(Masker):
 
     def __init__(self, padding: Sequence[float] = (0, 0, 0, 0), blur: float = 0.0) -> None:
         self.padding, self.blur = tuple(padding), blur
+
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        return {"padding": settings.padding, "blur": settings.blur}
 
     def masks(self, crops, faces, affines) -> np.ndarray:
         n, s = len(crops), crops.shape[1]
@@ -49,6 +79,7 @@ class BoxMasker(Masker):
         return np.broadcast_to(m, (n, s, s)).copy()
 
 
+@register("mask", "area", consumes=("crops", "landmarks"), produces=("masks",))
 class AreaMasker(Masker):
     """The face area from the landmarks (jaw, then the brows lifted a little; nothing above),
     drawn in crop coordinates; read through the landmarks' scheme, any landmarker serves."""
@@ -85,11 +116,35 @@ def soften(masks: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class RegionOptions:
+    parser: str = option("bisenet_resnet_34", "the face parser (a catalogue name)")
+    regions: tuple[str, ...] = option((), "the parser's classes kept (empty: the face's own)")
+
+
+@register(
+    "mask",
+    "region",
+    options=RegionOptions,
+    architecture="face parser",
+    consumes=("crops",),
+    produces=("masks",),
+    shipped=False,
+)
 class RegionMasker(Masker):
     """The face parser's chosen classes (skin, brows, eyes, nose, lips ... twoface.parse): hair,
     ears, neck, hats and hands keep the target's pixels."""
 
     name = "region"
+
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        return {"parser": settings.parser, "regions": settings.regions}
+
+    @classmethod
+    def create(cls, options: RegionOptions, pool=None, runtime=None) -> Masker:
+        _needs_pool("region", pool)
+        return cls(pool.get("parse", options.parser, runtime), options.regions or None)
 
     def __init__(self, parser, regions: Sequence[str] | None = None) -> None:
         from twoface.parse import FACE_REGIONS, region_classes
@@ -103,11 +158,34 @@ class RegionMasker(Masker):
         return soften(np.isin(labels, self.classes).astype(np.float32))
 
 
+@dataclass(frozen=True)
+class OcclusionOptions:
+    occluder: str = option("xseg_1", "the occlusion model (a catalogue name)")
+
+
+@register(
+    "mask",
+    "occlusion",
+    options=OcclusionOptions,
+    architecture="occluder",
+    consumes=("crops",),
+    produces=("masks",),
+    shipped=False,
+)
 class OcclusionMasker(Masker):
     """What covers the face (hands, microphones, hair, glasses in front of it) keeps the
     target's pixels: the occluder's face probability, thresholded at one half."""
 
     name = "occlusion"
+
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        return {"occluder": settings.occluder}
+
+    @classmethod
+    def create(cls, options: OcclusionOptions, pool=None, runtime=None) -> Masker:
+        _needs_pool("occlusion", pool)
+        return cls(pool.get("occlude", options.occluder, runtime))
 
     def __init__(self, occluder) -> None:
         self.occluder = occluder
@@ -116,6 +194,13 @@ class OcclusionMasker(Masker):
         return soften(self.occluder.face_probability(crops))
 
 
+@dataclass(frozen=True)
+class MouthOptions:
+    grow: float = option(0.02, "the kept open mouth grown by this fraction of the face width")
+    feather: float = option(0.02, "its edge feathered over this fraction of the face width")
+
+
+@register("mask", "mouth", options=MouthOptions, consumes=("landmarks",), produces=("masks",))
 class MouthMasker(Masker):
     """Where the target's mouth is open, its teeth and tongue stay: a generated mouth over an
     open one doubles teeth. The inner-lip polygon from the landmarks, grown by `grow` and
@@ -126,6 +211,10 @@ class MouthMasker(Masker):
 
     def __init__(self, grow: float = 0.02, feather: float = 0.02, open_ratio: float = 0.12) -> None:
         self.grow, self.feather, self.open_ratio = grow, feather, open_ratio
+
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        return {"grow": settings.mouth_grow, "feather": settings.mouth_feather}
 
     def masks(self, crops, faces, affines) -> np.ndarray:
         from twoface.mask.regions import mouth_open_ratio, polygon_mask
@@ -199,6 +288,20 @@ def ghost_mask(swap: np.ndarray, size: int, params: tuple[int, int, int]) -> np.
     return blurred.astype(np.float32) / 255
 
 
+@dataclass(frozen=True)
+class GhostOptions:
+    landmarker106: str = option("landmarks_2d106det", "the 106-point landmarker it reads")
+
+
+@register(
+    "mask",
+    "ghost",
+    options=GhostOptions,
+    architecture="sber-swap paste mask",
+    consumes=("crops", "generated"),
+    produces=("masks",),
+    shipped=False,
+)
 class GhostMasker(Masker):
     """GHOST's own paste mask (sber-swap's inference): 106 landmarks on the generated face and on
     the target crop decide how far to erode and blur the hull of the generated face. As sber-swap,
@@ -213,6 +316,15 @@ class GhostMasker(Masker):
 
     def reset(self) -> None:
         self._params.clear()
+
+    @classmethod
+    def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
+        return {"landmarker106": settings.landmarker106}
+
+    @classmethod
+    def create(cls, options: GhostOptions, pool=None, runtime=None) -> Masker:
+        _needs_pool("ghost", pool)
+        return cls(pool.get("landmarks", options.landmarker106, runtime))
 
     def _points(self, crops: np.ndarray) -> list[np.ndarray]:
         from twoface.types import Face
@@ -240,14 +352,29 @@ class GhostMasker(Masker):
         return out
 
 
-MASKERS: dict[str, type[Masker]] = {
-    "box": BoxMasker,
-    "area": AreaMasker,
-    "region": RegionMasker,
-    "occlusion": OcclusionMasker,
-    "mouth": MouthMasker,
-    "ghost": GhostMasker,
-}
+class _Maskers:
+    """The registered maskers by name, read live from the registry (a masker registered later,
+    from any module, is listed too)."""
+
+    def _all(self) -> dict[str, type[Masker]]:
+        from twoface import registry
+
+        return {c.name: c.factory for c in registry.components("mask")}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __getitem__(self, name: str) -> type[Masker]:
+        return self._all()[name]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+MASKERS = _Maskers()
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,27 +419,17 @@ def create_maskers(
 ) -> list[Masker]:
     """The maskers named, built with `settings`; `pool` (a ModelPool) builds the parser and
     occluder the region and occlusion masks need."""
+    from twoface import registry
+
     settings = settings or MaskSettings()
     unknown = [n for n in names if n not in MASKERS]
     if unknown:
         raise UsageError(f"unknown mask {unknown[0]!r}; choose from {', '.join(MASKERS)}", "masks")
     out: list[Masker] = []
     for name in dict.fromkeys(names):
-        if name == "box":
-            out.append(BoxMasker(settings.padding, settings.blur))
-        elif name == "area":
-            out.append(AreaMasker())
-        elif name == "mouth":
-            out.append(MouthMasker(settings.mouth_grow, settings.mouth_feather))
-        elif pool is None:
-            raise UsageError(f"the {name} mask needs a model; build it through a Swapper", "masks")
-        elif name == "ghost":
-            out.append(GhostMasker(pool.get("landmarks", settings.landmarker106, runtime)))
-        elif name == "region":
-            parser = pool.get("parse", settings.parser, runtime)
-            out.append(RegionMasker(parser, settings.regions or None))
-        else:
-            out.append(OcclusionMasker(pool.get("occlude", settings.occluder, runtime)))
+        factory = registry.get("mask", name).factory
+        options = registry.parse_options("mask", name, factory.options_from(settings))
+        out.append(factory.create(options, pool, runtime))
     return out
 
 
