@@ -16,13 +16,28 @@ keys, and carrying a field id ("mask.box.blur") that a front maps to its own con
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from twoface.errors import UsageError
+from twoface.options import from_mapping, option, option_fields
+
+__all__ = [
+    "Capability",
+    "Component",
+    "NoOptions",
+    "components",
+    "describe",
+    "from_mapping",
+    "get",
+    "names",
+    "option",
+    "option_fields",
+    "parse_options",
+    "register",
+    "unregister",
+]
 
 # What a task's components are called in messages.
 TASK_WORDS = {"mask": "mask"}
@@ -138,119 +153,13 @@ def get(task: str, name: str) -> Component:
     return comp
 
 
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def option_fields(options: type) -> list[dict[str, Any]]:
-    """Each option of an options dataclass: name, type, default and help (field metadata)."""
-    hints = typing.get_type_hints(options)
-    out = []
-    for f in dataclasses.fields(options):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
-        out.append(
-            {
-                "name": f.name,
-                "type": _type_name(hints.get(f.name, f.type)),
-                "default": list(default) if isinstance(default, tuple) else default,
-                "help": f.metadata.get("help", ""),
-            }
-        )
-    return out
+def parse_options(task: str, name: str, values: Mapping[str, Any] | None = None) -> Any:
+    """The options dataclass of component (task, name) from `values`; unknown keys and bad values
+    are one UsageError naming them (field id "task.name.key")."""
+    comp = get(task, name)
+    return from_mapping(comp.options, values or {}, f"{task}.{name}")
 
 
 def describe(comp: Component) -> dict[str, Any]:
     """A component as JSON: its capability record and its options."""
     return {**dataclasses.asdict(comp.capability), "options": option_fields(comp.options)}
-
-
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    """`value` as type `tp` (strings from a command line or a form are parsed)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        for a in args:
-            try:
-                return _convert(value, a, where)
-            except UsageError:
-                continue
-        raise UsageError(f"{where}: {value!r} is not a {_type_name(tp)}", where)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            raise UsageError(f"{where}: {value!r} is not a list", where)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], where) for v in items)
-        if len(items) != len(args):
-            raise UsageError(f"{where}: takes {len(args)} values, got {len(items)}", where)
-        return tuple(_convert(v, a, where) for v, a in zip(items, args, strict=True))
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-            "0",
-            "false",
-            "no",
-            "off",
-        ):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise UsageError(f"{where}: {value!r} is not true or false", where)
-    if tp in (int, float):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise UsageError(f"{where}: {value!r} is not a number", where)
-        try:
-            number = tp(value)
-        except ValueError:
-            raise UsageError(
-                f"{where}: {value!r} is not {'an integer' if tp is int else 'a number'}", where
-            ) from None
-        if tp is float and (number != number or abs(number) == float("inf")):
-            raise UsageError(f"{where}: {value!r} is not a finite number", where)
-        return number
-    if tp is str:
-        if not isinstance(value, str):
-            raise UsageError(f"{where}: {value!r} is not text", where)
-        return value
-    return value
-
-
-def parse_options(task: str, name: str, values: Mapping[str, Any] | None = None) -> Any:
-    """The options dataclass of component (task, name) from `values`; unknown keys and bad values
-    are one UsageError naming them (field id "task.name.key")."""
-    comp = get(task, name)
-    values = dict(values or {})
-    hints = typing.get_type_hints(comp.options)
-    known = {f.name for f in dataclasses.fields(comp.options)}
-    for key in values:
-        if key not in known:
-            valid = ", ".join(sorted(known)) or "none"
-            raise UsageError(
-                f"{TASK_WORDS.get(task, task)} {name}: unknown option {key!r} (valid: {valid})",
-                f"{task}.{name}.{key}",
-            )
-    converted = {k: _convert(v, hints[k], f"{task}.{name}.{k}") for k, v in values.items()}
-    try:
-        return comp.options(**converted)
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"{TASK_WORDS.get(task, task)} {name}: {e}", f"{task}.{name}") from None
-
-
-def option(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
-    """A dataclass field with its help text (what `twoface components` prints)."""
-    if isinstance(default, list | dict | set):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
