@@ -38,6 +38,7 @@ def _tile(box) -> tuple[int, int] | None:
     return a if a == b else None
 
 
+@pytest.mark.slow
 def test_cascade_finds_the_grid_faces(grid, cascade_home):
     from twoface.anime import create_anime_detector
     from twoface.zoo.store import ModelStore
@@ -50,6 +51,7 @@ def test_cascade_finds_the_grid_faces(grid, cascade_home):
     assert len(set(inside)) >= 30  # spread over the grid, not many hits on a few tiles
 
 
+@pytest.mark.slow
 def test_cli_detect_anime_reports_boxes_and_why_no_points(grid, cascade_home, capsys):
     code = main(["detect", "--anime", str(ANIME), "--models-dir", str(cascade_home), "--json"])
     report = json.loads(capsys.readouterr().out)
@@ -73,6 +75,7 @@ def test_missing_anime_model_gives_one_line_with_the_fix(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_anime_swap_between_two_tiles_changes_only_the_face(grid, cascade_home, tmp_path):
     from twoface import Swapper
     from twoface.io.image import read_image
@@ -188,6 +191,7 @@ def _random_checkpoint(net, path, fmt="pth"):
         save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
 
 
+@pytest.mark.slow
 def test_yolov3_official_layout_loads_runs_and_decodes_known_boxes(tmp_path):
     from twoface.anime.yolov3 import ANCHORS, STRIDES, AnimeYOLOv3, YoloAnimeDetector, decode
     from twoface.errors import ModelError
@@ -232,6 +236,7 @@ def test_yolov3_official_layout_loads_runs_and_decodes_known_boxes(tmp_path):
         YoloAnimeDetector(bad, device="cpu")
 
 
+@pytest.mark.slow
 def test_faster_rcnn_official_layout_loads_and_runs(tmp_path):
     from twoface.anime.faster_rcnn import AnimeFasterRCNN, FasterRcnnAnimeDetector, roi_align
 

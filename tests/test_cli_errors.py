@@ -113,7 +113,7 @@ CASES = [
     (
         lambda w: ["-s", w / "obama.jpg", "-t", w / "biden.jpg", "-o", w / "sub"],
         2,
-        "sub: unsupported output extension",
+        "sub: is a folder; give a file name",
     ),
     (
         lambda w: [
@@ -133,6 +133,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("build,code,message", CASES, ids=[c[2][:40] for c in CASES])
+@pytest.mark.slow
 def test_bad_input(work, capsys, build, code, message):
     _bad_files(work)
     before = _digest(work)
@@ -148,6 +149,7 @@ def test_usage_error_is_one_line(capsys):
     assert code == 2 and "\n" not in err and "required: -t/--target" in err
 
 
+@pytest.mark.slow
 def test_console_script_exit_codes_and_no_traceback(work):
     out = work / "out.jpg"
     bad = subprocess.run(
@@ -199,6 +201,7 @@ def test_console_script_exit_codes_and_no_traceback(work):
     )
 
 
+@pytest.mark.slow
 def test_no_label_option_writes_an_unlabelled_file(work, capsys):
     out = work / "plain.png"
     assert (

@@ -8,6 +8,7 @@ from twoface.geometry import interocular
 
 
 @pytest.mark.parametrize("name", ["retinaface", "dlib-hog"])
+@pytest.mark.slow
 def test_detectors_find_every_face_of_the_shared_photos(photos, name):
     det = create_detector(name)
     counts = {f: len(det.detect([rgb(photos / f)])[0]) for f in EXPECTED_FACES}

@@ -143,6 +143,7 @@ def test_bisenet_has_the_published_key_names_and_shapes():
     )  # face-parsing.PyTorch drops the spatial path
 
 
+@pytest.mark.slow
 def test_parser_pth_and_onnx_agree_on_both_runtimes(zoo, photos):
     from twoface.parse import FaceParser
 
@@ -392,6 +393,7 @@ def swap_zoo(zoo):
     return zoo
 
 
+@pytest.mark.slow
 def test_cli_swaps_with_masks_enhancer_and_pixel_boost(swap_zoo, photos, tmp_path, capsys):
     from twoface.cli import main
 
@@ -435,6 +437,7 @@ def test_cli_swaps_with_masks_enhancer_and_pixel_boost(swap_zoo, photos, tmp_pat
     assert main(["inspect", str(finished)]) == 0
 
 
+@pytest.mark.slow
 def test_cli_finish_errors_are_one_line(swap_zoo, photos, tmp_path, capsys):
     from twoface.cli import main
 
@@ -496,6 +499,7 @@ def test_gfpgan_has_the_published_key_names_and_shapes():
         assert shapes.get(key) == shape, key
 
 
+@pytest.mark.slow
 def test_gfpgan_pth_matches_its_onnx_export_on_both_runtimes(tmp_path, face_frame):
     """A narrow GFPGAN saved as the published files are ({"params_ema": ...}) and exported as
     FaceFusion's ONNX files are: the .pth restorer, onnxruntime and twoface's PyTorch graph agree."""
@@ -662,6 +666,7 @@ def ghost_zoo(tmp_path_factory):
     return home
 
 
+@pytest.mark.slow
 def test_ghost_swapper_with_sr_and_its_own_mask(ghost_zoo, photos, tmp_path):
     from twoface import Swapper
     from twoface.swap.ghost import GhostWithSR
@@ -679,6 +684,7 @@ def test_ghost_swapper_with_sr_and_its_own_mask(ghost_zoo, photos, tmp_path):
     assert np.array_equal(b[-100:], target[-100:])
 
 
+@pytest.mark.slow
 def test_ghost_sr_is_only_for_ghost_swappers(swap_zoo, ghost_zoo, photos, tmp_path, capsys):
     import shutil
 
@@ -697,6 +703,7 @@ def test_ghost_sr_is_only_for_ghost_swappers(swap_zoo, ghost_zoo, photos, tmp_pa
     assert main([*argv, "--enhancer", "ghost_sr"]) == 0  # as a restorer it serves any swap
 
 
+@pytest.mark.slow
 def test_finishing_stages_add_no_temporal_jitter(zoo, photos, tmp_path):
     """A video through the learned engine with a generator that hands the crop back, pasted
     through box and mouth masks, pixel boost 256 and a restorer that hands its crop back: the
@@ -750,6 +757,7 @@ def _classical_swap(maskers, photos):
     return target, sw.swap_image(photos / "obama.jpg", target).image, sw
 
 
+@pytest.mark.slow
 def test_classical_engine_leaves_what_an_occluder_covers(zoo, photos):
     """An occlusion model saying nothing is face leaves the target bit-identical; one saying
     all is face replaces the colour test's answer: at least everything the colour test let
@@ -775,6 +783,7 @@ def _plain_swap(photos):
     return Swapper().swap_image(photos / "obama.jpg", photos / "biden.jpg").image
 
 
+@pytest.mark.slow
 def test_classical_engine_swaps_only_what_the_parser_calls_face(photos):
     """A parser that calls only the left half of the aligned crop face: the swap changes the
     target on that side of the face only (a hand on the other side would be left alone)."""
@@ -798,17 +807,20 @@ def test_classical_engine_swaps_only_what_the_parser_calls_face(photos):
     assert (in_crop[:, 0] < 128 + 8).mean() > 0.99  # the left half, up to the mask's feather
 
 
+@pytest.mark.slow
 def test_classical_engine_uses_an_installed_parser_by_default(zoo, photos):
     from twoface import Swapper
     from twoface.config import Config, FinishConfig, ModelsConfig
     from twoface.mask import MaskSettings
     from twoface.mask.base import OcclusionMasker, RegionMasker
 
-    with_parser = Swapper(Config(ModelsConfig(models_dir=str(zoo))))
+    # Named: swap_zoo adds a learned swapper to this store, which `auto` would take.
+    classical = ModelsConfig(models_dir=str(zoo), swapper="classical")
+    with_parser = Swapper(Config(classical))
     assert [type(m) for m in with_parser.engine.maskers] == [RegionMasker]
     assert Swapper().engine.maskers == []  # none installed: the colour test alone
     asked = FinishConfig(masks=MaskSettings(names=("occlusion", "box")))
-    both = Swapper(Config(ModelsConfig(models_dir=str(zoo)), finish=asked))
+    both = Swapper(Config(classical, finish=asked))
     assert [type(m) for m in both.engine.maskers] == [OcclusionMasker]  # box: the learned's
 
 
@@ -821,6 +833,7 @@ def test_classical_engine_finds_the_sources_non_face_with_the_parser(photos):
     from twoface.mask.base import RegionMasker
     from twoface.parse import CLASSES, FaceParser
     from twoface.schemes import scheme_of
+    from twoface.swap.base import RunState
     from twoface.swap.classical import ClassicalEngine
 
     def parser(lower: str):
@@ -843,7 +856,7 @@ def test_classical_engine_finds_the_sources_non_face_with_the_parser(photos):
     holes = {}
     for lower in ("hair", "skin"):
         engine = ClassicalEngine().with_maskers([parser(lower)])
-        traits = engine._source_traits(image, face.landmarks, scheme)
+        traits = engine._source_traits(RunState(), image, face.landmarks, scheme)
         hole_map, s = traits.holes, traits.scale
         big = (
             cv2.resize(hole_map, (image.shape[1], image.shape[0])) > 0.5

@@ -130,6 +130,7 @@ def test_a_fringe_over_the_source_brows_is_not_carried_over(swapper, hard):
     assert abs(lo[m].mean() - lt[m].mean()) < 12  # no dark band of source hair on the brows
 
 
+@pytest.mark.slow
 def test_the_anime_grid_goes_to_the_anime_engine_by_default(tmp_path):
     from twoface import Swapper
 

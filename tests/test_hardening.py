@@ -147,6 +147,7 @@ def test_unwritable_folder_is_one_line(photos, tmp_path, capsys, monkeypatch):
     assert code == 5 and _one_line(err) and "cannot write in" in err and "permission denied" in err
 
 
+@pytest.mark.slow
 def test_output_mode_follows_the_umask(photos, tmp_path):
     out = tmp_path / "o.png"
     done = subprocess.run(
@@ -163,6 +164,7 @@ def test_output_mode_follows_the_umask(photos, tmp_path):
     assert (out.stat().st_mode & 0o777) == 0o640
 
 
+@pytest.mark.slow
 def test_sigterm_mid_video_leaves_nothing(photos, tmp_path):
     frame = face_frame(np.asarray(Image.open(photos / "obama.jpg")))
     clip = tmp_path / "long.mp4"
@@ -210,6 +212,7 @@ def test_a_strip_too_thin_for_a_face_is_refused(photos, tmp_path, capsys):
     assert RetinaFaceDetector().detect([thin]) == [[]]
 
 
+@pytest.mark.slow
 def test_content_named_wrongly_is_read_by_what_it_is(photos, tmp_path, capsys):
     really_png = tmp_path / "really_png.jpg"
     Image.open(photos / "obama.jpg").save(really_png, "PNG")
@@ -256,6 +259,7 @@ def test_sixteen_bit_images_convert_in_bands_exactly(tmp_path):
     assert got.dtype == np.uint8 and np.abs(got.astype(int) - expected).max() <= 1
 
 
+@pytest.mark.slow
 def test_sideways_photo_is_found_and_written_upright(photos, tmp_path, capsys):
     from conftest import rgb
 
@@ -313,6 +317,7 @@ def test_camera_xmp_is_not_an_ai_label(tmp_path, capsys):
     assert code == 1 and "no synthetic-media label" in out
 
 
+@pytest.mark.slow
 def test_classical_swaps_are_labelled_composite_synthetic(photos, tmp_path, capsys):
     out = tmp_path / "o.png"
     code, _, text = _run(
@@ -332,6 +337,7 @@ def test_inspect_is_linear_on_many_xmp_openings(tmp_path):
 
 
 # -- video ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_webm_with_44k_audio_is_resampled_for_opus(photos, tmp_path):
     import av
 
@@ -348,6 +354,7 @@ def test_webm_with_44k_audio_is_resampled_for_opus(photos, tmp_path):
     assert abs(seconds - 1.0) < 0.1
 
 
+@pytest.mark.slow
 def test_odd_sized_video_keeps_its_size(photos, tmp_path):
     import av
 
@@ -385,6 +392,7 @@ def test_final_write_failure_does_not_hang(photos, tmp_path):
     assert not out.exists() and _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_x265_keeps_its_info_lines_to_itself(photos, tmp_path):
     frame = face_frame(np.asarray(Image.open(photos / "obama.jpg")))
     clip = tmp_path / "c.mp4"
@@ -647,6 +655,7 @@ def test_pins_file_and_home_problems_are_one_line(tmp_path, capsys, monkeypatch)
 
 
 # -- progress ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_progress_callbacks_for_images_and_videos(swapper, photos, tmp_path):
     stages = []
     swapper.swap_image(
@@ -665,6 +674,7 @@ def test_progress_callbacks_for_images_and_videos(swapper, photos, tmp_path):
     assert ticks[0] == ("frames", 1, 6) and ticks[-1] == ("frames", 6, 6)
 
 
+@pytest.mark.slow
 def test_progress_on_shows_lines_when_piped(photos, tmp_path):
     done = _cli(
         "swap",

@@ -83,6 +83,7 @@ def test_a_job_names_files_not_pictures():
         job_to_json(job)
 
 
+@pytest.mark.slow
 def test_the_runner_writes_what_the_cli_writes_and_keeps_models_loaded(photos, tmp_path):
     from twoface.cli import main
 

@@ -223,6 +223,7 @@ def ghost_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["ghost_unet_2blocks", "ghost_linknet_2blocks"])
+@pytest.mark.slow
 def test_ghost_swaps_inside_the_face_only(ghost_dir, photos, name):
     from twoface import Swapper
 
@@ -377,6 +378,7 @@ def test_2d106det_points_map_back_to_the_image(tmp_path, photos, capsys):
         assert np.abs(np.array(f["landmarks"]) - expect).max() < 0.2
 
 
+@pytest.mark.slow
 def test_reswapper_onnx_and_simswap_512_files(models_dir, tmp_path, photos):
     """ReSwapper's ONNX export has inswapper's I/O (the emap comes along); SimSwap 512 adds the
     32-channel outer stage and runs at 512 px."""
@@ -436,6 +438,7 @@ def all_swappers_dir(models_dir, ghost_dir, tmp_path_factory):
         "simswap_224",
     ],
 )
+@pytest.mark.slow
 def test_cli_swaps_and_labels_with_every_swapper_family(
     all_swappers_dir, photos, tmp_path, capsys, name
 ):
@@ -478,6 +481,7 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+@pytest.mark.slow
 def test_inswapper_fp16_file_runs_on_both_runtimes(models_dir, tmp_path, photos):
     import shutil
 
@@ -499,6 +503,7 @@ def test_inswapper_fp16_file_runs_on_both_runtimes(models_dir, tmp_path, photos)
         assert np.abs(half.astype(int) - full.astype(int)).max() <= 3, runtime
 
 
+@pytest.mark.slow
 def test_video_swap_with_a_learned_swapper_batches_frames(models_dir, photos, tmp_path):
     from videotools import decode, face_frame, write_clip
 

@@ -1,6 +1,5 @@
 """The house the features live in (issue 10): typed configuration, catalogue-driven building,
-stage seams (generator, maskers, enhancer, compositor), landmark schemes, encoders' own scales,
-FaceBatch."""
+stage seams (generator, maskers, enhancer, compositor), landmark schemes, encoders' own scales."""
 
 from __future__ import annotations
 
@@ -108,6 +107,7 @@ def test_configuration_is_frozen_typed_and_checked():
         RuntimeConfig(runtime="tensorflow")
 
 
+@pytest.mark.slow
 def test_swappers_share_a_pool_and_take_per_request_options(photos):
     from twoface import Swapper
 
@@ -199,38 +199,6 @@ def test_near_threshold_pairs_decide_alike_in_each_encoders_own_scale():
     assert arc.distance(e, 3 * e) == pytest.approx(0.0)  # cosine ignores length, dlib does not
     assert dlib.distance(a, 3 * a) > dlib.same_person
     assert "Euclidean" in dlib.scale() and "1 - cos" in arc.scale()
-
-
-# -- FaceBatch ---------------------------------------------------------------------------------
-def test_face_batch_round_trips_faces_and_moves_to_torch(swapper, photos):
-    from twoface.types import FaceBatch
-
-    frames = [
-        rgb(photos / "two_people.jpg"),
-        np.zeros((64, 64, 3), np.uint8),
-        rgb(photos / "obama.jpg"),
-    ]
-    faces = swapper.analyse(frames)
-    batch = FaceBatch.from_faces(faces)
-    assert (
-        len(batch) == 3
-        and batch.frame.tolist() == [0, 0, 2]
-        and batch.landmarks.shape == (3, 68, 2)
-    )
-    back = batch.per_frame()
-    assert [len(f) for f in back] == [2, 0, 1]
-    assert (
-        np.allclose(back[2][0].landmarks, faces[2][0].landmarks)
-        and back[0][1].landmark_scheme == "ibug68"
-    )
-    torch = pytest.importorskip("torch")
-    moved = batch.to("cpu")
-    assert isinstance(moved.boxes, torch.Tensor) and [len(f) for f in moved.per_frame()] == [
-        2,
-        0,
-        1,
-    ]
-    assert swapper.detector.detect_batch(frames[:1]).boxes.shape == (2, 4)
 
 
 # -- stage seams: generator, maskers, enhancer, compositor ------------------------------------

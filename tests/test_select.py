@@ -57,6 +57,7 @@ def test_reference_in_a_group_matches_nobody_else(photos, swapper):
         )
 
 
+@pytest.mark.slow
 def test_each_source_replaces_its_mapped_target_face(photos, swapper):
     sources = [photos / "mark.jpg", photos / "elon_musk.jpg"]
     r = swapper.swap_image(

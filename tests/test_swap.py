@@ -17,6 +17,7 @@ def _embedding(swapper, image, near_box):
     "source,target",
     [("obama.jpg", "biden.jpg"), ("elon_musk.jpg", "tgt1.png"), ("biden.jpg", "beckham.jpg")],
 )
+@pytest.mark.slow
 def test_swap_moves_identity_towards_the_source(photos, swapper, source, target):
     result = swapper.swap_image(photos / source, photos / target)
     src = _embedding(swapper, rgb(photos / source), (0, 0, 1e4, 1e4))

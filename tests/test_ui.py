@@ -124,6 +124,7 @@ def test_models_page_lists_what_is_installed(client):
     assert r.status_code == 400 and "unknown model 'no_such_model'" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_webcam_frames_are_swapped_and_marked(client, photos):
     from PIL import Image
 
@@ -208,7 +209,11 @@ def browser(tmp_path_factory):
 
 
 def _page(browser, url):
-    page = browser.new_page(viewport={"width": 1200, "height": 1400}, accept_downloads=True)
+    # bypass_csp: wait_for_function evaluates its string in the page, which the UI's CSP (no
+    # eval, no inline script) forbids; tests/test_ui_hardening.py runs the page under its CSP.
+    page = browser.new_page(
+        viewport={"width": 1200, "height": 1400}, accept_downloads=True, bypass_csp=True
+    )
     page.goto(url)
     return page
 
@@ -395,6 +400,7 @@ def test_browser_models_page_downloads_with_progress(server, browser, monkeypatc
         httpd.server_close()
 
 
+@pytest.mark.slow
 def test_a_video_swap_with_a_picked_person_through_the_api(client, photos):
     """In a video the gallery's face is followed by identity: the crop of the picked face
     becomes the target-face photo for that source."""

@@ -29,6 +29,7 @@ def _roundtrip(rgb: np.ndarray) -> np.ndarray:
     return f.to_ndarray(format="rgb24")
 
 
+@pytest.mark.slow
 def test_vfr_timestamps_kept_faceless_frames_pass_through_and_person_keeps_track(
     face_rgb, photos, swapper, tmp_path
 ):
@@ -89,6 +90,7 @@ def test_trim_cuts_video_and_audio_together(face_rgb, photos, swapper, tmp_path)
     assert codec == "aac" and seconds == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.slow
 def test_audio_the_container_cannot_hold_is_reencoded(face_rgb, photos, swapper, tmp_path):
     clip = tmp_path / "pcm.mkv"
     write_clip(clip, [face_frame(face_rgb)] * 10, audio="pcm_s16le")
@@ -102,6 +104,7 @@ def test_audio_the_container_cannot_hold_is_reencoded(face_rgb, photos, swapper,
     assert audio_seconds(kept)[0][0] == "pcm_s16le"
 
 
+@pytest.mark.slow
 def test_rotation_and_full_colour_range_are_kept(face_rgb, photos, swapper, tmp_path):
     upright = face_frame(face_rgb, size=(240, 320))  # portrait as shown
     stored = np.ascontiguousarray(np.rot90(upright, -1))  # stored sideways, like a phone's
@@ -131,6 +134,7 @@ CODECS = [
 
 @pytest.mark.parametrize(("encoder", "ext", "pix", "name"), CODECS, ids=[c[3] for c in CODECS])
 def test_decodes_each_codec(encoder, ext, pix, name, tmp_path):
+    from twoface.io.packets import VideoPacket
     from twoface.io.video import probe, read_video
 
     if encoder not in av.codecs_available:
@@ -140,7 +144,7 @@ def test_decodes_each_codec(encoder, ext, pix, name, tmp_path):
     clip = tmp_path / f"clip{ext}"
     write_clip(clip, frames, codec=encoder, pix_fmt=pix)
     info = probe(clip)
-    got = [x[1] for x in read_video(clip, info) if x[0] == "video"]
+    got = [p.frame for p in read_video(clip, info) if isinstance(p, VideoPacket)]
     assert info.codec.startswith(name[:3]) or name in info.codec or info.codec == "libdav1d"
     assert len(got) == 6 and got[0].shape == (96, 128, 3)
     for g, c in zip(got, colours, strict=True):
@@ -186,6 +190,7 @@ def test_animated_webp_to_mp4_keeps_timestamps(face_rgb, photos, swapper, tmp_pa
     assert [round(float(p * tb) * 1000) for p in pts] == [0, 80, 200]
 
 
+@pytest.mark.slow
 def test_watermark_is_drawn_only_in_its_corner(photos, tmp_path):
     from twoface import Swapper
 
@@ -206,6 +211,7 @@ def _swap(photos, target, out, *extra):
     )
 
 
+@pytest.mark.slow
 def test_bad_videos_get_one_line_exit_3_and_no_output(
     face_rgb, photos, tmp_path, capsys, monkeypatch
 ):
@@ -336,6 +342,7 @@ def _run_on_a_long_clip(stages, swapper, face_rgb, photos, tmp_path, **options):
     return run_video(stages, identities, selection, *args, progress=False, **options)
 
 
+@pytest.mark.slow
 def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_path):
     def ctrl_c(n):
         if n == 12:
@@ -346,10 +353,12 @@ def test_interrupted_video_leaves_nothing_behind(face_rgb, photos, swapper, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temp file
 
 
+@pytest.mark.slow
 def test_a_model_failing_mid_video_surfaces_as_itself(face_rgb, photos, swapper, tmp_path):
     """Faces are found in a thread of their own (overlapping the swap); a detector failing
     there reaches the caller as its own error, not as a failed write, without a hang, leaving
     nothing behind."""
+    from twoface.analyze import FrameAnalyzer
     from twoface.errors import ModelError
     from twoface.video_pipeline import Stages
 
@@ -362,7 +371,9 @@ def test_a_model_failing_mid_video_surfaces_as_itself(face_rgb, photos, swapper,
                 raise ModelError("detector: out of memory on the device")
             return swapper.detector.detect(frames)
 
-    stages = Stages(Failing(), swapper.landmarker, swapper.engine, lambda: swapper.encoder)
+    stages = Stages(
+        FrameAnalyzer(Failing(), swapper.landmarker, lambda: swapper.encoder), swapper.engine
+    )
     with pytest.raises(ModelError, match="out of memory on the device"):
         _run_on_a_long_clip(stages, swapper, face_rgb, photos, tmp_path, batch_size=8)
     assert len(calls) == 3

@@ -38,6 +38,7 @@ def _match(a, b):
         ("yunet_n_dynamic.onnx", "YunetDetector"),
     ],
 )
+@pytest.mark.slow
 def test_torch_matches_onnxruntime_on_the_shared_photos(filename, cls, images):
     import twoface.detect.scrfd as scrfd
     import twoface.detect.yunet as yunet
@@ -176,6 +177,7 @@ def test_retinaface_pth_official_layout_runs_through_the_shared_decoder(backbone
         RetinaFaceTorchDetector(bad, device="cpu")
 
 
+@pytest.mark.slow
 def test_onnx_graph_traces_under_torch_compile():
     """--compile wraps the interpreter in torch.compile: its forward must be traceable (no ONNX
     or numpy objects at run time). The eager backend checks the tracing without a C++ build."""
@@ -189,6 +191,7 @@ def test_onnx_graph_traces_under_torch_compile():
             assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_scrfd_decodes_on_the_device_as_on_the_host(images):
     """On the PyTorch runtime SCRFD's outputs stay on the device and are decoded and
     thresholded there (issue 11); the faces equal the host path's on the same outputs: boxes

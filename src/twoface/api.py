@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from twoface.build import ModelPool
+from twoface.analyze import FrameAnalyzer
+from twoface.build import AUTO, ModelPool, choose_swapper
 from twoface.config import (
     Config,
     FinishConfig,
@@ -169,6 +170,8 @@ class Swapper:
     detector_options (a dict), runtime, device, half, compile. Models come from a `ModelPool`
     keyed by (model, device, dtype), which several Swappers may share (`pool=`). What is asked
     per request (which faces, how to write) goes to `swap_image` / `swap_video`.
+    swapper="auto" (the default) takes the best learned swapper installed, else the classical
+    engine, saying so in `notes` (and in every result's notes).
     """
 
     def __init__(self, config: Config | None = None, *, pool: ModelPool | None = None, **keywords):
@@ -176,12 +179,20 @@ class Swapper:
 
         config = _config_from(config or Config(), keywords)
         models, runtime = config.models, config.runtime
-        self.config = config
         self.store = (
             pool.store
             if pool is not None
             else ModelStore(models.models_dir, offline=models.offline)
         )
+        # What the user should know about every result (one line each): e.g. that `auto`
+        # found no learned swapper and the classical engine runs, the offline fallback.
+        self.notes: list[str] = []
+        if models.swapper == AUTO:
+            name, note = choose_swapper(self.store)
+            models = replace(models, swapper=name)
+            config = replace(config, models=models)
+            self.notes += [note] if note else []
+        self.config = config  # with `auto` resolved: config.models.swapper names the engine
         self.pool = pool or ModelPool(self.store, runtime)
         self.detector = self.pool.get(
             "detect", models.detector, runtime, **dict(models.detector_options)
@@ -190,6 +201,8 @@ class Swapper:
         self.engine = self._engine(config)
         self._encoder: Encoder | None = None
         self._anime = None
+        # detect -> landmarks -> identity: the one analyzer every front goes through.
+        self.analyzer = FrameAnalyzer(self.detector, self.landmarker, lambda: self.encoder)
 
     def _engine(self, config: Config):
         """The swap engine: a learned generator gets its masks, enhancer and pixel boost."""
@@ -248,10 +261,10 @@ class Swapper:
         return engine.with_maskers(maskers) if maskers else engine
 
     def stages(self):
-        """The stages a video swap runs (the encoder built only if asked for)."""
+        """The stages a video swap runs: the analyzer and the engine."""
         from twoface.video_pipeline import Stages
 
-        return Stages(self.detector, self.landmarker, self.engine, lambda: self.encoder)
+        return Stages(self.analyzer, self.engine)
 
     @property
     def encoder(self) -> Encoder:
@@ -271,20 +284,19 @@ class Swapper:
     # -- stages -------------------------------------------------------------------------------
     def analyse(self, frames: Sequence[np.ndarray], identity: bool = False) -> list[list[Face]]:
         """Faces of each frame with 68 landmarks (and identity descriptors if asked)."""
-        faces = self.landmarker(frames, self.detector.detect(frames))
-        return self.encoder(frames, faces) if identity else faces
+        return self.analyzer.analyse(frames, identity)
 
     def source_faces(
         self, images: Sequence[ImageLike], identity: bool = True, role: str = "source"
     ) -> list[SourceFace]:
         """The most prominent face of each photo; InputError if one has none."""
         loaded = [load_image(i) for i in images]
-        found = self.detector.detect([x.rgb for x in loaded])
+        found = self.analyzer.detect([x.rgb for x in loaded])
         out = []
         for img, faces in zip(loaded, found, strict=True):
             if not faces:
                 raise InputError(f"{img.path}: no face found in the {role} image")
-            face = self.landmarker.one(img.rgb, most_prominent(faces))
+            face = self.analyzer.one(img.rgb, most_prominent(faces))
             if identity:
                 face = self.encoder([img.rgb], [[face]])[0][0]
             out.append(SourceFace(image=img.rgb, face=face, origin=img.path))
@@ -405,7 +417,7 @@ class Swapper:
         if anime is not True:
             _stage(report, "detect", 2)
             t = time.perf_counter()
-            detected = self.detector.detect([tgt.rgb])[0]
+            detected = self.analyzer.detect([tgt.rgb])[0]
             if not detected:
                 tgt, detected = self._upright(tgt)
             timings["detect"] = time.perf_counter() - t
@@ -435,7 +447,7 @@ class Swapper:
         timings["source"] = time.perf_counter() - t
         _stage(report, "landmarks", 3)
         t = time.perf_counter()
-        faces = self.landmarker([tgt.rgb], [detected])[0]
+        faces = self.analyzer.mark([tgt.rgb], [detected])[0]
         timings["landmarks"] = time.perf_counter() - t
         if need_id:
             t = time.perf_counter()
@@ -471,7 +483,7 @@ class Swapper:
         timings["source"] = time.perf_counter() - t
         _stage(report, "landmarks", 3)
         t = time.perf_counter()
-        faces = self.landmarker([tgt.rgb], [detected])[0]
+        faces = self.analyzer.mark([tgt.rgb], [detected])[0]
         timings["landmarks"] = time.perf_counter() - t
         jobs = [SwapJob(0, faces[face], identities[src]) for face, src in dict(assign).items()]
         return self._finish(self.engine, tgt, faces, jobs, output, timings, report, req)
@@ -481,7 +493,7 @@ class Swapper:
         try the other three quarter turns; the swap is turned back before writing."""
         for k in (1, 3, 2):
             turned = np.ascontiguousarray(np.rot90(tgt.rgb, k))
-            found = self.detector.detect([turned])[0]
+            found = self.analyzer.detect([turned])[0]
             if found:
                 alpha = None if tgt.alpha is None else np.ascontiguousarray(np.rot90(tgt.alpha, k))
                 return LoadedImage(turned, alpha, tgt.path, tgt.format, turned=k), found
@@ -511,6 +523,8 @@ class Swapper:
             image, alpha, faces, swapped, label, timings=timings, engine=engine.name
         )
         result.notes = [f"{tgt.path}: {tgt.note}"] if tgt.note else []
+        if engine is self.engine:  # the anime engine is not the auto choice: no fallback note
+            result.notes[:0] = self.notes
         if tgt.turned:
             result.notes.append(
                 f"{tgt.path}: its faces lie on their side; found after a quarter turn"
@@ -672,7 +686,7 @@ class Swapper:
             watermark=req.watermark,
             track_identity=track_identity,
         )
-        result.notes = notes
+        result.notes = [*self.notes, *notes]
         return result
 
     def _no_match_message(self, path, faces, selection, reference, target_faces) -> str:

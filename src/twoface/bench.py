@@ -78,15 +78,16 @@ def raw_codec_fps(clip: Path, out: Path) -> float:
 
 def twoface_codec_fps(clip: Path, out: Path) -> float:
     """The same through twoface's reader and writer (rotation, colour range, timestamps kept)."""
+    from twoface.io.packets import VideoPacket
     from twoface.io.video import VideoWriter, probe, read_video
 
     info = probe(clip)
     t = time.perf_counter()
     writer = VideoWriter(out, clip, info, None, crf=18, preset=PRESET)
     n = 0
-    for kind, payload, meta in read_video(clip, info):
-        if kind == "video":
-            writer.write_frame(payload, *meta)
+    for packet in read_video(clip, info):
+        if isinstance(packet, VideoPacket):
+            writer.write(packet)
             n += 1
     writer.close()
     return n / (time.perf_counter() - t)

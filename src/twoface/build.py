@@ -4,7 +4,9 @@ A name is either built in (shipped with the package: `BUILTINS`) or a catalogue 
 names its implementation as "module:attribute". `build(task, name)` imports it and calls its
 `from_entry(entry, ctx)` (or the attribute itself, for a plain factory function), so adding a
 model is one module and one catalogue entry. An unknown name, a name of another task, or an entry
-twoface cannot run yet is a one-line UsageError that lists the runnable choices (exit 2).
+twoface cannot run yet is a one-line UsageError that lists the runnable choices (exit 2). The swapper
+name `auto` (the default) is decided here too, by `choose_swapper`: the best learned swapper the
+store holds, else the classical engine with a note that it is the offline fallback.
 
 `ModelPool` keeps what was built, keyed by (task, name, device, dtype, options), so image swaps,
 video swaps and later the UI share loaded models.
@@ -54,6 +56,60 @@ def runnable(task: str) -> list[str]:
     implementation."""
     names = [n for n, (t, _) in BUILTINS.items() if t == task]
     return names + [e.name for e in CATALOGUE.values() if e.task == task and e.impl]
+
+
+AUTO = "auto"  # the default swapper: the best learned one installed, else the classical engine
+# Learned swappers, best first, for `--swapper auto`: the recommended inswapper_128 (the most
+# faithful published weights), its fp16 copy, HyperSwap, then ReSwapper (trained to reproduce
+# inswapper; the later and larger checkpoints first), SimSwap and GHOST. Only these: a model a user
+# imported under their own name runs when named, never by surprise.
+SWAPPER_PREFERENCE: tuple[str, ...] = (
+    "inswapper_128",
+    "inswapper_128_fp16",
+    # HyperSwap (FaceFusion's default since 3.3) works at 256 px; after inswapper only because
+    # twoface's paste-back has been judged by eye with inswapper's real weights, not yet these.
+    "hyperswap_1a_256",
+    "hyperswap_1b_256",
+    "hyperswap_1c_256",
+    *(
+        f"reswapper_{size}_{step}{fmt}"
+        for size, step in ((256, 1567500), (256, 1399500), (128, 1019500), (128, 429500))
+        for fmt in ("_onnx", "")
+    ),
+    "simswap_512",
+    "simswap_224",
+    "ghost_unet_3blocks",
+    "ghost_unet_2blocks",
+    "ghost_linknet_2blocks",
+    "ghost_unet_1block",
+)
+FALLBACK_NOTE = (
+    "no learned swapper is installed, so the classical engine ran (the offline fallback); "
+    "for a learned swap: `twoface models get --recommended`"
+)
+
+
+def choose_swapper(store) -> tuple[str, str | None]:
+    """What `auto` means with this store: (the best learned swapper whose file, and its identity
+    encoder's, are in the store and can run here, None), else ("classical", FALLBACK_NOTE).
+    Only looks at files (no download, no load), so it is offline and quick."""
+    import importlib.util
+
+    torch = None  # looked up once, only if a PyTorch-format file is installed
+    for name in SWAPPER_PREFERENCE:
+        entry = CATALOGUE.get(name)
+        if entry is None or entry.impl is None or not store.path(entry).is_file():
+            continue
+        pair = CATALOGUE.get(entry.pairs_with) if entry.pairs_with else None
+        if entry.pairs_with and (pair is None or not store.path(pair).is_file()):
+            continue
+        if "torch" in (entry.format, pair.format if pair else None):
+            if torch is None:
+                torch = importlib.util.find_spec("torch") is not None
+            if not torch:
+                continue
+        return name, None
+    return "classical", FALLBACK_NOTE
 
 
 def runs_today(name: str) -> bool:

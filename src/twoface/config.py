@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twoface.errors import UsageError
+from twoface.mask.base import MaskSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,9 @@ class ModelsConfig:
     detector: str = "retinaface"
     landmarker: str = "dlib68"
     encoder: str = "dlib128"  # identity for --reference / --target-faces and tracking
-    swapper: str = "classical"
+    # auto: the best learned swapper in the store, else the classical engine (the offline
+    # fallback; twoface.build.choose_swapper). The Swapper resolves it when it is built.
+    swapper: str = "auto"
     anime_detector: str = "anime_lbpcascade"
     models_dir: str | os.PathLike | None = None
     offline: bool = False
@@ -112,7 +115,7 @@ class FinishConfig:
     enhancer_weight. pixel_boost: the crop size a 128/256-px swapper works at (256, 512).
     ghost_sr: the GHOST swappers run sber-swap's super-resolution model on their output."""
 
-    masks: object | None = None
+    masks: MaskSettings | None = None
     enhancer: str | None = None
     enhancer_blend: float = 0.8
     enhancer_weight: float = 0.5

@@ -3,23 +3,30 @@
 A reader thread takes frames at the source's own rate (a camera's, or a file's or stream's
 timestamps) into a one-slot buffer; the swap loop always takes the newest frame, so when the swap
 is slower than the source the frames in between are dropped and counted, never queued without
-bound. Each swapped frame goes to the sinks (a window, a virtual camera, a callback) with a
-visible "AI-generated" mark: a live picture has no file to carry the machine-readable label.
+bound. Each swapped frame goes to the sinks (a window, a virtual camera, a recording, a
+callback; none at all for a figures-only run) with a visible "AI-generated" mark: a live picture
+has no file to carry the machine-readable label, while a recording (`Recorder`) carries it too.
+A window is probed in a child process first (`check_window`), so a display that is missing,
+refuses or never answers fails in one line within seconds instead of aborting or hanging.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
 from twoface.errors import InputError, UsageError
 
 Sink = Callable[[np.ndarray], None]
+MS = Fraction(1, 1000)  # a recording's time base: the milliseconds each frame was shown at
 
 
 @dataclass
@@ -181,26 +188,27 @@ def fastest_setup(store) -> tuple[str, str, bool]:
 
 
 class LiveSwapper:
-    """Swaps single frames for one source identity: the most prominent face, or every face."""
+    """Swaps frames as they come for one source identity (the most prominent person, or every
+    face), through the video path's stages: the same analyzer, tracking, landmark smoothing and
+    people picking as a video, with no frame held back (twoface.video_pipeline.StreamSwapper)."""
 
-    def __init__(self, swapper, sources: Sequence, many: bool = False) -> None:
+    def __init__(self, swapper, sources: Sequence, many: bool = False, fps: float = 30.0) -> None:
+        from twoface.select import Selection
         from twoface.swap import SourceIdentity
+        from twoface.video_pipeline import StreamSwapper
 
         self.swapper = swapper
         self.many = many
         self.identity = SourceIdentity.combine(swapper.source_faces(list(sources)))
+        self.stream = StreamSwapper(swapper.stages(), [self.identity], Selection(many=many), fps)
+        self._last: float | None = None
 
     def swap(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
-        from twoface.select import most_prominent
-        from twoface.swap.base import SwapJob
-
-        faces = self.swapper.detector.detect([frame])[0]
-        if not faces:
-            return frame, 0
-        picked = faces if self.many else [most_prominent(faces)]
-        picked = self.swapper.landmarker([frame], [picked])[0]
-        jobs = [SwapJob(0, face, self.identity) for face in picked]
-        return self.swapper.engine.swap([frame], jobs)[0], len(jobs)
+        """The frame swapped and the number of faces swapped in it."""
+        now = time.perf_counter()
+        dt = None if self._last is None else now - self._last
+        self._last = now
+        return self.stream.swap(frame, dt)
 
 
 def run_live(
@@ -277,17 +285,58 @@ def run_live(
     return stats
 
 
-def window_sink(title: str = "twoface live") -> Sink:
-    """Show frames in an OpenCV window (q or Esc closes it: KeyboardInterrupt)."""
+WINDOW_PROBE_SECONDS = 5.0
+NO_WINDOW_HINT = "use --virtual-cam, --record OUT.mp4, or neither for the figures alone"
+# Opens (and closes) one tiny window: run in a child process, so a GUI toolkit that aborts the
+# process (Qt without a reachable display) or blocks for ever (an X server that never answers)
+# costs a child, not the session.
+_WINDOW_PROBE = (
+    "import cv2, numpy as np\n"
+    "cv2.namedWindow('twoface', cv2.WINDOW_AUTOSIZE)\n"
+    "cv2.imshow('twoface', np.zeros((8, 8, 3), np.uint8))\n"
+    "cv2.waitKey(1)\n"
+    "cv2.destroyAllWindows()\n"
+    "print('ok')\n"
+)
+
+
+def check_window(timeout: float = WINDOW_PROBE_SECONDS) -> None:
+    """Fail in one line (UsageError), within about `timeout` seconds, when no window can open
+    here: no display, a display that refuses or never answers, or an OpenCV without a GUI."""
+    import subprocess
     import sys
 
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if sys.platform.startswith("linux") and not display:
+        raise UsageError(f"--show needs a display (DISPLAY is not set); {NO_WINDOW_HINT}", "show")
+    where = f"display {display}" if display else "this machine"
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _WINDOW_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:  # run() has killed the child
+        raise UsageError(
+            f"--show: no window opened on {where} within {timeout:g} s (the display does not "
+            f"answer); {NO_WINDOW_HINT}",
+            "show",
+        ) from None
+    if probe.returncode != 0 or probe.stdout.strip() != "ok":
+        lines = [x.strip() for x in probe.stderr.splitlines() if x.strip()]
+        why = lines[0][:160] if lines else f"exit status {probe.returncode}"
+        raise UsageError(f"--show: no window can open on {where} ({why}); {NO_WINDOW_HINT}", "show")
+
+
+def window_sink(title: str = "twoface live", probe: bool = True) -> Sink:
+    """Show frames in an OpenCV window (q or Esc closes it: KeyboardInterrupt). `probe`: first
+    check in a child process that a window can open (check_window), never hang or abort here."""
     import cv2
 
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        # OpenCV's GUI aborts the whole process without a display; say so instead.
-        raise UsageError("--show needs a display (DISPLAY is not set); use --virtual-cam", "show")
+    if probe:
+        check_window()
 
     def show(rgb: np.ndarray) -> None:
         try:
@@ -318,3 +367,90 @@ def virtual_camera_sink(width: int, height: int, fps: float) -> tuple[Sink, Call
         cam.send(np.ascontiguousarray(rgb))
 
     return send, cam.close
+
+
+def check_record_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> Path:
+    """Where `--record` may write: a video container's extension, an existing folder, not an
+    input (one-line UsageError otherwise, before any model is loaded)."""
+    from twoface.io.image import check_output_path
+    from twoface.io.video import WRITE_CONTAINERS
+
+    ext = Path(path).suffix.lower()
+    if ext not in WRITE_CONTAINERS:
+        raise UsageError(
+            f"{path}: --record writes a video; use one of {', '.join(sorted(WRITE_CONTAINERS))}",
+            "record",
+        )
+    return check_output_path(path, list(inputs))
+
+
+class Recorder:
+    """A sink that encodes what was shown (the marked frames) through twoface's VideoWriter,
+    with the synthetic-media label in the container metadata. Each frame is stamped with the
+    time it was shown (ms), so the video plays as the session was seen, drops and all. Opened on
+    the first frame, at its size (later frames of another size are scaled to it)."""
+
+    def __init__(self, path: str | os.PathLike, label, crf: int = 20, preset: str = "veryfast"):
+        self.path = Path(path)
+        self.label = label
+        self.crf, self.preset = crf, preset  # veryfast: the encode runs in the swap loop
+        self.frames = 0
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+        self._start = 0.0
+        self._last_pts = -1
+
+    def __call__(self, rgb: np.ndarray) -> None:
+        now = time.perf_counter()
+        if self._writer is None:
+            from twoface.io.video import VideoInfo, VideoWriter
+
+            h, w = rgb.shape[:2]
+            info = VideoInfo(w, h, 0, Fraction(30), MS, "", 0)
+            # No source file: a live recording carries no audio (VideoWriter opens none).
+            self._writer = VideoWriter(self.path, None, info, self.label, self.crf, self.preset)
+            self._size, self._start = (w, h), now
+        elif (rgb.shape[1], rgb.shape[0]) != self._size:
+            import cv2
+
+            rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
+        # Strictly increasing even when two frames are shown within one millisecond.
+        pts = max(round((now - self._start) * 1000), self._last_pts + 1)
+        self._writer.write_frame(rgb, pts, MS)
+        self._last_pts = pts
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+
+
+class _NothingShown(Exception):
+    """No frame reached the recorder: nothing is written."""
+
+
+@contextlib.contextmanager
+def recording(path: str | os.PathLike, label) -> Iterator[Recorder]:
+    """A Recorder writing to a temporary file beside `path`, renamed onto it when the block ends
+    normally (a live session that ends by Ctrl-C, q, --frames or --seconds ends normally).
+    If the block raises (SIGTERM, a write error) or no frame was shown, nothing is at `path`
+    and no temporary file is left; check `Recorder.frames` to tell the last case."""
+    from twoface.io.atomic import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            recorder = Recorder(tmp, label)
+            try:
+                yield recorder
+                if recorder.frames == 0:
+                    raise _NothingShown
+                recorder.close()
+            except BaseException:
+                recorder.abort()
+                raise
+    except _NothingShown:
+        pass

@@ -89,6 +89,7 @@ def swap_video_parallel(
     ["cuda:0", "cuda:1"], or [None, None] for two CPU workers). Returns the summed figures."""
     from dataclasses import asdict, replace
 
+    from twoface.build import AUTO, choose_swapper
     from twoface.config import OutputConfig, SelectionConfig
     from twoface.io.atomic import atomic_path
     from twoface.io.provenance import make_label
@@ -100,6 +101,11 @@ def swap_video_parallel(
     if options.trim is not None:
         raise UsageError("several workers swap whole videos; drop --trim", "trim")
     selection = selection or SelectionConfig()
+    if config.models.swapper == AUTO:  # resolved once: the label and every worker agree
+        from twoface.zoo.store import ModelStore
+
+        store = ModelStore(config.models.models_dir, config.models.offline)
+        config = replace(config, models=replace(config.models, swapper=choose_swapper(store)[0]))
     check_video_output(output)
     info = probe(target)
     if info.animation:

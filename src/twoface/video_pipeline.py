@@ -19,21 +19,22 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
+from twoface.analyze import FrameAnalyzer
 from twoface.errors import InputError, OutputError, TwofaceError
-from twoface.io.atomic import atomic_path, output_error
+from twoface.io.atomic import atomic_path, output_error, written_error
+from twoface.io.packets import END, Packet, VideoPacket
 from twoface.io.video import VideoInfo, audio_plan, open_writer, read_video
 from twoface.people import PeoplePicker
 from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection
-from twoface.swap.base import SourceIdentity, SwapJob
+from twoface.swap.base import RunState, SourceIdentity, SwapJob
 from twoface.track import Tracker
 from twoface.types import Face
 from twoface.watermark import Watermark
-
-_END = object()
 
 
 @dataclass
@@ -44,10 +45,11 @@ class VideoResult:
     tracks: int
     tracks_swapped: int
     seconds: float
-    audio_packets: int
+    audio_packets: int  # audio packets copied as they are
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     faces_per_frame: array = field(default_factory=lambda: array("H"))  # swapped, per frame
+    audio_frames_reencoded: int = 0  # decoded audio frames re-encoded (a codec the output refuses)
 
     def summary(self) -> dict:
         return {
@@ -57,11 +59,16 @@ class VideoResult:
             "tracks": self.tracks,
             "tracks_swapped": self.tracks_swapped,
             "audio_packets_copied": self.audio_packets,
+            "audio_frames_reencoded": self.audio_frames_reencoded,
             "seconds": round(self.seconds, 2),
             "fps": round(self.frames / self.seconds, 2) if self.seconds else None,
             "notes": self.notes,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+def _frames(packets: list[Packet]) -> int:
+    return sum(1 for p in packets if isinstance(p, VideoPacket))
 
 
 def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
@@ -72,20 +79,16 @@ def _expected_frames(info: VideoInfo, trim: tuple[float, float] | None) -> int:
 
 @dataclass
 class Stages:
-    """The stages a video swap runs: passed in, so the pipeline reaches into no facade.
-    The encoder is asked for only when identity is needed (built on first use)."""
+    """What a video swap runs: the analyzer (detect -> landmarks -> identity; its encoder built
+    only when identity is needed) and the engine. Passed in, so the pipeline reaches into no
+    facade."""
 
-    detector: object
-    landmarker: object
+    analyzer: FrameAnalyzer
     engine: object
-    encoder_factory: Callable[[], object]
-    _encoder: object = None
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            self._encoder = self.encoder_factory()
-        return self._encoder
+        return self.analyzer.encoder
 
 
 def run_video(
@@ -109,8 +112,6 @@ def run_video(
 ) -> VideoResult:
     """Swap the selected people through a whole video; see the module docstring."""
     t_start = time.perf_counter()
-    if hasattr(stages.engine, "reset"):
-        stages.engine.reset()  # per-track state of an earlier video must not leak into this one
     timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0, "paste": 0.0}
     in_q: queue.Queue = queue.Queue(maxsize=queue_size)
     out_q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -130,9 +131,9 @@ def run_video(
         except BaseException as e:  # handed to the main thread
             errors.append(e)
         finally:
-            in_q.put(_END)
+            in_q.put(END)
 
-    counts = {"frames": 0, "audio": 0}
+    counts = {"frames": 0, "audio": 0, "audio_frames": 0}  # audio: packets copied
 
     with atomic_path(output) as tmp:
         writer = open_writer(tmp, target, info, label, crf, preset, codec, trim)
@@ -141,15 +142,11 @@ def run_video(
             ended = False
             try:
                 while True:
-                    item = out_q.get()
-                    if item is _END:
+                    packet = out_q.get()
+                    if packet is END:
                         ended = True
                         break
-                    kind, payload, meta = item
-                    if kind == "video":
-                        writer.write_frame(payload, *meta)
-                    else:
-                        writer.write_audio(payload, meta)
+                    writer.write(packet)
                 writer.close()
             except BaseException as e:
                 errors.append(e)
@@ -157,7 +154,7 @@ def run_video(
                 writer.abort()
                 # Drain so the producer never blocks -- unless the end marker was already
                 # taken (the final write failed): waiting for a second one would hang.
-                while not ended and out_q.get() is not _END:
+                while not ended and out_q.get() is not END:
                     pass
 
         threads = [
@@ -178,19 +175,19 @@ def run_video(
         total = _expected_frames(info, trim)
         report = resolve(progress)
 
-        def emit(items: list) -> None:
-            for kind, payload, meta in items:
-                if kind == "video":
+        def emit(packets: list[Packet]) -> None:
+            for packet in packets:
+                if isinstance(packet, VideoPacket):
                     if watermark is not None:
-                        payload = watermark(payload)
+                        packet = packet.with_frame(watermark(packet.frame))
                     counts["frames"] += 1
                     if report is not None:
                         report("frames", counts["frames"], total)
                     if on_frame:
                         on_frame(counts["frames"])
-                else:
-                    counts["audio"] += 1
-                out_q.put((kind, payload, meta))
+                else:  # audio: a packet copied, or a decoded frame to re-encode
+                    counts["audio_frames" if packet.decoded else "audio"] += 1
+                out_q.put(packet)
 
         analysed: queue.Queue = queue.Queue(maxsize=2)  # batches with their faces found
 
@@ -204,19 +201,19 @@ def run_video(
             except BaseException as e:
                 _put(analysed, ("error", e, None), stop)
             finally:
-                _put(analysed, (_END, None, None), stop)
-                while not ended.is_set() and in_q.get() is not _END:  # let the reader finish
+                _put(analysed, (END, None, None), stop)
+                while not ended.is_set() and in_q.get() is not END:  # let the reader finish
                     pass
 
         def _analyse_all(ended: threading.Event) -> None:
             batch: list = []
             while not stop.is_set() and not ended.is_set():
-                item = in_q.get()
-                if item is _END:
+                packet = in_q.get()
+                if packet is END:
                     ended.set()
                 else:
-                    batch.append(item)  # audio stays in order between the frames around it
-                    if item[0] != "video" or stage.count_video(batch) < batch_size:
+                    batch.append(packet)  # audio stays in order between the frames around it
+                    if not isinstance(packet, VideoPacket) or _frames(batch) < batch_size:
                         continue
                 _put(analysed, ("batch", batch, stage.analyse(batch)), stop)
                 batch = []
@@ -234,7 +231,7 @@ def run_video(
                     kind, batch, faces = analysed.get(timeout=0.1)
                 except queue.Empty:
                     continue
-                if kind is _END:
+                if kind is END:
                     break
                 if kind == "error":
                     raise batch
@@ -250,13 +247,13 @@ def run_video(
             stop.set()
             paster.shutdown(wait=True, cancel_futures=True)
             with contextlib.suppress(queue.Full):
-                out_q.put(_END, timeout=5)
+                out_q.put(END, timeout=5)
             for t in threads:
                 t.join(timeout=5)
             close_progress(report)
             raise
         paster.shutdown()
-        out_q.put(_END)
+        out_q.put(END)
         for t in threads:
             t.join()
         if report is not None:
@@ -281,6 +278,7 @@ def run_video(
         tracks_swapped=selected_tracks,
         seconds=time.perf_counter() - t_start,
         audio_packets=counts["audio"],
+        audio_frames_reencoded=counts["audio_frames"],
         timings=timings,
     )
 
@@ -320,17 +318,17 @@ def _user_error(e: BaseException, output: str) -> BaseException:
     """What the encoder thread raised, as the one-line error a user should see."""
     if isinstance(e, TwofaceError | KeyboardInterrupt | SystemExit):
         return e
-    if isinstance(e, OSError) and (err := output_error(output, e)) is not None:
-        return err
+    if isinstance(e, OSError):  # the encoder's file: a full disk, its folder removed ...
+        return output_error(output, e) or written_error(Path(output), e)
     detail = (str(e).splitlines() or [type(e).__name__])[0][:160]
     return OutputError(f"{output}: writing the video failed ({detail})")
 
 
 @dataclass
 class _Entry:
-    """A decoded item waiting in the stage; a frame leaves once no gap it lies in is open."""
+    """A packet waiting in the stage; a frame leaves once no gap it lies in is open."""
 
-    item: tuple
+    item: Packet
     index: int = -1  # frame number (video only)
     jobs: list[SwapJob] = field(default_factory=list)
     open_gaps: int = 0
@@ -350,9 +348,14 @@ class _SwapStage:
 
     HOLD_FRAMES = 2 * PeoplePicker.RECHECK_EVERY + 2  # frames held for a pending identity
 
-    def __init__(self, stages: Stages, sources, selection, dt, timings, tracker: Tracker) -> None:
+    def __init__(
+        self, stages: Stages, sources, selection, dt, timings, tracker: Tracker, hold: bool = True
+    ) -> None:
         self.stages, self.sources, self.selection = stages, sources, selection
         self.dt, self.timings, self.tracker = dt, timings, tracker
+        # hold=False (a live camera): no frame waits for a gap to close or an identity to be
+        # decided; a person missed by the detector is simply not swapped in that frame.
+        self.hold = hold
         self.picker = PeoplePicker(selection, _embedder(stages))
         self.pending: dict[int, deque] = {}
         self.swaps = array("H")  # faces swapped per frame, in frame order
@@ -362,40 +365,33 @@ class _SwapStage:
         self.frame_no = 0
         self.frames_swapped = 0
         self.faces_seen = 0
+        # The run's memory (per tracked person, per source photo), carried by every job: the
+        # engine and maskers, shared between runs, keep none; a new run starts from nothing.
+        self.run = RunState()
 
-    @staticmethod
-    def count_video(items: list) -> int:
-        return sum(1 for x in items if x[0] == "video")
-
-    def analyse(self, items: list) -> list[list[Face]]:
-        """The faces in each frame of a batch of decoded items (detected, with landmarks)."""
-        frames = [x[1] for x in items if x[0] == "video"]
+    def analyse(self, packets: list[Packet]) -> list[list[Face]]:
+        """The faces in each frame of a batch of packets (detected, with landmarks)."""
+        frames = [p.frame for p in packets if isinstance(p, VideoPacket)]
         if not frames:
             return []
-        t = time.perf_counter()
-        detected = self.stages.detector.detect(frames)
-        self.timings["detect"] += time.perf_counter() - t
-        t = time.perf_counter()
-        faces = self.stages.landmarker(frames, detected)
-        self.timings["landmarks"] += time.perf_counter() - t
-        return faces
+        return self.stages.analyzer.analyse(frames, timings=self.timings)
 
-    def push(self, items: list, faces: list[list[Face]]) -> Callable[[], list[tuple]]:
-        """Take a batch of decoded items and their faces (`analyse`); return what gives the
-        items now ready, frames swapped (see `_release`)."""
+    def push(self, packets: list[Packet], faces: list[list[Face]]) -> Callable[[], list[Packet]]:
+        """Take a batch of packets and their faces (`analyse`); return what gives the packets
+        now ready, frames swapped (see `_release`)."""
         t = time.perf_counter()
         k = 0
-        for item in items:
-            if item[0] != "video":
-                self.window.append(_Entry(item))
+        for packet in packets:
+            if not isinstance(packet, VideoPacket):
+                self.window.append(_Entry(packet))
                 continue
-            self.window.append(self._track(item, faces[k]))
+            self.window.append(self._track(packet, faces[k]))
             self.faces_seen += len(faces[k])
             k += 1
         self.timings["select"] += time.perf_counter() - t
         return self._release()
 
-    def flush(self) -> Callable[[], list[tuple]]:
+    def flush(self) -> Callable[[], list[Packet]]:
         """The end of the video: open gaps and undecided people stay unswapped."""
         for waiting in self.gaps.values():
             for entry, _, _ in waiting:
@@ -405,10 +401,10 @@ class _SwapStage:
             self._settle(track_id)
         return self._release()
 
-    def _track(self, item: tuple, faces: list[Face]) -> _Entry:
-        frame, index = item[1], self.frame_no
+    def _track(self, packet: VideoPacket, faces: list[Face]) -> _Entry:
+        frame, index = packet.frame, self.frame_no
         self.frame_no += 1
-        entry = _Entry(item, index)
+        entry = _Entry(packet, index)
         seen, bridged = self.tracker.update(faces, self.dt, frame)
         self.picker.update(index, frame, seen, self.tracker.tracks, self.tracker.new_ids)
         for tr in seen:
@@ -424,7 +420,7 @@ class _SwapStage:
                     self._settle(tr.id)
             self.last_seen[tr.id] = index
         for tr in bridged:
-            if tr.selected:
+            if tr.selected and self.hold:
                 self.gaps.setdefault(tr.id, []).append((entry, tr.last, self.last_seen[tr.id]))
                 entry.open_gaps += 1
         alive = {tr.id for tr in self.tracker.tracks}
@@ -437,6 +433,8 @@ class _SwapStage:
     # Frames of a person whose identity is not settled yet wait (a few frames at most), so
     # that once they match, the frames before the match are swapped too.
     def _hold(self, track, entry: _Entry) -> None:
+        if not self.hold:
+            return
         waiting = self.pending.setdefault(track.id, deque())
         waiting.append((entry, track.last))
         entry.open_gaps += 1
@@ -463,35 +461,63 @@ class _SwapStage:
             entry.jobs.append(SwapJob(0, face, self.sources[track.source]))
             entry.open_gaps -= 1
 
-    def _release(self) -> Callable[[], list[tuple]]:
+    def _release(self) -> Callable[[], list[Packet]]:
         """Start swapping the items now ready (`Engine.begin`); the returned callable pastes
         back and gives the items in order."""
         ready: list[_Entry] = []
         while self.window and self.window[0].open_gaps == 0:
             ready.append(self.window.popleft())
         video = [e for e in ready if e.index >= 0]
-        jobs = [replace(j, frame_index=i) for i, e in enumerate(video) for j in e.jobs]
+        jobs = [
+            replace(j, frame_index=i, run=self.run) for i, e in enumerate(video) for j in e.jobs
+        ]
         t = time.perf_counter()
-        paste = self.stages.engine.begin([e.item[1] for e in video], jobs) if jobs else None
+        paste = self.stages.engine.begin([e.item.frame for e in video], jobs) if jobs else None
         self.timings["swap"] += time.perf_counter() - t
         self.frames_swapped += sum(1 for e in video if e.jobs)
         self.swaps.extend(min(len(e.jobs), 65535) for e in video)
 
-        def finish() -> list[tuple]:
+        def finish() -> list[Packet]:
             t = time.perf_counter()
             frames = paste() if paste is not None else None
             self.timings["paste"] += time.perf_counter() - t
             out, k = [], 0
             for e in ready:
                 if e.index >= 0:
-                    frame = frames[k] if frames is not None else e.item[1]
-                    out.append(("video", frame, e.item[2]))
+                    out.append(e.item.with_frame(frames[k]) if frames is not None else e.item)
                     k += 1
                 else:
                     out.append(e.item)
             return out
 
         return finish
+
+
+class StreamSwapper:
+    """Frames one at a time as they come (a camera, the web UI's webcam): the video path's
+    detection, tracking, landmark smoothing, people picking and swap, with no frame held back.
+    `dt`: the seconds since the previous frame (the smoothing's clock)."""
+
+    def __init__(
+        self,
+        stages: Stages,
+        sources: list[SourceIdentity],
+        selection: Selection,
+        fps: float = 30.0,
+    ) -> None:
+        self.timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0, "paste": 0.0}
+        self.dt = 1.0 / fps
+        self.stage = _SwapStage(
+            stages, sources, selection, self.dt, self.timings, Tracker(), hold=False
+        )
+
+    def swap(self, frame: np.ndarray, dt: float | None = None) -> tuple[np.ndarray, int]:
+        """The frame swapped, and how many faces were."""
+        self.stage.dt = dt if dt is not None and dt > 0 else self.dt
+        item = VideoPacket(frame)
+        faces = self.stage.analyse([item])
+        (out,) = self.stage.push([item], faces)()
+        return out.frame, int(self.stage.swaps.pop())
 
 
 def _interpolate(a: Face, b: Face, w: float) -> Face:

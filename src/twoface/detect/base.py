@@ -17,12 +17,6 @@ class Detector(ABC):
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces of each RGB uint8 frame, best score first."""
 
-    def detect_batch(self, frames: Sequence[np.ndarray]):
-        """The faces of every frame as one FaceBatch (arrays; frame index per face)."""
-        from twoface.types import FaceBatch
-
-        return FaceBatch.from_faces(self.detect(frames))
-
     @classmethod
     def from_entry(cls, entry, ctx) -> Detector:
         """Built in (entry None) or from a catalogue file, with the runtime settings and options

@@ -114,12 +114,10 @@ class ScrfdDetector(Detector):
         self.mean, self.std = float(mean), float(std)  # insightface: (x - 127.5) / 128
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
-        n = len(self.graph.output_names)
-        if n not in (6, 9):
-            from twoface.errors import ModelError
+        from twoface.runtime.outputs import SCRFD
 
-            raise ModelError(f"{model_path}: {n} outputs; an SCRFD file has 6 or 9")
-        self.has_kps = n == 9
+        self.graph.expect(SCRFD)  # 6 or 9 outputs of the strides' shapes, finite
+        self.has_kps = len(self.graph.output_names) == 9
 
     def raw(self, frames: Sequence[np.ndarray]) -> tuple[list[list[np.ndarray]], list[float]]:
         """Network outputs per image (scores, boxes, kps per level) and the letterbox scales."""

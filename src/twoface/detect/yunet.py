@@ -33,8 +33,9 @@ class YunetDetector(Detector):
         threads: int | None = None,
     ) -> None:
         from twoface.runtime import load_graph
+        from twoface.runtime.outputs import YUNET
 
-        self.graph = load_graph(model_path, runtime, device=device, threads=threads)
+        self.graph = load_graph(model_path, runtime, device=device, threads=threads).expect(YUNET)
         self.max_side = max_side
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold

@@ -50,7 +50,9 @@ class OnnxRestorer(Enhancer):
         from twoface.runtime import load_graph
 
         _check(blend, weight)
-        self.graph = load_graph(model_path, runtime, device=device)
+        from twoface.runtime.outputs import RESTORER
+
+        self.graph = load_graph(model_path, runtime, device=device).expect(RESTORER)
         self.spec = EnhancerSpec(size, template)
         self.blend, self.weight, self.name = float(blend), float(weight), name
         self.takes_weight = "weight" in self.graph.input_names
@@ -104,13 +106,14 @@ class TorchRestorer(Enhancer):
         import torch
 
         from twoface.runtime import torch_device
-        from twoface.runtime.checkpoints import load_into, load_torch_state
+        from twoface.runtime.checkpoints import build_from, load_into, load_torch_state
 
         _check(blend)
         state = load_torch_state(model_path)
         if self.KEY not in state:
             raise ModelError(f"{model_path}: not {self.WHAT} (no {self.KEY})")
-        net = load_into(self._build(state), state, model_path, self.WHAT)
+        net = build_from(model_path, self.WHAT, lambda: self._build(state))
+        net = load_into(net, state, model_path, self.WHAT)
         self.device = torch_device(device)
         self.dtype = torch.float16 if half and self.device != "cpu" else torch.float32
         self.net = net.to(self.device, self.dtype)

@@ -45,8 +45,9 @@ class ArcFaceEncoder(Encoder):
         device: str | None = None,
     ) -> None:
         from twoface.runtime import load_graph
+        from twoface.runtime.outputs import ARCFACE
 
-        self.graph = load_graph(model_path, runtime, device=device)
+        self.graph = load_graph(model_path, runtime, device=device).expect(ARCFACE)
 
     def embed(self, images: Sequence[np.ndarray], kps: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 512) unit vectors, one per (image, keypoints) pair."""

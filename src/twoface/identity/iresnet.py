@@ -61,7 +61,7 @@ class IResNet(nn.Module):
 
 
 def load_iresnet(path: str | os.PathLike) -> IResNet:
-    from twoface.runtime.checkpoints import load_into, load_torch_state
+    from twoface.runtime.checkpoints import build_from, load_into, load_torch_state
 
     sd = load_torch_state(path)
     try:
@@ -70,11 +70,11 @@ def load_iresnet(path: str | os.PathLike) -> IResNet:
         )
         width = sd["conv1.weight"].shape[0] / 64
         embedding = sd["fc.weight"].shape[0]
-    except KeyError:
+    except (KeyError, IndexError):
         raise ModelError(f"{path}: not an iResNet checkpoint (no conv1/fc weights)") from None
     if 0 in layers:
         raise ModelError(f"{path}: not an iResNet checkpoint (no layer1..layer4 blocks)")
-    net = IResNet(layers, width, embedding)
+    net = build_from(path, "an iResNet checkpoint", lambda: IResNet(layers, width, embedding))
     return load_into(net, sd, path, "an iResNet checkpoint")
 
 

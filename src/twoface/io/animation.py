@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from twoface.errors import InputError
+from twoface.io.packets import Packet, VideoPacket
 from twoface.io.provenance import Label, xmp_packet
 
 ANIMATION_EXTENSIONS = {".gif", ".webp"}
@@ -24,10 +25,25 @@ MS = Fraction(1, 1000)
 DEFAULT_DURATION_MS = 100  # what browsers show for a frame that declares none
 
 
+def animation_format(path: str | os.PathLike) -> str | None:
+    """The format ("GIF" or "WEBP") when the file's content is one, whatever its name says."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
 def is_animation(path: str | os.PathLike) -> bool:
-    """A GIF or WebP file with more than one frame (a still one is an image)."""
+    """A GIF or WebP file with more than one frame (a still one is an image). Told by content:
+    an animated GIF named `.png`, or with no extension, is an animation all the same."""
     p = Path(path)
-    if p.suffix.lower() not in ANIMATION_EXTENSIONS or not p.is_file():
+    if not p.is_file() or animation_format(p) is None:
         return False
     from PIL import Image
 
@@ -49,14 +65,33 @@ def _seek(im, i: int) -> int:
 
 
 MAX_FRAME_PIXELS = 8192 * 8192  # as for videos
+# Pixels decoded per animation (canvas x frames), checked from the header and the frame count
+# before any frame is decoded: every GIF/WebP frame is composited onto the whole canvas, so a
+# 66 KB GIF of 3,000 one-pixel frames on an 8192x8192 canvas is 200 gigapixels of work (about
+# 10 minutes of decoding alone). 2.5 gigapixels is 1,200 frames at 1920x1080, 2,700 at 720p.
+MAX_ANIMATION_PIXELS = 2_500_000_000
 
 
-def _bounded(path: Path, im) -> None:
+def _bounded(path: Path, im, n: int) -> None:
     """A frame may grow the canvas (GIF frames can reach past the logical screen): check the
-    size after every seek, not only the header's."""
+    size after every seek, not only the header's, and the work bound with the grown canvas."""
     w, h = im.size
     if w * h > MAX_FRAME_PIXELS:
         raise InputError(f"{path}: an animation frame of {w}x{h} pixels is too large")
+    _check_work(path, im, n)
+
+
+def _check_work(path: Path, im, n: int | None = None) -> int:
+    """The frame count, once canvas x frames is known to be within MAX_ANIMATION_PIXELS (the
+    count is read from the file's blocks without decoding a frame)."""
+    n = getattr(im, "n_frames", 1) if n is None else n
+    w, h = im.size
+    if w * h * n > MAX_ANIMATION_PIXELS:
+        raise InputError(
+            f"{path}: an animation of {n} frames on a {w}x{h} canvas is too much to decode "
+            f"({w * h * n / 1e9:.1f} gigapixels; the limit is {MAX_ANIMATION_PIXELS / 1e9:g})"
+        )
+    return n
 
 
 @contextlib.contextmanager
@@ -80,27 +115,28 @@ def animation_info(path: Path) -> tuple[int, int, int, int]:
 
     try:
         with _bomb_guard(path), Image.open(path) as im:
-            n = getattr(im, "n_frames", 1)
+            n = _check_work(path, im)
             total = 0
             for i in range(n):
                 total += _seek(im, i)
-                _bounded(path, im)
+                _bounded(path, im, n)
             return im.width, im.height, n, total
     except (OSError, ValueError, EOFError) as e:
         raise InputError(f"{path}: corrupt or truncated animation ({e})") from None
 
 
-def read_animation(path: Path, trim: tuple[float, float] | None = None) -> Iterator[tuple]:
-    """Yield ("video", rgb, (pts_ms, 1/1000)) per frame, like `read_video`."""
+def read_animation(path: Path, trim: tuple[float, float] | None = None) -> Iterator[VideoPacket]:
+    """Yield a `VideoPacket` per frame (pts in milliseconds), like `read_video`."""
     from PIL import Image
 
     try:
         with _bomb_guard(path), Image.open(path) as im:
             t = 0
             size = im.size
-            for i in range(getattr(im, "n_frames", 1)):
+            n = _check_work(path, im)
+            for i in range(n):
                 duration = _seek(im, i)
-                _bounded(path, im)
+                _bounded(path, im, n)
                 start = t
                 t += duration
                 if trim is not None:
@@ -112,7 +148,7 @@ def read_animation(path: Path, trim: tuple[float, float] | None = None) -> Itera
                 frame = im.convert("RGB")
                 if frame.size != size:  # the canvas grew: keep the size the output has
                     frame = frame.resize(size)
-                yield "video", np.asarray(frame), (start, MS)
+                yield VideoPacket(np.asarray(frame), start, MS)
     except (OSError, ValueError, EOFError) as e:
         raise InputError(f"{path}: corrupt or truncated animation ({e})") from None
 
@@ -176,6 +212,11 @@ class AnimationWriter:
     @staticmethod
     def _ms(seconds: float) -> int:
         return max(int(round(seconds * 1000)), 10)
+
+    def write(self, packet: Packet) -> None:
+        """Write a packet (audio is dropped: GIF and WebP carry no sound)."""
+        if isinstance(packet, VideoPacket):
+            self.write_frame(packet.frame, packet.pts, packet.time_base)
 
     def write_audio(self, packet, index: int) -> None:  # GIF and WebP carry no sound
         pass

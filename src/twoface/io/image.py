@@ -162,45 +162,124 @@ def _to_rgb8(im) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _grey8(im, rows: int = 2048) -> np.ndarray:
     """A 16-bit, 32-bit integer or float grey image as uint8, converted in bands of rows so a
-    100-megapixel image never needs a float64 copy (2.9 GB) of itself."""
+    100-megapixel image never needs a float64 copy (2.9 GB) of itself.
+
+    Integers keep their scale (0..255, or 0..65535 when larger values occur). Floats (a 32-bit
+    float TIFF) carry no scale of their own: values within 0..1 are read as 0..1 (the usual
+    convention), any other range is stretched from its lowest to its highest finite value;
+    NaN becomes black."""
     a = np.asarray(im)
     if a.dtype.byteorder not in ("=", "|"):
         a = a.astype(a.dtype.newbyteorder("="))
-    top = 65535.0 if im.mode.startswith("I;16") or float(a.max()) > 255 else 255.0
+    if a.dtype.kind == "f":
+        low, top = _float_range(a, rows)
+    else:
+        low = 0.0
+        top = 65535.0 if im.mode.startswith("I;16") or float(a.max()) > 255 else 255.0
     out = np.empty(a.shape, np.uint8)
-    scale = np.float32(255.0 / top)
+    scale = np.float32(255.0 / (top - low)) if top > low else np.float32(0.0)
     for y in range(0, a.shape[0], rows):
-        band = a[y : y + rows].astype(np.float32) * scale + np.float32(0.5)
+        band = (a[y : y + rows].astype(np.float32) - np.float32(low)) * scale + np.float32(0.5)
+        np.nan_to_num(band, copy=False, nan=0.0)
         np.clip(band, 0, 255, out=band)
         out[y : y + rows] = band.astype(np.uint8)
     return out
 
 
+def _float_range(a: np.ndarray, rows: int) -> tuple[float, float]:
+    """(0, 1) for float pixels all within 0..1, else their lowest and highest finite values."""
+    low, top = np.inf, -np.inf
+    for y in range(0, a.shape[0], rows):
+        band = a[y : y + rows]
+        finite = band[np.isfinite(band)]
+        if finite.size:
+            low, top = min(low, float(finite.min())), max(top, float(finite.max()))
+    if not np.isfinite(low):  # no finite pixel at all
+        return 0.0, 1.0
+    if low >= 0.0 and top <= 1.0:
+        return 0.0, 1.0
+    return low, top
+
+
 def output_format(path: str | os.PathLike) -> str:
+    check_not_folder(path)
     ext = Path(path).suffix.lower()
     try:
         return WRITE_FORMATS[ext]
     except KeyError:
+        if ext == ".gif":  # GIF output is for animations (swapped as videos)
+            raise UsageError(
+                f"{path}: a still image is not written as GIF (a .gif output is for an "
+                f"animated target); use one of {', '.join(sorted(WRITE_FORMATS))}"
+            ) from None
         raise UsageError(
             f"{path}: unsupported output extension {ext or '(none)'!r}; "
             f"use one of {', '.join(sorted(WRITE_FORMATS))}"
         ) from None
 
 
+def check_not_folder(path: str | os.PathLike) -> None:
+    """A folder given as the output is said to be one (not "unsupported extension")."""
+    if _is_dir(Path(path)):
+        raise UsageError(f"{path}: is a folder; give a file name")
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a name too long to look up, a loop of links: not a folder we can use
+        return False
+
+
+def _check_name_length(out: Path, parent: Path) -> None:
+    """A file name over the file system's limit (255 bytes on most) is one line, exit 2."""
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(out.name))
+    if size > limit:
+        raise UsageError(
+            f"{out}: file name too long ({size} bytes; the file system takes at most {limit})"
+        )
+
+
+def _same_file(a: str | os.PathLike, b: Path) -> bool:
+    """Whether writing `b` would overwrite `a`: the same path after links, or a hard link."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return b.exists() and Path(a).exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike]) -> Path:
-    """Refuse output paths that cannot be written or would overwrite an input."""
+    """Refuse output paths that cannot be written or would overwrite an input. A BMP output's
+    label sidecar (OUT.bmp.xmp) is checked the same way: never an input, never a folder. (Both
+    are written by renaming a new file onto the name, so a symbolic link there is replaced,
+    never followed.)"""
     out = Path(path)
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
+    if not _is_dir(parent):
         raise UsageError(f"{out}: output folder {parent} does not exist")
-    if out.is_dir():
+    _check_name_length(out, parent)
+    if _is_dir(out):
         raise UsageError(f"{out}: is a folder; give a file name")
     for i in inputs:
-        same = os.path.realpath(i) == os.path.realpath(out)
-        if not same and out.exists() and Path(i).exists():
-            same = os.path.samefile(i, out)  # hard links and other aliases
-        if same:
+        if _same_file(i, out):
             raise UsageError(f"{out}: output path is also an input; inputs are never overwritten")
+    if WRITE_FORMATS.get(out.suffix.lower()) == "BMP":
+        side = out.with_name(out.name + SIDECAR_SUFFIX)
+        _check_name_length(side, parent)
+        if _is_dir(side):
+            raise UsageError(f"{side}: is a folder; the label sidecar of {out.name} goes there")
+        for i in inputs:
+            if _same_file(i, side):
+                raise UsageError(
+                    f"{side}: the label sidecar of {out.name} would overwrite an input; "
+                    "inputs are never overwritten"
+                )
     return out
 
 

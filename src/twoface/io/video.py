@@ -10,6 +10,8 @@ container's metadata. Animated GIF/WebP go through `twoface.io.animation`.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +25,13 @@ from twoface.io.animation import (
     ANIMATION_EXTENSIONS,
     MS,
     AnimationWriter,
+    animation_format,
     animation_info,
     is_animation,
     read_animation,
 )
-from twoface.io.image import check_input_file
+from twoface.io.image import check_input_file, check_not_folder
+from twoface.io.packets import AudioPacket, Packet, VideoPacket
 from twoface.io.provenance import Label
 
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"}
@@ -48,6 +52,14 @@ AUDIO_COPY = {
     "webm": {"opus", "vorbis"},
 }
 MAX_VIDEO_PIXELS = 8192 * 8192
+# The containers twoface reads, told apart by their first bytes, and the one FFmpeg demuxer that
+# opens each. Left to guess, FFmpeg also opens lists and playlists (concat, HLS, image sequences
+# ...) that make it read other files named inside them: a crafted "clip.mp4" could read any file
+# beside it (in the web UI, other users' uploads). The first box of an ISO file (MP4, MOV, M4V)
+# is one of ISO_BOXES; Matroska and WebM start with the EBML magic; AVI is a RIFF "AVI " file.
+ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"styp"}
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+READ_CONTAINERS = "MP4/MOV, Matroska/WebM or AVI"
 NAMED_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
 # Encoder options checked before any work starts.
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 50)}
@@ -88,6 +100,38 @@ def quiet_codec_logs(verbose: bool = False) -> None:
     import av.logging
 
     av.logging.set_level(av.logging.VERBOSE if verbose else None)
+
+
+def container_format(path: str | os.PathLike) -> str | None:
+    """The FFmpeg demuxer for a video file by its signature ("mov", "matroska", "avi"), or None
+    when its content is none of the containers twoface reads."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    if len(head) >= 8 and head[4:8] in ISO_BOXES:
+        return "mov"
+    if head.startswith(EBML_MAGIC):
+        return "matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    return None
+
+
+def open_input(path: str | os.PathLike):
+    """Open a video file for reading with the one demuxer its signature names, reading only
+    that file (the file protocol alone: no other file or URL it names is ever opened)."""
+    import av
+
+    fmt = container_format(path)
+    if fmt is None:
+        raise InputError(
+            f"{path}: not a readable video (its content is not {READ_CONTAINERS}; lists, "
+            "playlists and other FFmpeg formats are refused)"
+        )
+    # An absolute path, so a name like "concat:a|b" is never taken for an FFmpeg protocol.
+    return av.open(os.path.abspath(path), format=fmt, options={"protocol_whitelist": "file"})
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -135,10 +179,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         w, h, n, total_ms = animation_info(p)
         _check_dimensions(p, w, h)
         rate = Fraction(n * 1000, max(total_ms, 1)).limit_denominator(1001)
-        codec = p.suffix.lower().lstrip(".")
+        codec = (animation_format(p) or p.suffix.lstrip(".")).lower()
         return VideoInfo(w, h, n, rate, MS, codec, 0, duration=total_ms / 1000, animation=True)
     try:
-        with av.open(str(p)) as c:
+        with open_input(p) as c:
             if not c.streams.video:
                 raise InputError(f"{p}: no video stream")
             v = c.streams.video[0]
@@ -151,7 +195,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             except av.EOFError:  # a header and no packet
                 first = None
             if first is None:
-                with av.open(str(p)) as again:  # count what the file holds, from the start
+                with open_input(p) as again:  # count what the file holds, from the start
                     stream = again.streams.video[0]
                     has_data = any(
                         pk.size for _, pk in zip(range(200), again.demux(stream), strict=False)
@@ -271,9 +315,10 @@ def read_video(
     trim: tuple[float, float] | None = None,
     reencode_audio: frozenset[int] = frozenset(),
     drop_audio: bool = False,
-) -> Iterator[tuple[str, object, object]]:
-    """Yield, in file order, ("video", upright rgb, (pts, time_base)), ("audio", packet, index)
-    for copied audio and ("audio_frame", frame, index) for audio streams in `reencode_audio`.
+) -> Iterator[Packet]:
+    """Yield, in file order, a `VideoPacket` per frame (upright RGB, pts, time base) and an
+    `AudioPacket` per audio packet to copy, or per decoded audio frame of the streams in
+    `reencode_audio` (twoface.io.packets).
 
     With `trim` = (start, end) seconds only what lies in [start, end) comes out, shifted so the
     cut starts at 0; video and audio are cut at the same instants (audio to the packet).
@@ -286,7 +331,7 @@ def read_video(
         return
     start, end = trim if trim is not None else (None, None)
     try:
-        with av.open(str(p)) as c:
+        with open_input(p) as c:
             v = c.streams.video[0]
             v.thread_type = "AUTO"
             audio = [] if drop_audio else list(c.streams.audio)
@@ -313,9 +358,9 @@ def read_video(
                     if i in reencode_audio:
                         for frame in packet.decode():
                             frame.pts = None  # the encoder counts samples from the cut
-                            yield "audio_frame", frame, i
+                            yield AudioPacket(frame, i, decoded=True)
                     else:
-                        yield "audio", packet, i
+                        yield AudioPacket(packet, i)
                     continue
                 if done[v.index]:
                     continue
@@ -328,7 +373,7 @@ def read_video(
                         done[v.index] = True
                         break
                     pts = frame.pts - round(start / frame.time_base) if start else frame.pts
-                    yield "video", _rgb(frame, info), (pts, frame.time_base)
+                    yield VideoPacket(_rgb(frame, info), pts, frame.time_base)
                 if all(done.values()):
                     break
     except av.FFmpegError as e:
@@ -355,6 +400,7 @@ def open_writer(
 
 
 def check_video_output(path: str | os.PathLike) -> None:
+    check_not_folder(path)
     ext = Path(path).suffix.lower()
     if ext not in WRITE_CONTAINERS and ext not in ANIMATION_EXTENSIONS:
         raise UsageError(
@@ -392,7 +438,14 @@ class VideoWriter:
         check_video_output(path)
         fmt, default_codec, pix = WRITE_CONTAINERS[Path(path).suffix.lower()]
         self.info = info
-        self.container = av.open(str(path), "w", format=fmt)
+        # FFmpeg writes through a file of ours, so that every write failure is seen, the last
+        # one included, and the file is synced before it counts as written (see _OutputFile).
+        self.sink = _OutputFile(path)
+        try:
+            self.container = av.open(self.sink, "w", format=fmt)
+        except BaseException:
+            self.sink.close()
+            raise
         if label is not None:
             self.container.metadata.update(label_metadata(label))
         self.stream = self.container.add_stream(codec or default_codec, rate=info.rate)
@@ -442,15 +495,16 @@ class VideoWriter:
             # host, x264 then ran at 55 fps where PyAV alone ran at 139.)
             _trial_open(name, pix, info, dict(self.stream.options))
         except av.FFmpegError as e:
-            self.container.close()
+            self.abort()
             raise InputError(
                 f"{source}: {name} cannot encode a {info.width}x{info.height} video "
                 f"({e.strerror or type(e).__name__}); try --codec libx265 or a smaller size"
             ) from None
         self.audio: list = []
         plan = audio_plan(info, path)
-        with av.open(str(source)) as src:
-            for a, how in zip(src.streams.audio, plan, strict=True):
+        # No audio to carry (a live recording has no source file): the source is not opened.
+        with open_input(source) if plan else contextlib.nullcontext() as src:
+            for a, how in zip(src.streams.audio if plan else (), plan, strict=True):
                 if how == "copy":
                     self.audio.append(self.container.add_stream_from_template(a))
                 elif how is not None:
@@ -492,6 +546,13 @@ class VideoWriter:
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
+    def write(self, packet: Packet) -> None:
+        """Write a packet from the reader (or the swap stage): a frame, or audio."""
+        if isinstance(packet, VideoPacket):
+            self.write_frame(packet.frame, packet.pts, packet.time_base)
+        else:
+            self.write_audio(packet.payload, packet.stream)
+
     def write_audio(self, item, index: int) -> None:
         stream = self.audio[index]
         if stream is None:
@@ -510,11 +571,74 @@ class VideoWriter:
             for packet in self.audio[i].encode(None):
                 self.container.mux(packet)
         self.container.close()
+        self.sink.finish()  # any write that failed, even one FFmpeg let pass, fails the video
 
     def abort(self) -> None:
         """Release the file after a failure (the caller deletes it); errors here are moot."""
         with contextlib.suppress(Exception):  # half-written: nothing more to save
             self.container.close()
+        with contextlib.suppress(OSError):
+            self.sink.close()
+
+
+class _OutputFile(io.RawIOBase):
+    """The output file as FFmpeg writes it (PyAV's Python I/O): each write goes through whole
+    (a short write is continued, so a full disk raises on the rest), the first failure is kept
+    so one FFmpeg does not report (a flush at close) still fails the video, and `finish` syncs
+    the file, so a failure the file system reports only then (delayed allocation, NFS) is an
+    error too, not a short video at the output path."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self._f = open(self.path, "w+b", buffering=0)  # noqa: SIM115 (closed by finish/close)
+        self.error: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                n = self._f.write(view[done:])
+                if not n:
+                    raise OSError(errno.EIO, os.strerror(errno.EIO), self.path)
+                done += n
+        except OSError as e:
+            self.error = self.error or e
+            raise
+        return done
+
+    def readinto(self, buffer) -> int:
+        return self._f.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def finish(self) -> None:
+        """Raise the first write failure, else sync and close (a failure there raises too)."""
+        try:
+            if self.error is not None:
+                raise self.error
+            os.fsync(self._f.fileno())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        super().close()
 
 
 def _trial_open(codec: str, pix: str, info: VideoInfo, options: dict) -> None:
@@ -536,9 +660,9 @@ def read_video_label(path: str | os.PathLike) -> Label | None:
     from twoface.io.provenance import parse_description
 
     try:
-        with av.open(str(path)) as c:
+        with open_input(path) as c:
             meta = dict(c.metadata)
-    except (av.FFmpegError, OSError):
+    except (av.FFmpegError, OSError, InputError):  # not a video twoface reads: no label
         return None
     for key in ("comment", "description", "DESCRIPTION", "COMMENT"):
         label = parse_description(meta.get(key, ""))

@@ -37,8 +37,9 @@ class Landmark106(Landmarker):
         self, model_path: str | os.PathLike, runtime: str = "onnxruntime", device: str | None = None
     ) -> None:
         from twoface.runtime import load_graph
+        from twoface.runtime.outputs import LANDMARK106
 
-        self.graph = load_graph(model_path, runtime, device=device)
+        self.graph = load_graph(model_path, runtime, device=device).expect(LANDMARK106)
         self.mean, self.std = (0.0, 1.0) if _normalises_itself(model_path) else (127.5, 128.0)
 
     def __call__(

@@ -26,6 +26,9 @@ class Masker(ABC):
     name: str = "mask"
     # Maskers that look at the generated face too get it as `generated=` (N, S, S, 3).
     needs_generated: bool = False
+    # Maskers that remember something per tracked person get the run's memory as `run=`
+    # (twoface.swap.base.RunState); the masker itself keeps nothing between calls.
+    keeps_run_state: bool = False
 
     @abstractmethod
     def masks(self, crops: np.ndarray, faces: Sequence[Face], affines: np.ndarray) -> np.ndarray:
@@ -309,13 +312,10 @@ class GhostMasker(Masker):
 
     name = "ghost"
     needs_generated = True
+    keeps_run_state = True  # the parameters chosen per person live in the run's memory
 
     def __init__(self, landmarker) -> None:
         self.landmarker = landmarker
-        self._params: dict[int, tuple[int, int, int]] = {}
-
-    def reset(self) -> None:
-        self._params.clear()
 
     @classmethod
     def options_from(cls, settings: MaskSettings) -> dict[str, Any]:
@@ -334,20 +334,21 @@ class GhostMasker(Masker):
         marked = self.landmarker(list(crops), [[whole] for _ in crops])
         return [faces[0].landmarks for faces in marked]
 
-    def masks(self, crops, faces, affines, generated=None) -> np.ndarray:
+    def masks(self, crops, faces, affines, generated=None, run=None) -> np.ndarray:
         if generated is None:
             raise ValueError("the ghost mask needs the generated faces")
+        chosen: dict = run.slot("mask.ghost", dict) if run is not None else {}
         s = crops.shape[1]
         swaps = self._points(generated)
         targets = self._points(crops)
         out = np.empty((len(crops), s, s), np.float32)
         for k, (face, sw, tg) in enumerate(zip(faces, swaps, targets, strict=True)):
             key = face.track_id
-            params = self._params.get(key) if key is not None else None
+            params = chosen.get(key) if key is not None else None
             if params is None:
                 params = ghost_blend_params(sw * 224 / s, tg * 224 / s)
                 if key is not None:
-                    self._params[key] = params
+                    chosen[key] = params
             out[k] = ghost_mask(sw, s, params)
         return out
 

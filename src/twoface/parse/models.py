@@ -103,8 +103,9 @@ class FaceParser:
         cls, path: str | os.PathLike, runtime: str = "onnxruntime", device=None, name=None
     ) -> FaceParser:
         from twoface.runtime import load_graph
+        from twoface.runtime.outputs import BISENET
 
-        graph = load_graph(path, runtime, device=device)
+        graph = load_graph(path, runtime, device=device).expect(BISENET)
         return cls(lambda x: next(iter(graph(x).values())), name)
 
     @classmethod
@@ -154,6 +155,8 @@ class Occluder:
     @classmethod
     def from_entry(cls, entry, ctx) -> Occluder:
         from twoface.runtime import load_graph
+        from twoface.runtime.outputs import XSEG
 
         graph = load_graph(ctx.find(entry), ctx.runtime.runtime, device=ctx.runtime.device)
+        graph.expect(XSEG)
         return cls(lambda x: next(iter(graph(x).values())), entry.name)

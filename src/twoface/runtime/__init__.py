@@ -8,7 +8,8 @@ class is written once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -94,11 +95,51 @@ class Graph:
     # PyTorch runtime: inputs -> the outputs as float32 tensors left on the model's device.
     _run_tensors: object = None
     captured: Captured | None = None  # its CUDA graphs, where they were asked for
+    path: str = ""  # the file, for messages
+    # Output and input shapes the file declares (None where a dimension is not fixed).
+    declared: tuple = field(default_factory=lambda: ([], {}))
+    spec: object = None  # the family's `outputs.OutputSpec`, once `expect` is called
+    _values_checked: bool = False  # tensors: NaN checked on the first run (a device sync)
+
+    def expect(self, spec) -> Graph:
+        """Check this graph's outputs against its family's spec: count and names now (and
+        shapes where the file fixes them), shapes and values at every run. A one-line
+        ModelError "FILE: not a valid <family> model (...)" otherwise."""
+        from twoface.runtime.outputs import check_static
+
+        out_shapes, in_shapes = self.declared
+        problem = check_static(spec, self.output_names, out_shapes, in_shapes)
+        if problem:
+            raise ModelError(f"{self.path}: not a valid {spec.family} model ({problem})")
+        self.spec = spec
+        return self
+
+    def _verify(self, outs, inputs, values: bool = True) -> None:
+        if self.spec is None:
+            return
+        from twoface.runtime.outputs import check_run
+
+        problem = check_run(self.spec, self.output_names, outs, inputs, self.input_names)
+        if problem is None and values:
+            bad = next(
+                (n for n, o in zip(self.output_names, outs, strict=False) if not _finite(o)),
+                None,
+            )
+            if bad is not None:
+                problem = f"output {bad} holds NaN or infinite values"
+        if problem:
+            raise ModelError(f"{self.path}: not a valid {self.spec.family} model ({problem})")
 
     def tensors(self, *inputs) -> list | None:
         """The outputs as float32 tensors on the model's device, in `output_names` order, so
         a caller can post-process there (PyTorch runtime); None on onnxruntime."""
-        return None if self._run_tensors is None else self._run_tensors(*inputs)
+        if self._run_tensors is None:
+            return None
+        outs = self._run_tensors(*inputs)
+        # Values once only: checking them at every run would wait for the device each time.
+        self._verify(outs, inputs, values=not self._values_checked)
+        self._values_checked = True
+        return outs
 
     def normalise(self, images: np.ndarray, mean: float, std: float):
         """(N, H, W, 3) uint8 -> (N, 3, H, W) (x - mean) / std, ready for this graph: on the
@@ -112,17 +153,106 @@ class Graph:
     def run_whole(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
         """One run on the inputs as given (the caller keeps within `max_batch`): for graphs with
         an input that is not batched, such as CodeFormer's fidelity `weight`."""
-        return dict(zip(self.output_names, self._run(*inputs), strict=True))
+        outs = self._run(*inputs)
+        self._verify(outs, inputs)
+        return dict(zip(self.output_names, outs, strict=True))
+
+    def _run_part(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        outs = self._run(*inputs)
+        self._verify(outs, inputs)
+        return outs
 
     def __call__(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
         n = inputs[0].shape[0]
         step = self.max_batch or n or 1
-        parts = [self._run(*(x[i : i + step] for x in inputs)) for i in range(0, max(n, 1), step)]
+        parts = [
+            self._run_part(*(x[i : i + step] for x in inputs)) for i in range(0, max(n, 1), step)
+        ]
         if len(parts) == 1:
             return dict(zip(self.output_names, parts[0], strict=True))
         return {
             name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(self.output_names)
         }
+
+
+def _finite(o) -> bool:
+    if isinstance(o, np.ndarray):
+        return bool(np.isfinite(o).all())
+    import torch
+
+    return bool(torch.isfinite(o).all())
+
+
+def _declared(model) -> tuple[list, dict]:
+    """(output shapes, {input name: shape}) as the file declares them; a shape is None unless
+    every dimension is a fixed positive number."""
+
+    def shape(value):
+        t = value.type.tensor_type
+        if not t.HasField("shape"):
+            return None
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim]
+        return tuple(dims) if all(d > 0 for d in dims) else None
+
+    initialisers = {t.name for t in model.graph.initializer}
+    inputs = {i.name: shape(i) for i in model.graph.input if i.name not in initialisers}
+    return [shape(o) for o in model.graph.output], inputs
+
+
+# RunOptions of the onnxruntime runs in progress: Ctrl-C or SIGTERM asks each to stop.
+_ACTIVE_RUNS: set = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def terminate_runs() -> None:
+    """Ask every onnxruntime run in progress to stop at its next node (any thread may call
+    it; the runs then raise, and their callers see the interruption)."""
+    with _ACTIVE_LOCK:
+        for options in _ACTIVE_RUNS:
+            options.terminate = True
+
+
+def _interruptible_run(session, names: list[str], feed: dict):
+    """`session.run`, stoppable. A signal handler runs only in the main thread and only between
+    bytecodes, never while onnxruntime's C++ holds that thread for minutes; so from the main
+    thread the run goes to a worker thread while the main thread waits in short, interruptible
+    joins. On Ctrl-C or SIGTERM (KeyboardInterrupt, or the CLI's termination exception) every
+    run in progress is told to terminate, and the exception goes on up."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    with _ACTIVE_LOCK:
+        _ACTIVE_RUNS.add(options)
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            return session.run(names, feed, options)
+        result: dict = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                result["out"] = session.run(names, feed, options)
+            except BaseException as e:  # handed to the waiting thread
+                result["error"] = e
+            finally:
+                done.set()
+
+        # (An Event, not Thread.join: Python 3.11's join, interrupted by a signal, can mark a
+        # running thread as finished.)
+        threading.Thread(target=work, name="onnxruntime-run", daemon=True).start()
+        try:
+            while not done.wait(0.1):
+                pass
+        except BaseException:
+            terminate_runs()
+            done.wait(2.0)  # it stops at its next node: let it end before the process does
+            raise
+        if "error" in result:
+            raise result["error"]
+        return result["out"]
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE_RUNS.discard(options)
 
 
 def _fixed_batch_one(model) -> bool:
@@ -184,14 +314,23 @@ def load_graph(
                 for i, x in zip(inputs, xs, strict=True)
             }
             try:
-                outs = session.run(names, feed)
+                outs = _interruptible_run(session, names, feed)
             except Exception as e:  # onnxruntime's own exception types (shape, type, alloc)
                 raise ModelError(
                     f"{path}: onnxruntime failed running it ({str(e).splitlines()[0][:160]})"
                 ) from None
             return [np.asarray(o, np.float32) for o in outs]
 
-        return Graph("onnxruntime", [i.name for i in inputs], names, max_batch, run, size)
+        return Graph(
+            "onnxruntime",
+            [i.name for i in inputs],
+            names,
+            max_batch,
+            run,
+            size,
+            path=str(path),
+            declared=_declared(model),
+        )
     require_torch("the torch runtime")
     import torch
 
@@ -260,6 +399,8 @@ def load_graph(
         normalise_torch,
         run_tensors,
         run_module if isinstance(run_module, Captured) else None,
+        path=str(path),
+        declared=_declared(model),
     )
 
 

@@ -65,8 +65,9 @@ def load_torch_state(path: str | os.PathLike) -> dict:
 
         try:
             return load_file(str(p))
-        except (SafetensorError, OSError) as e:
-            raise ModelError(f"{p}: not a readable safetensors file ({e})") from None
+        except (SafetensorError, OSError, ValueError, TypeError, RecursionError) as e:
+            first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+            raise ModelError(f"{p}: not a readable safetensors file ({first})") from None
     limit = allocation_limit(p)
     check_zip_budget(p, limit)
     try:
@@ -99,10 +100,37 @@ def load_torch_state(path: str | os.PathLike) -> dict:
     return obj
 
 
+def build_from(path: str | os.PathLike, what: str, build):
+    """`build()`, the network a loader sizes from a state dict's tensor shapes; a one-line
+    ModelError naming `what` the file is not when those shapes cannot size it (a tensor of no
+    dimensions, a width of zero ...)."""
+    try:
+        return build()
+    except ModelError as e:  # the builder's own words, with the file named
+        message = str(e)
+        raise ModelError(message if str(path) in message else f"{path}: {message}") from None
+    except (KeyError, IndexError, ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:
+        first = (str(e).splitlines() or [""])[0][:120] or type(e).__name__
+        raise ModelError(f"{path}: not {what} (its tensors cannot size it: {first})") from None
+
+
 def load_into(net, state: dict, path: str | os.PathLike, what: str):
     """Load `state` into `net` by key names; a one-line ModelError naming `what` the file is not
-    when keys are missing or left over (BatchNorm's num_batches_tracked may be absent)."""
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    when keys are missing or left over (BatchNorm's num_batches_tracked may be absent), or when
+    a tensor's shape is not the architecture's (naming the first such key)."""
+    own = net.state_dict()
+    for key, tensor in state.items():
+        want = own.get(key)
+        if want is not None and tuple(tensor.shape) != tuple(want.shape):
+            raise ModelError(
+                f"{path}: not {what} (tensor {key} has shape {tuple(tensor.shape)}, the "
+                f"architecture's is {tuple(want.shape)})"
+            )
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # anything torch still finds wrong: its first line
+        first = (str(e).splitlines() or [""])[0][:160]
+        raise ModelError(f"{path}: not {what} ({first})") from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         example = (missing or unexpected)[0]

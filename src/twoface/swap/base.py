@@ -47,13 +47,32 @@ class SourceIdentity:
         return cls(faces=tuple(faces), embedding=emb)
 
 
+class RunState:
+    """What one run remembers between frames: per tracked person (smoothed decisions, a mask's
+    parameters) and per source photo (what it holds). The runner makes one per video or live
+    stream and every job of the run carries it, so built engines and maskers, which a model
+    pool shares between runs and threads, keep none: two streams never see each other's
+    people, and a new run starts with nothing."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, object] = {}
+
+    def slot(self, key: str, factory: Callable[[], object]):
+        """The run's value under `key` (a component's own name), made by `factory` at first."""
+        if key not in self._slots:
+            self._slots[key] = factory()
+        return self._slots[key]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class SwapJob:
-    """Replace `target` in frame `frame_index` of a batch by `source`."""
+    """Replace `target` in frame `frame_index` of a batch by `source`; `run`: the run's memory
+    (None for a single image: the engine makes one for the call)."""
 
     frame_index: int
     target: Face
     source: SourceIdentity
+    run: RunState | None = None
 
 
 class PerSource:
@@ -93,9 +112,6 @@ class Engine(ABC):
         own while the next batch is generated. Called in order; the callables too. By default
         everything is left to the callable."""
         return lambda: self.swap(frames, jobs)
-
-    def reset(self) -> None:  # noqa: B027 - an optional hook: stateless engines keep nothing
-        """Forget what was kept per tracked person: a new video starts (track ids restart)."""
 
     @classmethod
     def from_entry(cls, entry, ctx) -> Engine:

@@ -22,7 +22,7 @@ from twoface.errors import UsageError
 from twoface.geometry import estimate_similarity, template
 from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
 from twoface.schemes import scheme_of
-from twoface.swap.base import Engine, SourceFace, SourceIdentity, SwapJob
+from twoface.swap.base import Engine, RunState, SourceFace, SourceIdentity, SwapJob
 from twoface.swap.skin import (
     SkinModel,
     clean,
@@ -153,8 +153,6 @@ class ClassicalEngine(Engine):
         # instead of the colour test's answer (a hand is skin-coloured; a parser knows it is
         # not face).
         self.maskers = list(maskers or ())
-        self._state: OrderedDict = OrderedDict()  # per video track: smoothed decisions
-        self._traits: dict = {}  # per source photo: fringe, glasses
 
     def with_maskers(self, maskers: Sequence) -> ClassicalEngine:
         """A new engine of these settings that also takes the target's face from `maskers`."""
@@ -169,6 +167,8 @@ class ClassicalEngine(Engine):
 
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         out = list(frames)
+        # A still comes without a run: its faces share one, so a source photo is read once.
+        call_run = RunState()
         # The model masks of all the batch's faces at once (batch-first), on the frames as
         # they came in: a face swapped first must not hide a neighbour from the parser.
         face_maps = self._face_maps(frames, jobs) if self.maskers else [None] * len(jobs)
@@ -178,7 +178,11 @@ class ClassicalEngine(Engine):
                 out[job.frame_index] = out[job.frame_index].copy()
                 touched.add(job.frame_index)
             self.swap_one(
-                out[job.frame_index], job.target, pick_source(job.source, job.target), face_map
+                out[job.frame_index],
+                job.target,
+                pick_source(job.source, job.target),
+                face_map,
+                job.run or call_run,
             )
         return out
 
@@ -199,9 +203,11 @@ class ClassicalEngine(Engine):
         target: Face,
         source: SourceFace,
         face_map: tuple[np.ndarray, np.ndarray] | None = None,
+        run: RunState | None = None,
     ) -> None:
         """Swap one face of `frame` in place. `face_map`: the model maskers' (mask, affine) for
-        it (`_face_maps`)."""
+        it (`_face_maps`). `run`: the run's memory (per track, per source photo)."""
+        run = run or RunState()
         if target.landmarks is None or source.face.landmarks is None:
             raise UsageError(
                 "the classical engine needs landmarks: use a landmarker such as dlib68, not none",
@@ -242,7 +248,7 @@ class ClassicalEngine(Engine):
             # (Beyond the aligned crop the maskers say nothing: 1.)
             face_only = _unaligned(mask, np.asarray(affine, np.float64) @ to_frame, work, 1.0)
         shaded, soft = self._swap_crop(
-            work, lm_local, src_image, src_lm, scheme, target.track_id, face_only
+            work, lm_local, src_image, src_lm, scheme, run, target.track_id, face_only
         )
         if shaded is None:
             return
@@ -257,39 +263,38 @@ class ClassicalEngine(Engine):
     SMOOTH = 0.15  # weight of the new frame
     TRACKS_KEPT = 64
 
-    def reset(self) -> None:
-        self._state.clear()
-
-    def _smooth(self, track_id, key: str, value, weight: float | None = None):
+    def _smooth(self, run: RunState, track_id, key: str, value, weight: float | None = None):
         if track_id is None:
             return value
         w = self.SMOOTH if weight is None else weight
-        state = self._state.setdefault(track_id, {})
+        tracks: OrderedDict = run.slot("classical.tracks", OrderedDict)
+        state = tracks.setdefault(track_id, {})
         old = state.get(key)
         new = value if old is None else w * value + (1 - w) * old
         state[key] = new
-        self._state.move_to_end(track_id)
-        while len(self._state) > self.TRACKS_KEPT:
-            self._state.popitem(last=False)
+        tracks.move_to_end(track_id)
+        while len(tracks) > self.TRACKS_KEPT:
+            tracks.popitem(last=False)
         return new
 
-    def _smooth_mask(self, track_id, mask: np.ndarray, lm, scheme) -> np.ndarray:
+    def _smooth_mask(self, run: RunState, track_id, mask: np.ndarray, lm, scheme) -> np.ndarray:
         """`mask` averaged with the track's earlier ones, in a face-aligned frame (so the
         average follows the face as it moves)."""
         m = estimate_similarity(scheme.five_points(lm), template("arcface", CANONICAL))
         aligned = cv2.warpAffine(mask, m, (CANONICAL, CANONICAL), flags=cv2.INTER_LINEAR)
-        smoothed = self._smooth(track_id, "allowed", aligned, MASK_SMOOTH)
+        smoothed = self._smooth(run, track_id, "allowed", aligned, MASK_SMOOTH)
         h, w = mask.shape
         back = cv2.warpAffine(
             smoothed, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=1.0
         )
         return np.clip(back, 0.0, 1.0)
 
-    def _source_traits(self, image, lm, scheme):
-        """What a source photo holds (`SourceTraits`), decided once per photo on the photo
-        itself at the working size, so a video's frames all get the same answer."""
+    def _source_traits(self, run: RunState, image, lm, scheme):
+        """What a source photo holds (`SourceTraits`), decided once per photo and run on the
+        photo itself at the working size, so a video's frames all get the same answer."""
+        cache: dict = run.slot("classical.traits", dict)
         key = (id(image), image.shape)
-        if key not in self._traits:
+        if key not in cache:
             fw = scheme.face_width(lm)
             scale = min(1.0, WORK_FACE / max(fw, 1.0))
             small = (
@@ -317,10 +322,10 @@ class ClassicalEngine(Engine):
                 eye_light(small_lab, small_lm, scheme, model),
                 tuple(_hidden_features(small_lab, skin, model, small_lm, scheme, fw * scale)),
             )
-            self._traits[key] = (image, traits)  # the image kept: its id stays its own
-            while len(self._traits) > 8:
-                self._traits.pop(next(iter(self._traits)))
-        return self._traits[key][1]
+            cache[key] = (image, traits)  # the image kept: its id stays its own
+            while len(cache) > 8:
+                cache.pop(next(iter(cache)))
+        return cache[key][1]
 
     def _parsed_face(self, image, lm, scheme) -> np.ndarray | None:
         """Where the engine's face parser (a region masker) calls a photo's pixels face, as a
@@ -335,7 +340,9 @@ class ClassicalEngine(Engine):
         face = region.masks(crop[None], [None], m[None])[0]
         return _unaligned(face, m, image, 0.0) > 0.5
 
-    def _swap_crop(self, crop, lm_local, src_image, src_lm, scheme, track_id=None, face_only=None):
+    def _swap_crop(
+        self, crop, lm_local, src_image, src_lm, scheme, run, track_id=None, face_only=None
+    ):
         """The swapped crop and its soft mask (crop coordinates), or (None, None). face_only:
         the model maskers' map of the target's own face in crop coordinates, or None."""
         n = len(lm_local)
@@ -391,7 +398,7 @@ class ClassicalEngine(Engine):
             # with roblowe2 at 0.5). A video keeps the ramp, smoothed, so the decision does not
             # flicker.
             keep = float(keep >= 0.5)
-        keep = self._smooth(track_id, "eyes", np.float32(keep))
+        keep = self._smooth(run, track_id, "eyes", np.float32(keep))
 
         def eye_area(grow: float) -> np.ndarray:
             return _region(
@@ -413,7 +420,7 @@ class ClassicalEngine(Engine):
             soft *= 1.0 - stretched * (1.0 - features_soft)
         model_t = SkinModel.fit(crop_lab, lm_local, scheme)
         skin_t = model_t.skin(crop_lab)
-        traits = self._source_traits(src_image, src_lm, scheme)
+        traits = self._source_traits(run, src_image, src_lm, scheme)
         if self.keep_eyes:
             # A source eye in shadow or under low lids (a side light, deep-set eyes, a look
             # down) came out as a dark hole in a target's open, lit eye: where the source's eye
@@ -428,7 +435,7 @@ class ClassicalEngine(Engine):
                 amount = _ramp(DIM_EYE - s_light / max(t_light, 1e-3), 0.0, 0.1)
                 if track_id is None:
                     amount = float(amount >= 0.5)
-                amount = float(self._smooth(track_id, f"shadow_{part}", np.float32(amount)))
+                amount = float(self._smooth(run, track_id, f"shadow_{part}", np.float32(amount)))
                 if amount > 0.01:
                     area = _region(crop.shape[:2], lm_local, scheme, (part,), face_w, 0.1)
                     soft *= 1.0 - amount * area
@@ -545,7 +552,7 @@ class ClassicalEngine(Engine):
                 # hand stays the hand).
                 allowed = np.minimum(allowed, face_only)
             if track_id is not None:
-                allowed = self._smooth_mask(track_id, allowed, lm_local, scheme)
+                allowed = self._smooth_mask(run, track_id, allowed, lm_local, scheme)
         else:
             allowed = np.ones_like(soft) if face_only is None else face_only
         # Stills: the seam is mended along the occlusion holes' edges too (where skin meets

@@ -153,19 +153,14 @@ class LearnedEngine(Engine):
         if not self.maskers:
             return None
         targets = [job.target for job in jobs]
-        made = [
-            m.masks(crops, targets, affines, generated=generated)
-            if m.needs_generated
-            else m.masks(crops, targets, affines)
-            for m in self.maskers
-        ]
-        return combine(made, crops.shape[:3])
-
-    def reset(self) -> None:
-        """A new video: maskers that keep something per person (the ghost mask) forget it."""
+        run = jobs[0].run if jobs else None
+        made = []
         for m in self.maskers:
-            if hasattr(m, "reset"):
-                m.reset()
+            extra = {"generated": generated} if m.needs_generated else {}
+            if m.keeps_run_state:
+                extra["run"] = run
+            made.append(m.masks(crops, targets, affines, **extra))
+        return combine(made, crops.shape[:3])
 
     def _enhance(self, frames: list[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:
         """Re-crop the swapped faces on the enhancer's template, enhance, blend, paste back."""

@@ -175,10 +175,10 @@ class AEINet(nn.Module):
 
 
 def load_aei_net(path: str | os.PathLike) -> AEINet:
-    from twoface.runtime.checkpoints import load_into, load_torch_state
+    from twoface.runtime.checkpoints import build_from, load_into, load_torch_state
 
     sd = load_torch_state(path)
-    net = AEINet.from_state_dict(sd)
+    net = build_from(path, "a GHOST AEI-Net checkpoint", lambda: AEINet.from_state_dict(sd))
     return load_into(net, sd, path, "a GHOST AEI-Net checkpoint")
 
 

@@ -23,13 +23,12 @@ from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentit
 
 def read_emap(path: str | os.PathLike) -> np.ndarray:
     """The 512x512 projection stored as the last initializer of an inswapper-format ONNX file."""
-    import onnx
     from onnx import numpy_helper
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # onnx raises DecodeError and others
-        raise ModelError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    from twoface.runtime.onnx_check import load_checked
+
+    # Checked first: `to_array` would read a tensor's external data file, wherever it points.
+    model = load_checked(path)
     if not model.graph.initializer:
         raise ModelError(f"{path}: no initializers, so no emap")
     emap = numpy_helper.to_array(model.graph.initializer[-1])
@@ -76,6 +75,9 @@ class InswapperGenerator(Generator):
             names = self.graph.input_names
             if sorted(names) != ["source", "target"]:
                 raise ModelError(f"{path}: inputs {names}; an inswapper file has target and source")
+            from twoface.runtime.outputs import INSWAPPER
+
+            self.graph.expect(INSWAPPER)  # one (N, 3, S, S) output at the target's size
             self._order = names
             self.net = None
             self.device = None
@@ -84,7 +86,7 @@ class InswapperGenerator(Generator):
         else:
             import torch
 
-            from twoface.runtime.checkpoints import load_into, load_torch_state
+            from twoface.runtime.checkpoints import build_from, load_into, load_torch_state
             from twoface.swap.styletransfer import StyleTransferModel
 
             sd = load_torch_state(path)
@@ -97,9 +99,9 @@ class InswapperGenerator(Generator):
                 )
             else:
                 self.emap = read_emap(emap_from() if callable(emap_from) else emap_from)
-            net = load_into(
-                StyleTransferModel.from_state_dict(sd), sd, path, "a ReSwapper checkpoint"
-            )
+            what = "a ReSwapper checkpoint"
+            net = build_from(path, what, lambda: StyleTransferModel.from_state_dict(sd))
+            net = load_into(net, sd, path, what)
             self._on_torch(device, half)
             self.net = net.to(self.device, self.dtype).eval()
             if compile:

@@ -117,9 +117,7 @@ def _frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
         return
     from twoface.io.video import probe, read_video
 
-    pictures = (
-        rgb for kind, rgb, _ in read_video(path, probe(path), drop_audio=True) if kind == "video"
-    )
+    pictures = (packet.frame for packet in read_video(path, probe(path), drop_audio=True))
     for i, rgb in enumerate(pictures):
         if i % every == 0:
             yield i, rgb

@@ -1,18 +1,23 @@
 """Background jobs of the web UI: swaps (one at a time: they share the models and the CPU/GPU)
-and model downloads, each with progress, an ETA and a cancel flag."""
+and model downloads, each with progress, an ETA and a cancel flag.
+
+Jobs run on daemon threads and their number is bounded: a page cannot queue work without end,
+and a job stuck inside a model or a decoder cannot keep the UI from stopping on Ctrl-C."""
 
 from __future__ import annotations
 
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from twoface.errors import TwofaceError
+from twoface.ui.files import Refused
 
 KEEP_FINISHED = 100
+MAX_ACTIVE = 8  # swaps and downloads queued or running at once
 
 
 class Cancelled(Exception):
@@ -45,12 +50,22 @@ class Job:
         elapsed = time.monotonic() - self.started
         return max(0.0, elapsed * (self.total - self.done) / self.done)
 
+    def request_cancel(self) -> None:
+        """Stop the job: at once when it is still queued, else at its next progress step (its
+        status says "cancelling" until then)."""
+        self.cancel.set()
+        if self.state == "queued":
+            self.state, self.finished = "cancelled", time.monotonic()
+
     def status(self) -> dict:
         eta = self.eta()
+        state = self.state
+        if state == "running" and self.cancel.is_set():
+            state = "cancelling"  # pressed: said at once, though the work stops a step later
         return {
             "id": self.id,
             "kind": self.kind,
-            "state": self.state,
+            "state": state,
             "stage": self.stage,
             "done": self.done,
             "total": self.total,
@@ -62,16 +77,29 @@ class Job:
 
 
 class Jobs:
-    def __init__(self) -> None:
+    def __init__(self, max_active: int = MAX_ACTIVE) -> None:
+        self.max_active = max_active
         self._jobs: dict[str, Job] = {}
-        self._swaps = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twoface-ui-swap")
         self._lock = threading.Lock()
+        self._closed = False
+        self._queue: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="twoface-ui-swap", daemon=True)
+        self._worker.start()
+
+    def _work(self) -> None:
+        while (run := self._queue.get()) is not None:
+            run()
 
     def submit(self, kind: str, work: Callable[[Job], dict], exclusive: bool = True) -> Job:
         """Run `work(job)` (returning the job's result) in the background. Swaps queue behind
-        each other (`exclusive`); downloads run beside them."""
+        each other (`exclusive`); downloads run beside them. Refused (503) past `max_active`."""
         job = Job(secrets.token_urlsafe(12), kind)
         with self._lock:
+            active = sum(j.finished is None for j in self._jobs.values())
+            if active >= self.max_active:
+                raise Refused(
+                    f"{active} jobs are queued or running already; wait for one or cancel it", 503
+                )
             self._jobs[job.id] = job
             # Keep the latest finished jobs only: a UI left running does not grow without end.
             done = [j for j in self._jobs.values() if j.finished is not None]
@@ -81,6 +109,7 @@ class Jobs:
         def run() -> None:
             if job.cancel.is_set():
                 job.state = "cancelled"
+                job.finished = job.finished or time.monotonic()
                 return
             job.state, job.started = "running", time.monotonic()
             try:
@@ -96,7 +125,7 @@ class Jobs:
                 job.finished = time.monotonic()
 
         if exclusive:
-            self._swaps.submit(run)
+            self._queue.put(run)
         else:
             threading.Thread(target=run, name=f"twoface-ui-{kind}", daemon=True).start()
         return job
@@ -105,7 +134,14 @@ class Jobs:
         with self._lock:
             return self._jobs[job_id]
 
-    def close(self) -> None:
-        for job in list(self._jobs.values()):
-            job.cancel.set()
-        self._swaps.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait_s: float = 0.5) -> None:
+        """Cancel every job; wait a moment for the running one to stop (it checks at its next
+        progress step), but never longer: the threads are daemons and go with the process."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            closed, self._closed = self._closed, True
+        for job in jobs:
+            job.request_cancel()
+        if not closed:  # (closed twice on the way out: by the app, then by serve())
+            self._queue.put(None)
+            self._worker.join(wait_s)

@@ -10,7 +10,13 @@ telemetry, its own file server with a history of path bugs); this app needs Star
   only when they are an image or video twoface reads, and are named by random tokens: nothing from
   the browser becomes a path; the folder is deleted when the UI stops, files unused for an hour
   before that;
-- every result is written by the API, so it carries twoface's AI-generated label.
+- every result is written by the API, so it carries twoface's AI-generated label;
+- hostile requests get one JSON line and a 4xx, never a hang: bodies are checked against their
+  declared length up front and read with deadlines, uploads, jobs and the work of requests are
+  bounded in number, heavy work runs on daemon threads off the event loop (the UI keeps
+  answering, and stops within a second on Ctrl-C);
+- pages render what comes from files, the store or requests as text, and a Content-Security-
+  Policy forbids inline script.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
+import math
+import socket
+import struct
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -26,12 +36,22 @@ from pathlib import Path
 
 import numpy as np
 
+from twoface import registry
 from twoface.errors import TwofaceError, UsageError
-from twoface.ui.files import FileStore, UploadRefused, display_name
+from twoface.ui.files import FileStore, Refused, display_name
 from twoface.ui.jobs import Job, Jobs
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-MASK_NAMES = ("box", "area", "region", "occlusion", "mouth")
+MODES = ("largest", "all", "pick")
+MAX_JSON_BYTES = 2**20  # a request's JSON body: ids and options, never this large
+MAX_FRAME_BYTES = 8 * 2**20  # one camera frame
+MAX_SECONDS = 1e6  # a time in a video (s): finite, and far past any video's length
+# Pages load only their own scripts, styles and media; no inline script, no plugins, no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
 
 
 @dataclass
@@ -43,6 +63,13 @@ class Settings:
     offline: bool = False
     runtime: str = "onnxruntime"
     device: str | None = None
+    # Bounds on what requests may hold (README: "The web UI").
+    body_timeout_s: float = 600.0  # the whole body of one request
+    idle_timeout_s: float = 30.0  # the longest wait for the next piece of a body
+    work_timeout_s: float = 300.0  # one request's own work (faces, a live frame, checking)
+    max_uploads: int = 4  # uploads being received at once
+    max_work: int = 2  # requests computing at once (on daemon threads)
+    max_jobs: int = 8  # swaps and downloads queued or running
 
 
 def _jpeg(rgb: np.ndarray, size: int | None = None, quality: int = 88) -> bytes:
@@ -71,6 +98,64 @@ def _data_url(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
+def number(req: dict, key: str, default: float, lo: float, hi: float) -> float:
+    """A finite number in [lo, hi] from a request (NaN, infinities and 1e300 are refused: they
+    would reach the decoders as nonsense)."""
+    value = req.get(key)
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{key} must be a number, not {type(value).__name__}", key)
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise UsageError(f"{key} must be a number from {lo:g} to {hi:g}, not {value:g}", key)
+    return float(value)
+
+
+def tokens(req: dict, key: str) -> list[str]:
+    value = req.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise UsageError(f"{key} must be a list of file ids", key)
+    return value
+
+
+def picks_of(req: dict) -> list[tuple[int, int]]:
+    """[(face, source)] from `picks`: a list of {"face": N, "source": M}."""
+    value = req.get("picks") or []
+    if not isinstance(value, list) or len(value) > 1000:
+        raise UsageError("picks must be a list of {face, source}", "picks")
+    out = []
+    for p in value:
+        if not isinstance(p, dict):
+            raise UsageError("picks must be a list of {face, source}", "picks")
+        pick = {"face": 0, "source": 0}
+        for key in pick:
+            if p.get(key) is not None:
+                pick[key] = int(number(p, key, 0, 0, 9999))
+        if p.get("face") is None:
+            raise UsageError("each pick names a face", "picks")
+        out.append((pick["face"], pick["source"]))
+    return out
+
+
+def decode_frame(data: bytes) -> np.ndarray:
+    """A camera frame (JPEG, PNG or WebP) as RGB, within the image size limit of uploads."""
+    from PIL import Image, UnidentifiedImageError
+
+    from twoface.io.image import MAX_PIXELS
+
+    too_large = f"the camera frame is too large to decode safely (limit {MAX_PIXELS / 1e6:.0f} "
+    try:
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "WEBP")) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise Refused(too_large + f"megapixels; it is {w}x{h})", 413)
+            return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise Refused(too_large + "megapixels)", 413) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error):
+        raise UsageError("the camera frame is not a JPEG image", "frame") from None
+
+
 class Backend:
     """What the routes call: models, files and jobs, independent of the web framework."""
 
@@ -81,7 +166,7 @@ class Backend:
 
         self.settings = settings
         self.files = FileStore(settings.max_upload_mb * 2**20)
-        self.jobs = Jobs()
+        self.jobs = Jobs(settings.max_jobs)
         self.store = ModelStore(settings.models_dir, offline=settings.offline)
         self.runtime = RuntimeConfig(settings.runtime, settings.device)
         self.pool = ModelPool(self.store, self.runtime)
@@ -106,17 +191,21 @@ class Backend:
         return entry.pairs_with is None or self.installed(entry.pairs_with)
 
     def options(self) -> dict:
-        from twoface.build import runnable
+        from twoface.build import choose_swapper, runnable
 
         def ready(task: str) -> list[str]:
             return [n for n in runnable(task) if self.installed(n)]
 
+        # The menu's first entry is its default: what `--swapper auto` runs (the best learned
+        # swapper installed, else classical), as on the command line.
+        best = choose_swapper(self.store)[0]
+        swappers = ready("swap")
         return {
-            "swappers": ready("swap"),
+            "swappers": [best, *(n for n in swappers if n != best)],
             "enhancers": ready("restore"),
             "parsers": ready("parse"),
             "occluders": ready("occlude"),
-            "masks": list(MASK_NAMES),
+            "masks": registry.names("mask"),
             "presets": ["ultrafast", "veryfast", "fast", "medium", "slow"],
             "max_upload_mb": self.settings.max_upload_mb,
         }
@@ -181,9 +270,18 @@ class Backend:
         from twoface.mask import MaskSettings
 
         name = str(req.get("swapper") or "classical")
-        masks = tuple(m for m in req.get("masks") or () if m in MASK_NAMES) or None
-        enhancer = req.get("enhancer") or None
-        blend = float(req.get("enhancer_blend", 0.8))
+        masks = req.get("masks") or []
+        if not isinstance(masks, list):
+            raise UsageError("masks must be a list of mask names", "masks")
+        unknown = [m for m in masks if m not in registry.names("mask")]
+        if unknown:
+            raise UsageError(
+                f"unknown mask {unknown[0]!r}; choose from {', '.join(registry.names('mask'))}",
+                "masks",
+            )
+        masks = tuple(masks) or None
+        enhancer = str(req.get("enhancer") or "") or None
+        blend = number(req, "enhancer_blend", 0.8, 0.0, 1.0)
         key = (name, masks, enhancer, blend)
         with self._lock:
             if key not in self._swappers:
@@ -224,21 +322,26 @@ class Backend:
         trim = (seconds, seconds + 3600.0) if seconds > 0 else None
         items = read_video(stored.path, probe(stored.path), trim, drop_audio=True)
         with contextlib.closing(items):
-            for kind, rgb, _ in items:
-                if kind == "video":
-                    return rgb
+            for packet in items:  # no audio: drop_audio
+                return packet.frame
         raise UsageError(f"{stored.name}: no frame at {seconds:g} s", "time")
 
     def start_swap(self, req: dict, preview: bool = False) -> Job:
         from twoface.config import OutputConfig, SelectionConfig
 
-        sources = [self.files.get(t, ("image",)) for t in req.get("sources") or []]
+        sources = [self.files.get(t, ("image",)) for t in tokens(req, "sources")]
         if not sources:
             raise UsageError("add at least one source photo", "sources")
         target = self.files.get(str(req.get("target") or ""), ("image", "video"))
+        mode = req.get("mode") or "largest"
+        if mode not in MODES:
+            raise UsageError(f"mode must be one of {', '.join(MODES)}", "mode")
+        picks = picks_of(req)
+        seconds = number(req, "time", 0.0, 0.0, MAX_SECONDS)
+        quality = int(number(req, "quality", 92, 1, 100))
+        crf = int(number(req, "crf", 18, 0, 51))
+        req = {**req, "time": seconds, "crf": crf}  # checked: what the job reads
         swapper = self.swapper(req)
-        mode = req.get("mode", "largest")
-        picks = [(int(p["face"]), int(p.get("source", 0))) for p in req.get("picks") or []]
         if mode == "pick" and not picks:
             raise UsageError("pick at least one face in the gallery", "picks")
         names = {s.path: s.name for s in [*sources, target]}
@@ -248,7 +351,7 @@ class Backend:
             try:
                 if video:
                     return self._swap_video(job, swapper, sources, target, mode, picks, req)
-                frame = self._frame(target, float(req.get("time", 0))) if preview else None
+                frame = self._frame(target, seconds) if preview else None
                 image = frame if frame is not None else target.path
                 selection = SelectionConfig(
                     many=mode == "all", assign=tuple(picks) if mode == "pick" else ()
@@ -259,7 +362,7 @@ class Backend:
                     image,
                     output=out.path,
                     selection=selection,
-                    options=OutputConfig(quality=int(req.get("quality", 92))),
+                    options=OutputConfig(quality=quality),
                     progress=job.progress,
                 )
                 return self._result(out, result.summary(), "image")
@@ -275,7 +378,7 @@ class Backend:
         target_faces = None
         if mode == "pick":
             # A person in a video is picked by a photo of their face from the gallery's frame.
-            frame = self._frame(target, float(req.get("time", 0)))
+            frame = self._frame(target, req["time"])
             faces = swapper.analyse([frame])[0]
             target_faces, src_paths = [], []
             for face, src in picks:
@@ -285,9 +388,7 @@ class Backend:
                 src_paths.append(sources[src].path)
         suffix = target.path.suffix if target.path.suffix in (".mp4", ".mkv", ".webm") else ".mp4"
         out = self.files.new_result(suffix, f"swapped-{Path(target.name).stem}{suffix}")
-        options = OutputConfig(
-            crf=int(req.get("crf", 18)), preset=str(req.get("preset") or "medium")
-        )
+        options = OutputConfig(crf=req["crf"], preset=str(req.get("preset") or "medium"))
         result = swapper.swap_video(
             src_paths,
             target.path,
@@ -314,7 +415,7 @@ class Backend:
 
         from twoface.live import LiveSwapper
 
-        sources = [self.files.get(t, ("image",)).path for t in req.get("sources") or []]
+        sources = [self.files.get(t, ("image",)).path for t in tokens(req, "sources")]
         if not sources:
             raise UsageError("add at least one source photo", "sources")
         live = LiveSwapper(self.swapper(req), sources, many=bool(req.get("many")))
@@ -324,19 +425,13 @@ class Backend:
         return sid
 
     def live_frame(self, sid: str, jpeg: bytes) -> tuple[bytes, int]:
-        from PIL import Image
-
         from twoface.watermark import Watermark
 
         with self._lock:
             live = self._live.get(sid)
         if live is None:
             raise KeyError(sid)
-        try:
-            frame = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-        except OSError:
-            raise UsageError("the camera frame is not a JPEG image", "frame") from None
-        out, n = live.swap(frame)
+        out, n = live.swap(decode_frame(jpeg))
         return _jpeg(Watermark("AI-generated")(out), quality=80), n
 
 
@@ -352,25 +447,159 @@ def create_app(settings: Settings, backend: Backend | None = None):
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     backend = backend or Backend(settings)
     static = resources.files("twoface.ui") / "static"
+    # Created lazily: semaphores and events belong to the event loop that serves the app.
+    gates: dict[tuple[int, str], asyncio.Semaphore] = {}
+    stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def gate(name: str, size: int) -> asyncio.Semaphore:
+        key = (id(asyncio.get_running_loop()), name)
+        if key not in gates:
+            gates[key] = asyncio.Semaphore(size)
+        return gates[key]
+
+    def stop_waiter() -> asyncio.Future:
+        """Done when the server is told to stop: requests in flight then end at once (503)
+        instead of holding the shutdown until they finish or are cancelled."""
+        loop = asyncio.get_running_loop()
+        event = next((e for lp, e in stopping if lp is loop), None)
+        if event is None:  # one per loop serving the app (a test client may bring another)
+            event = asyncio.Event()
+            stopping.append((loop, event))
+        return asyncio.ensure_future(event.wait())
+
+    def stop_requests() -> None:  # called by serve() on Ctrl-C/SIGTERM, from any thread
+        for loop, event in stopping:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(event.set)
+
+    def first(piece, waiter, done: set, late: str, status: int = 408) -> None:
+        """After asyncio.wait: the UI stopping, or the deadline passed (`late`, `status`),
+        raise Refused."""
+        if piece in done:
+            return
+        if waiter in done:
+            raise Refused("the UI is stopping", 503)
+        raise Refused(late, status)
+
+    def error(status: int, message: str, close: bool = False) -> JSONResponse:
+        # A body left unread (refused early) cannot be followed by another request on the
+        # connection: say it is closed, so the client reads this answer instead of waiting.
+        headers = {"connection": "close"} if close else None
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    async def receive(request: Request, limit: int, what: str, sink) -> int:
+        """Feed the body to `sink` piece by piece: refused at once when its declared length
+        passes `limit`, else as soon as what arrived does; and when the whole body takes
+        longer than body_timeout_s, or its next piece longer than idle_timeout_s."""
+        loop = asyncio.get_running_loop()
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise Refused(f"{what}: the Content-Length is not a number", 400)
+            if int(declared) > limit:
+                raise Refused(f"{what}: larger than the {limit // 2**20} MiB limit", 413)
+        deadline = loop.time() + settings.body_timeout_s
+        pieces = request.stream().__aiter__()
+        late = f"{what}: the request body did not arrive in time"
+        size = 0
+        waiter = stop_waiter()
+        try:
+            while True:
+                wait = min(settings.idle_timeout_s, deadline - loop.time())
+                if wait <= 0:
+                    raise Refused(late, 408)
+                piece = asyncio.ensure_future(anext(pieces))
+                done, _ = await asyncio.wait(
+                    {piece, waiter}, timeout=wait, return_when="FIRST_COMPLETED"
+                )
+                if piece not in done:
+                    piece.cancel()
+                first(piece, waiter, done, late)
+                try:
+                    chunk = piece.result()
+                except StopAsyncIteration:
+                    return size
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(f"{what}: larger than the {limit // 2**20} MiB limit", 413)
+                sink(chunk)
+        finally:
+            waiter.cancel()
+
+    async def body_bytes(request: Request, limit: int, what: str) -> bytes:
+        parts: list[bytes] = []
+        await receive(request, limit, what, parts.append)
+        return b"".join(parts)
+
+    def no_constants(word: str):
+        raise ValueError(f"{word} is not a number the UI takes")
 
     async def body(request: Request) -> dict:
+        raw = await body_bytes(request, MAX_JSON_BYTES, "the request")
         try:
-            data = await request.json()
-        except ValueError:
-            data = None
+            data = json.loads(raw, parse_constant=no_constants)
+        except RecursionError:
+            raise UsageError("the request body is nested too deeply") from None
+        except ValueError as e:  # not JSON, NaN/Infinity, an integer of 5000 digits
+            detail = str(e).splitlines()[0][:120] if str(e) else "not JSON"
+            raise UsageError(f"the request body is not JSON the UI takes ({detail})") from None
         if not isinstance(data, dict):
             raise UsageError("the request body must be a JSON object")
         return data
+
+    async def off_loop(fn, *args, light: bool = False):
+        """`fn(*args)` on a daemon thread, at most max_work at once (`light` work, listing
+        options and models, has slots of its own so it is answered while faces are being
+        found), for at most work_timeout_s. The event loop goes on answering meanwhile; a
+        daemon thread never keeps the process from stopping. Past the deadline the request is
+        answered and the thread finishes on its own, still counted, so slow work cannot pile
+        up."""
+        loop = asyncio.get_running_loop()
+        slots = gate("light", 8) if light else gate("work", settings.max_work)
+        try:
+            await asyncio.wait_for(slots.acquire(), settings.work_timeout_s)
+        except TimeoutError:
+            raise Refused("the UI is busy with other requests; try again", 503) from None
+        future = loop.create_future()
+
+        def settle(ok: bool, value) -> None:
+            slots.release()
+            if future.done():  # the request gave up waiting
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def run() -> None:
+            try:
+                outcome = (True, fn(*args))
+            except BaseException as e:  # handed to the request, which says it in one line
+                outcome = (False, e)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the UI is stopping
+                loop.call_soon_threadsafe(settle, *outcome)
+
+        threading.Thread(target=run, name="twoface-ui-work", daemon=True).start()
+        waiter = stop_waiter()
+        try:
+            timeout = settings.work_timeout_s
+            done, _ = await asyncio.wait(
+                {future, waiter}, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            waiter.cancel()
+        if future not in done:
+            future.cancel()  # the thread's outcome, when it comes, is dropped (settle)
+            slow = f"gave up after {timeout:g} s (the input is too large or the machine too busy)"
+            first(future, waiter, done, slow, 503)
+        return future.result()
 
     def guarded(handler):
         """One JSON line for every failure the user can cause; never a traceback."""
@@ -378,14 +607,21 @@ def create_app(settings: Settings, backend: Backend | None = None):
         async def run(request: Request):
             try:
                 return await handler(request)
-            except UploadRefused as e:
-                return error(e.status, str(e))
+            except Refused as e:  # its body may be unread: the connection ends with the answer
+                return error(e.status, str(e), close=True)
             except KeyError:
                 return error(404, "no such file, job or session (expired? reload the page)")
             except TwofaceError as e:
                 return error(400, str(e))
-            except (ValueError, TypeError) as e:
-                return error(400, f"bad request: {e}")
+            except (ValueError, TypeError, OverflowError) as e:
+                return error(400, f"bad request: {str(e).splitlines()[0][:200] if str(e) else e}")
+            except RecursionError:
+                return error(400, "bad request: nested too deeply")
+            except ClientDisconnect:
+                return error(400, "the request was not sent in full", close=True)
+            except Exception as e:  # a bug: one line all the same, the server goes on
+                detail = (str(e).splitlines() or [""])[0][:200]
+                return error(500, f"internal error: {type(e).__name__}: {detail}")
 
         return run
 
@@ -393,31 +629,25 @@ def create_app(settings: Settings, backend: Backend | None = None):
         return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
 
     async def upload(request: Request):
-        name = request.query_params.get("name", "upload")
-        queue: asyncio.Queue = asyncio.Queue(maxsize=8)
-        loop = asyncio.get_running_loop()
-
-        def chunks():
-            while True:
-                item = asyncio.run_coroutine_threadsafe(queue.get(), loop).result()
-                if item is None:
-                    return
-                yield item
-
-        async def feed():
+        uploads = gate("uploads", settings.max_uploads)
+        if uploads.locked():
+            raise Refused(
+                f"{settings.max_uploads} uploads are on their way already; try again when "
+                "one has arrived",
+                503,
+            )
+        async with uploads:
+            incoming = backend.files.begin(request.query_params.get("name", "upload"))
             try:
-                async for chunk in request.stream():
-                    await queue.put(chunk)
+                try:
+                    await receive(request, backend.files.max_bytes, incoming.name, incoming.write)
+                except Refused as e:
+                    if e.status == 413:  # one message for the limit, however it was found out
+                        raise incoming.too_large() from None
+                    raise
+                stored = await off_loop(incoming.finish)
             finally:
-                await queue.put(None)
-
-        feeder = asyncio.create_task(feed())
-        try:
-            stored = await asyncio.to_thread(backend.files.receive, chunks(), name)
-        finally:
-            feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await feeder
+                incoming.abort()
         backend.files.expire()
         return JSONResponse(
             {"id": stored.token, "kind": stored.kind, "name": stored.name, **stored.info}
@@ -428,9 +658,8 @@ def create_app(settings: Settings, backend: Backend | None = None):
 
     async def faces(request: Request):
         data = await body(request)
-        found = await asyncio.to_thread(
-            backend.faces, str(data.get("target", "")), float(data.get("time", 0))
-        )
+        seconds = number(data, "time", 0.0, 0.0, MAX_SECONDS)
+        found = await off_loop(backend.faces, str(data.get("target", "")), seconds)
         return JSONResponse(found)
 
     async def swap(request: Request):
@@ -446,7 +675,7 @@ def create_app(settings: Settings, backend: Backend | None = None):
 
     async def job_cancel(request: Request):
         job = backend.jobs.get(request.path_params["job"])
-        job.cancel.set()
+        job.request_cancel()
         return JSONResponse(job.status())
 
     async def result(request: Request):
@@ -461,23 +690,21 @@ def create_app(settings: Settings, backend: Backend | None = None):
         )
 
     async def options(request: Request):
-        return JSONResponse(await asyncio.to_thread(backend.options))
+        return JSONResponse(await off_loop(backend.options, light=True))
 
     async def models(request: Request):
-        return JSONResponse({"models": await asyncio.to_thread(backend.models)})
+        return JSONResponse({"models": await off_loop(backend.models, light=True)})
 
     async def model_download(request: Request):
         return JSONResponse(backend.download(request.path_params["name"]).status())
 
     async def live_start(request: Request):
-        sid = await asyncio.to_thread(backend.live_start, await body(request))
+        sid = await off_loop(backend.live_start, await body(request))
         return JSONResponse({"session": sid})
 
     async def live_frame(request: Request):
-        data = await request.body()
-        if len(data) > 8 * 2**20:
-            return error(413, "a camera frame larger than 8 MiB")
-        jpeg, n = await asyncio.to_thread(backend.live_frame, request.path_params["sid"], data)
+        data = await body_bytes(request, MAX_FRAME_BYTES, "the camera frame")
+        jpeg, n = await off_loop(backend.live_frame, request.path_params["sid"], data)
         return Response(jpeg, media_type="image/jpeg", headers={"X-Faces": str(n)})
 
     routes = [
@@ -516,6 +743,30 @@ def create_app(settings: Settings, backend: Backend | None = None):
                     return
             await self.app(scope, receive, send)
 
+    class SecurityHeaders:
+        """Every answer carries the CSP (no inline script can run, whatever text a page
+        shows), and is never sniffed into another type or framed."""
+
+        def __init__(self, app) -> None:
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+
+            async def send_with_headers(message):
+                if message["type"] == "http.response.start":
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"content-security-policy", CSP.encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"x-frame-options", b"DENY"),
+                        (b"referrer-policy", b"no-referrer"),
+                    ]
+                await send(message)
+
+            await self.app(scope, receive, send_with_headers)
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         try:
@@ -526,30 +777,74 @@ def create_app(settings: Settings, backend: Backend | None = None):
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(TrustedHostMiddleware, allowed_hosts=[h.strip("[]") for h in hosts]),
             Middleware(SameOrigin),
         ],
         lifespan=lifespan,
     )
     app.state.backend = backend
+    app.state.stop_requests = stop_requests
     return app
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, opened before anything is printed: a port in use is one line
+    (UsageError, exit 2), never a serving banner followed by a server error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise UsageError(f"--host {host}: not an address of this machine ({e})", "host") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not a port in LISTEN use
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        import errno
+
+        if e.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"port {port} is in use (another program listens on {host}:{port}; "
+                "choose another with --port)",
+                "port",
+            ) from None
+        raise UsageError(f"cannot listen on {host}:{port} ({e.strerror or e})", "port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: Settings) -> None:
-    """Run the UI until interrupted; the private file folder is removed on the way out."""
+    """Run the UI until interrupted; the private file folder is removed on the way out.
+
+    Ctrl-C stops it within a second: requests still in flight (a slow upload) are given half
+    a second, then cancelled, and work on daemon threads does not hold the process."""
+    import sys
+
     import uvicorn
 
-    if settings.host not in LOOPBACK:
-        import sys
-
-        print(
-            f"twoface: note: the UI listens on {settings.host}: anyone who can reach this "
-            "machine can use it (and its models); the default is 127.0.0.1",
-            file=sys.stderr,
-        )
-    app = create_app(settings)
-    print(f"twoface ui: http://{settings.host}:{settings.port}/  (Ctrl-C stops it)", flush=True)
+    sock = listen(settings.host, settings.port)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        if settings.host not in LOOPBACK:
+            print(
+                f"twoface: note: the UI listens on {settings.host}: anyone who can reach this "
+                "machine can use it (and its models); the default is 127.0.0.1",
+                file=sys.stderr,
+            )
+        app = create_app(settings)
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame) -> None:
+                super().handle_exit(sig, frame)
+                app.state.stop_requests()  # bodies and work still awaited end now (503)
+
+        # In-flight answers (a video streaming out) get a second to finish, then are cut.
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+        print(f"twoface ui: http://{settings.host}:{settings.port}/  (Ctrl-C stops it)", flush=True)
+        try:
+            Server(config).run(sockets=[sock])
+        finally:
+            app.state.backend.close()
     finally:
-        app.state.backend.close()
+        sock.close()

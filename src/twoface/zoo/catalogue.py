@@ -69,6 +69,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "aei_unet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
     "aei_linknet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
     "simswap": ("twoface.swap.simswap:SimSwapGenerator", "swapped crop, RGB 0..1"),
+    "hyperswap": ("twoface.swap.hyperswap:HyperSwapGenerator", "swapped crop at 256, BGR -1..1"),
     "iresnet50": ("twoface.identity.arcface:ArcFaceEncoder", "512-d embedding"),
     "iresnet100": ("twoface.identity.iresnet:iresnet_from_entry", "512-d embedding"),
     "simswap_arcface": ("twoface.swap.simswap:arcface_from_entry", "512-d embedding"),
@@ -191,6 +192,30 @@ ENTRIES: tuple[ModelEntry, ...] = (
         )
         for size, step in ((128, 429500), (128, 1019500), (256, 1399500), (256, 1567500))
         for fmt in ("torch", "onnx")
+    ),
+    *(
+        ModelEntry(
+            f"hyperswap_{version}_256",
+            "swap",
+            "hyperswap",
+            "onnx",
+            f"hyperswap_{version}_256.onnx",
+            (_FF3.format(3) + f"hyperswap_{version}_256.onnx",),
+            "ResearchRAIL-MS (FaceFusion): research use only",
+            True,
+            # FaceFusion's arcface_128 template (twoface.swap.hyperswap), BGR in [-1, 1].
+            preprocess=Preprocess(
+                size=256,
+                template="facefusion_arcface_128",
+                colour="BGR",
+                mean=(127.5,) * 3,
+                std=(127.5,) * 3,
+            ),
+            pairs_with="arcface_w600k_r50",
+            source="FaceFusion's face_swapper model set (models-3.3.0); size and digest pinned",
+            notes="inputs source [N,512] normed ArcFace (w600k_r50) and target [N,3,256,256]",
+        )
+        for version in ("1a", "1b", "1c")
     ),
     ModelEntry(
         "simswap_224",
@@ -646,3 +671,16 @@ def _index(entries: tuple[ModelEntry, ...]) -> dict[str, ModelEntry]:
 
 
 CATALOGUE: dict[str, ModelEntry] = _index(ENTRIES)
+
+# `twoface models get --recommended`: the learned path in one command. The swapper with the most
+# faithful published weights (inswapper_128) and the identity encoder it was trained with, a
+# detector, a face parser and an occluder for the masks, and a restorer -- all ONNX, so they run
+# on the default install (onnxruntime), with no PyTorch.
+RECOMMENDED: tuple[str, ...] = (
+    "inswapper_128",
+    "arcface_w600k_r50",
+    "scrfd_10g",
+    "bisenet_resnet_34",
+    "xseg_1",
+    "gfpgan_1.4_onnx",
+)

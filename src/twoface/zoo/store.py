@@ -14,13 +14,16 @@ exclusively, so a symlink planted in a shared folder is never followed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -122,7 +125,78 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_CheckedRedirects)
+class _Watchdog:
+    """The deadline of one request, covering connecting, the headers and the body: a socket
+    timeout bounds only the wait for the next byte, so a server sending its headers one byte
+    every few seconds would hold a download for ever. When the deadline passes, the timer shuts
+    the request's sockets down, which ends whatever read is waiting on them."""
+
+    def __init__(self, ends: float) -> None:
+        self.ends = ends
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, ends - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def connection(self, http_class):
+        """`http_class` (HTTPConnection or HTTPSConnection) whose sockets this watchdog holds,
+        each connect bounded by the time left."""
+        watchdog = self
+
+        def make(host, **kwargs):
+            conn = http_class(host, **kwargs)
+            create = conn._create_connection
+
+            def create_watched(address, timeout, *rest):
+                left = watchdog.ends - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no time left to connect")
+                limit = min(timeout, left) if isinstance(timeout, int | float) else left
+                sock = create(address, limit, *rest)
+                watchdog._watch(sock)
+                return sock
+
+            conn._create_connection = create_watched
+            return conn
+
+        return make
+
+
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self.watchdog = watchdog
+
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(self.watchdog.connection(http_class), req, **kwargs)
+
+
+class _WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self.watchdog = watchdog
+
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(self.watchdog.connection(http_class), req, **kwargs)
 
 
 @contextlib.contextmanager
@@ -133,7 +207,11 @@ def _lock(path: Path) -> Iterator[None]:
     except ImportError:  # Windows: no advisory locks here; downloads still check everything
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+    except OSError as e:  # ELOOP: a symlink planted where the lock goes is never followed
+        why = "; a symlink there is refused" if e.errno == errno.ELOOP else ""
+        raise ModelError(f"{path}: cannot take the store's lock ({e.strerror}){why}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -225,10 +303,12 @@ class ModelStore:
         """The pinned digests. A pins file that is not what twoface writes is an error: quietly
         ignoring it would trust any file again."""
         try:
-            data = json.loads(self.pins_file.read_text())
-        except FileNotFoundError:
+            # Not through a symlink (one planted in a shared store would be trusted as pins).
+            with os.fdopen(os.open(self.pins_file, os.O_RDONLY | NOFOLLOW), "rb") as f:
+                data = json.loads(f.read())
+        except (FileNotFoundError, NotADirectoryError):
             return {}
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+        except (ValueError, RecursionError, OSError) as e:  # (JSON, UTF-8, nesting, ELOOP)
             raise self._bad_pins(type(e).__name__) from None
         if not isinstance(data, dict):
             raise self._bad_pins(f"holds a JSON {type(data).__name__}, not an object")
@@ -481,12 +561,32 @@ class ModelStore:
         return dest
 
     def _fetch(self, url, part: Path, entry: ModelEntry, progress, timeout, ends, limit) -> None:
+        """One request, within the download's deadline `ends` (connect, headers and body)."""
+        watchdog = _Watchdog(ends)
+        opener = urllib.request.build_opener(
+            _CheckedRedirects, _WatchedHTTP(watchdog), _WatchedHTTPS(watchdog)
+        )
+        too_slow = "too slow: no complete answer in the time allowed; download again to resume"
+        try:
+            self._fetch_within(url, part, entry, progress, timeout, ends, limit, opener)
+        except (OSError, http.client.HTTPException) as e:
+            if watchdog.expired and not isinstance(e, TimeoutError):
+                raise TimeoutError(too_slow) from None
+            raise
+        finally:
+            watchdog.cancel()
+        if watchdog.expired:  # a shut socket can also look like a short, complete answer
+            raise TimeoutError(too_slow)
+
+    def _fetch_within(
+        self, url, part: Path, entry: ModelEntry, progress, timeout, ends, limit, opener
+    ) -> None:
         have = part.stat().st_size if part.exists() else 0
         request = urllib.request.Request(url, headers={"User-Agent": "twoface"})
         if have:
             request.add_header("Range", f"bytes={have}-")
         try:
-            response = _OPENER.open(request, timeout=timeout)
+            response = opener.open(request, timeout=timeout)
         except urllib.error.HTTPError as e:
             if e.code == 416 and have:
                 # Our range starts at or past the end: complete only if the server says the file

@@ -92,21 +92,32 @@ def _torch(entry: ModelEntry, path: Path, label: str) -> None:
 def _safetensors(entry: ModelEntry, path: Path, label: str) -> None:
     size = path.stat().st_size
     with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
+        head = f.read(8)
+        if len(head) < 8:
+            raise ModelError(f"{label}: too short for a safetensors file")
+        (n,) = struct.unpack("<Q", head)
         if n > min(size - 8, 100_000_000):
             raise ModelError(f"{label}: safetensors header longer than the file")
         try:
             header = json.loads(f.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
             raise ModelError(f"{label}: safetensors header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ModelError(f"{label}: safetensors header is not a JSON object")
     data = size - 8 - n
     spans = []
-    for name, t in header.items() if isinstance(header, dict) else []:
+    for name, t in header.items():
         if name == "__metadata__":
             continue
         offsets = t.get("data_offsets") if isinstance(t, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and 0 <= offsets[0] <= offsets[1]):
-            raise ModelError(f"{label}: tensor {name!r} has no valid data_offsets")
+        ok = (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(type(o) is int for o in offsets)  # not bool, float or a nested value
+            and 0 <= offsets[0] <= offsets[1]
+        )
+        if not ok:
+            raise ModelError(f"{label}: tensor {name[:60]!r} has no valid data_offsets")
         spans.append(offsets)
     if not spans or max(end for _, end in spans) != data:
         raise ModelError(

@@ -1,4 +1,7 @@
 // twoface web UI: plain JavaScript over the JSON API of twoface.ui.server.
+// Every text that comes from a file, the model store or a request is shown with textContent
+// (or as an attribute set by property), never parsed as HTML: the page sends a CSP that
+// forbids inline script as well, so a licence text or a file name cannot run as code.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -36,7 +39,7 @@ document.querySelectorAll("nav .tab").forEach((tab) =>
 // -- sources and target ----------------------------------------------------------------------------
 $("#source-input").addEventListener("change", async (event) => {
   state.sources = [];
-  $("#sources").innerHTML = "";
+  $("#sources").replaceChildren();
   for (const file of event.target.files) {
     try {
       const stored = await upload(file);
@@ -54,20 +57,34 @@ $("#source-input").addEventListener("change", async (event) => {
   renderFaces();
 });
 
-$("#target-input").addEventListener("change", async (event) => {
-  const file = event.target.files[0];
-  if (!file) return;
+// A new target replaces everything that belonged to the old one, before it is even checked:
+// its picture, facts, faces, picks (and the "faces I pick" mode, which has none left) and the
+// last result. A refused upload leaves an empty target, never the old one under the error.
+function clearTarget() {
   state.target = null;
   state.faces = [];
   state.picks.clear();
+  const pick = document.querySelector('input[name="mode"][value="pick"]');
+  if (pick.checked) document.querySelector('input[name="mode"][value="largest"]').checked = true;
+  document.body.classList.remove("video");
+  $("#target-preview").replaceChildren();
+  $("#target-info").textContent = "";
+  $("#result").replaceChildren();
+  $("#bar").style.width = "0%";
   renderFaces();
+}
+
+$("#target-input").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  clearTarget();
   say("uploading the target ...");
   try {
     const stored = await upload(file);
     state.target = stored;
     document.body.classList.toggle("video", stored.kind === "video");
     const holder = $("#target-preview");
-    holder.innerHTML = "";
+    holder.replaceChildren();
     const el = document.createElement(stored.kind === "video" ? "video" : "img");
     el.src = URL.createObjectURL(file);
     if (stored.kind === "video") el.controls = true;
@@ -93,13 +110,18 @@ async function findFaces() {
 
 function renderFaces() {
   const gallery = $("#faces");
-  gallery.innerHTML = "";
+  gallery.replaceChildren();
   $("#faces-hint").style.display = state.faces.length ? "none" : "block";
   for (const face of state.faces) {
     const card = document.createElement("div");
     card.className = "face" + (state.picks.has(face.index) ? " picked" : "");
     card.dataset.index = face.index;
-    card.innerHTML = `<img src="${face.thumb}" alt="face ${face.index}"><div>face ${face.index}</div>`;
+    const thumb = document.createElement("img");
+    thumb.src = face.thumb;
+    thumb.alt = `face ${face.index}`;
+    const caption = document.createElement("div");
+    caption.textContent = `face ${face.index}`;
+    card.append(thumb, caption);
     const choose = document.createElement("select");
     choose.title = "which source goes here";
     state.sources.forEach((s, i) => choose.append(new Option(`source ${i}`, i)));
@@ -129,7 +151,11 @@ async function loadOptions() {
   $("#preset").value = "medium";
   for (const name of o.masks) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" name="mask" value="${name}"> ${name}`;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = "mask";
+    box.value = name;
+    label.append(box, ` ${name}`);
     $("#masks-row").append(label);
   }
 }
@@ -156,7 +182,7 @@ function request() {
 async function start(path) {
   if (!state.sources.length) return say("add a source photo first", true);
   if (!state.target) return say("add a target image or video first", true);
-  $("#result").innerHTML = "";
+  $("#result").replaceChildren();
   try {
     const job = await post(path, request());
     follow(job);
@@ -167,7 +193,15 @@ async function start(path) {
 $("#swap-btn").addEventListener("click", () => start("/api/swap"));
 $("#preview-btn").addEventListener("click", () => start("/api/preview"));
 $("#cancel-btn").addEventListener("click", async () => {
-  if (state.job) await post(`/api/jobs/${state.job}/cancel`, {});
+  if (!state.job) return;
+  // Said at once: the work itself stops at its next step, which can be seconds away.
+  $("#cancel-btn").disabled = true;
+  say("cancelling ...");
+  try {
+    show(await post(`/api/jobs/${state.job}/cancel`, {}));
+  } catch (e) {
+    say(e.message, true);
+  }
 });
 
 function follow(job) {
@@ -195,6 +229,11 @@ function stop() {
 function show(job) {
   const fraction = job.fraction ?? (job.state === "done" ? 1 : 0);
   $("#bar").style.width = `${Math.round(fraction * 100)}%`;
+  if (job.state === "cancelling") {
+    $("#cancel-btn").disabled = true;
+    say("cancelling: stopping after the current step ...");
+    return;
+  }
   if (job.state === "running" || job.state === "queued") {
     const eta = job.eta_s != null ? `, about ${Math.ceil(job.eta_s)} s left` : "";
     say(`${job.state}: ${job.stage || "starting"} ${job.total ? `${job.done}/${job.total}` : ""}${eta}`);
@@ -232,12 +271,27 @@ function show(job) {
 async function loadModels() {
   const { models } = await api("/api/models");
   const body = $("#models tbody");
-  body.innerHTML = "";
+  body.replaceChildren();
   for (const m of models) {
     const row = document.createElement("tr");
     const stateText = m.installed ? "installed" : m.runs ? "not downloaded" : "catalogued (does not run yet)";
-    row.innerHTML = `<td>${m.name}</td><td>${m.task}</td><td>${m.what}</td>
-      <td>${m.licence}${m.non_commercial ? " <b>NC</b>" : ""}</td><td class="state">${stateText}</td><td></td>`;
+    const cell = (text) => {
+      const td = document.createElement("td");
+      td.textContent = text == null ? "" : String(text);
+      row.append(td);
+      return td;
+    };
+    cell(m.name);
+    cell(m.task);
+    cell(m.what);
+    const licence = cell(m.licence);
+    if (m.non_commercial) {
+      const nc = document.createElement("b");
+      nc.textContent = "NC";
+      licence.append(" ", nc);
+    }
+    cell(stateText).className = "state";
+    cell("");
     if (!m.installed && m.downloadable) {
       const button = document.createElement("button");
       button.textContent = "Download";
@@ -254,7 +308,13 @@ async function download(name, row) {
     let job = await post(`/api/models/${encodeURIComponent(name)}/download`, {});
     while (job.state === "queued" || job.state === "running") {
       const pct = job.fraction != null ? `${Math.round(job.fraction * 100)}%` : "";
-      cell.innerHTML = `downloading ${pct}<div class="progress"><div style="height:100%;width:${pct || "0"};background:var(--accent)"></div></div>`;
+      const bar = document.createElement("div");
+      bar.className = "progress";
+      const fill = document.createElement("div");
+      fill.className = "fill";
+      fill.style.width = pct || "0"; // CSSOM: allowed by the CSP, unlike a style attribute
+      bar.append(fill);
+      cell.replaceChildren(`downloading ${pct}`, bar);
       await new Promise((r) => setTimeout(r, 500));
       job = await api(`/api/jobs/${job.id}`);
     }

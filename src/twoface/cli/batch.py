@@ -1,0 +1,78 @@
+"""`twoface batch MANIFEST`: many swap jobs in one run (twoface.batch), and the summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from twoface.cli.common import store_options
+
+
+def add_parser(sub) -> None:
+    b = sub.add_parser(
+        "batch",
+        help="run many swap jobs (a JSON Lines or CSV manifest), models loaded once, resumable",
+    )
+    b.add_argument("manifest", metavar="MANIFEST", help="JSON Lines (.jsonl) or CSV (.csv)")
+    b.add_argument(
+        "--retry",
+        type=int,
+        default=0,
+        metavar="N",
+        help="attempts more for a failing job within this run (default 0)",
+    )
+    b.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the state file (default: .NAME.twoface-state.json beside the manifest)",
+    )
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument(
+        "--progress",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="a line per job on stderr: auto (only on a terminal), on, off",
+    )
+    store_options(b)
+
+
+def default_state(manifest: Path) -> Path:
+    return manifest.parent / f".{manifest.name}.twoface-state.json"
+
+
+def report(summary, as_json: bool) -> int:
+    """Print the summary (failures one line each); the batch's exit code."""
+    data = summary.to_json()
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        for o in summary.outcomes:
+            if o.status == "failed":
+                print(f"failed: {o.error}")
+        print(
+            f"{data['jobs']} job(s): {data['done']} done, {data['skipped']} already done, "
+            f"{data['failed']} failed in {data['seconds']:.1f} s"
+        )
+    return summary.exit_code
+
+
+def progress_sink(mode: str):
+    from twoface.batch import stderr_progress
+
+    if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
+        return stderr_progress
+    return None
+
+
+def run(args) -> int:
+    from twoface.batch import State, read_manifest, run_batch, with_models
+    from twoface.errors import UsageError
+
+    if args.retry < 0:
+        raise UsageError(f"--retry must be 0 or more, got {args.retry}", "retry")
+    manifest = Path(args.manifest)
+    items = with_models(read_manifest(manifest), args.models_dir, args.offline)
+    state = State(Path(args.state) if args.state else default_state(manifest))
+    summary = run_batch(items, state, retry=args.retry, progress=progress_sink(args.progress))
+    return report(summary, args.json)

@@ -1,0 +1,307 @@
+"""What every command shares: exit codes, the parser class, the model/finish/store options, notes,
+the errors mapped to flags, and the signals."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from twoface.errors import TwofaceError, UsageError
+
+EXIT_OK, EXIT_UNLABELLED, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL, EXIT_PIPE, EXIT_TERMINATED = 70, 141, 143
+MODELS_DIR_HELP = (
+    "model store folder (default: $TWOFACE_HOME, else ~/.cache/twoface); "
+    "files live in its models/ subfolder"
+)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        # main() prints "twoface: error: " before it: name only the subcommand here, so the
+        # line never reads "twoface: error: twoface: ...".
+        command = self.prog.removeprefix("twoface").strip()
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see {self.prog} --help)")
+
+
+def model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
+    from twoface.anime import ANIME_DETECTORS
+    from twoface.detect import detector_names
+
+    p.add_argument(
+        "--detector",
+        default=None,
+        choices=[*detector_names(), *ANIME_DETECTORS],
+        metavar="NAME",
+        help="face detector: retinaface (default) or dlib-hog ship with twoface; "
+        "zoo detectors need their file (`twoface models list`)",
+    )
+    if swap:
+        p.add_argument(
+            "--swapper",
+            default="auto",
+            metavar="NAME",
+            help="auto (default: the best learned swapper installed, else classical, the "
+            "offline fallback), classical (ships with twoface) or a learned zoo swapper: "
+            "inswapper_128, inswapper_128_fp16, reswapper_128_1019500, ... "
+            "(`twoface models get --recommended` installs one)",
+        )
+        p.add_argument("--half", action="store_true", help="fp16 generator (PyTorch runtime, GPU)")
+        p.add_argument(
+            "--compile",
+            action="store_true",
+            help="torch.compile the generator (PyTorch runtime; slow start, 2.4x on a GPU)",
+        )
+        kind = p.add_mutually_exclusive_group()
+        kind.add_argument(
+            "--anime",
+            dest="anime",
+            action="store_const",
+            const=True,
+            help="the images are illustrations: anime detector and line-art swap "
+            "(default: used when no photographic face is found and the anime cascade is installed)",
+        )
+        kind.add_argument(
+            "--photo", dest="anime", action="store_const", const=False, help="never use anime mode"
+        )
+    p.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        choices=["onnxruntime", "torch"],
+        help="where zoo ONNX models run (torch: batched, GPU when present)",
+    )
+    p.add_argument("--device", metavar="DEV", help="PyTorch device, e.g. cpu, cuda or cuda:1")
+    store_options(p)
+
+
+def finish_options(p: argparse.ArgumentParser) -> None:
+    """Masks, mouth, enhancer and pixel boost of learned swappers (twoface.config.FinishConfig)."""
+    g = p.add_argument_group("learned swappers: masks, restoration, pixel boost")
+    g.add_argument(
+        "--mask",
+        type=comma_names,
+        metavar="NAMES",
+        help="comma-separated masks combined by minimum: box, area, region (face parser), "
+        "occlusion (XSeg), mouth (keep an open target mouth), ghost (sber-swap's 106-landmark "
+        "mask, needs landmarks_2d106det); default: the swapper's own "
+        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area). The "
+        "classical engine takes region and occlusion (default: region when a face parser is "
+        "installed, else its own colour test)",
+    )
+    g.add_argument(
+        "--mask-regions",
+        type=comma_names,
+        metavar="NAMES",
+        help="face parser classes the region mask keeps (default: skin, brows, eyes, glasses, "
+        "nose, mouth, lips); also ears, neck, hair, hat ...",
+    )
+    g.add_argument(
+        "--mask-padding",
+        type=float,
+        nargs=4,
+        metavar=("TOP", "RIGHT", "BOTTOM", "LEFT"),
+        help="box mask padding, fractions of the crop (0 0 0 0)",
+    )
+    g.add_argument("--mask-blur", type=float, metavar="F", help="box mask edge blur, 0-1 (0)")
+    g.add_argument(
+        "--mouth-grow", type=float, metavar="F", help="kept mouth grown by F x face width (0.02)"
+    )
+    g.add_argument(
+        "--mouth-feather", type=float, metavar="F", help="kept mouth edge, F x face width (0.02)"
+    )
+    g.add_argument(
+        "--parser", metavar="NAME", help="face parser for the region mask (bisenet_resnet_34)"
+    )
+    g.add_argument("--occluder", metavar="NAME", help="occluder for the occlusion mask (xseg_1)")
+    g.add_argument(
+        "--enhancer",
+        metavar="NAME",
+        help="face restorer after the swap: gfpgan_1.4_onnx, codeformer_onnx, gpen_bfr_512, "
+        "restoreformer_plus_plus ... (`twoface models list`)",
+    )
+    g.add_argument(
+        "--enhancer-blend",
+        type=float,
+        metavar="F",
+        help="how much of the restored face: 0 (none) to 1 (all); default 0.8",
+    )
+    g.add_argument(
+        "--enhancer-weight",
+        type=float,
+        metavar="F",
+        help="CodeFormer's fidelity weight: 0 most restored, 1 closest to the swap (0.5)",
+    )
+    g.add_argument(
+        "--ghost-sr",
+        action="store_true",
+        default=None,
+        help="GHOST swappers: sber-swap's super-resolution model (ghost_sr) on the generated face",
+    )
+    g.add_argument(
+        "--pixel-boost",
+        type=int,
+        choices=[256, 512],
+        help="run a 128-px swapper on a 256/512-px crop as 2x2/4x4 tiles (sharper faces)",
+    )
+
+
+FINISH_FLAGS = (
+    "mask",
+    "mask_regions",
+    "mask_padding",
+    "mask_blur",
+    "mouth_grow",
+    "mouth_feather",
+    "parser",
+    "occluder",
+    "enhancer",
+    "enhancer_blend",
+    "enhancer_weight",
+    "pixel_boost",
+    "ghost_sr",
+)
+
+
+def finish_settings(args):
+    """The FinishConfig the command line asks for (defaults where a flag is not given)."""
+    from twoface.config import FinishConfig
+    from twoface.mask import MaskSettings
+
+    given = {k: getattr(args, k, None) for k in FINISH_FLAGS}
+    mask_fields = {
+        "names": given["mask"],
+        "regions": given["mask_regions"],
+        "padding": tuple(given["mask_padding"]) if given["mask_padding"] else None,
+        "blur": given["mask_blur"],
+        "mouth_grow": given["mouth_grow"],
+        "mouth_feather": given["mouth_feather"],
+        "parser": given["parser"],
+        "occluder": given["occluder"],
+    }
+    settings = MaskSettings(**{k: v for k, v in mask_fields.items() if v is not None})
+    finish = {
+        "masks": settings,
+        "enhancer": given["enhancer"],
+        "enhancer_blend": given["enhancer_blend"],
+        "enhancer_weight": given["enhancer_weight"],
+        "pixel_boost": given["pixel_boost"],
+        "ghost_sr": given["ghost_sr"],
+    }
+    return FinishConfig(**{k: v for k, v in finish.items() if v is not None})
+
+
+def store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """--models-dir and --offline, accepted before and after the subcommand: the copies on
+    subcommands default to SUPPRESS so they never undo what was given before them."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--models-dir", metavar="DIR", default=default, help=MODELS_DIR_HELP)
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="never touch the network",
+    )
+
+
+def config_from(args):
+    """The typed configuration (models, runtime) the command line asks for: built once here."""
+    from twoface.anime import ANIME_DETECTORS
+    from twoface.config import Config, FinishConfig, ModelsConfig, RuntimeConfig
+
+    photo, anime = "retinaface", "anime_lbpcascade"
+    if args.detector in ANIME_DETECTORS:
+        anime = args.detector
+        if getattr(args, "anime", None) is False:
+            raise UsageError(f"--detector {args.detector} is an anime detector; drop --photo")
+    elif args.detector:
+        photo = args.detector
+        if getattr(args, "anime", None) is True:
+            raise UsageError(f"--detector {args.detector} is not an anime detector")
+    models = ModelsConfig(
+        detector=photo,
+        swapper=getattr(args, "swapper", "classical"),
+        encoder=getattr(args, "encoder", "dlib128"),
+        anime_detector=anime,
+        models_dir=args.models_dir,
+        offline=args.offline,
+    )
+    runtime = RuntimeConfig(
+        args.runtime, args.device, getattr(args, "half", False), getattr(args, "compile", False)
+    )
+    return Config(
+        models, runtime, finish_settings(args) if hasattr(args, "mask") else FinishConfig()
+    )
+
+
+def say_note(message: str) -> None:
+    print(f"twoface: note: {message}", file=sys.stderr)
+
+
+def verb(flags: list[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
+def check_device(device: str) -> None:
+    """A --device other than the CPU needs PyTorch and that device (else one clear line)."""
+    from twoface.runtime import check_device, require_torch
+
+    require_torch(f"--device {device}")
+    check_device(device)
+
+
+# API fields (TwofaceError.field) and the flags that set them.
+FLAGS = {
+    "similarity": "--similarity",
+    "target_faces": "--target-faces",
+    "reference": "--reference",
+    "watermark": "--watermark",
+    "trim": "--trim",
+    "crf": "--crf",
+    "preset": "--preset",
+    "quality": "--quality",
+    "device": "--device",
+    "runtime": "--runtime",
+    "batch_size": "--batch-size",
+    "swap": "--swapper",
+    "detect": "--detector",
+    "identity": "--encoder",
+    "landmarks": "--landmarks",
+    "anime-detect": "--detector",
+}
+
+
+def cli_message(e: TwofaceError) -> str:
+    """The API's message in command-line words: a leading field name becomes its flag."""
+    text = str(e)
+    flag = FLAGS.get(e.field or "")
+    if flag and (text.startswith(f"{e.field} ") or text.startswith(f"{e.field}:")):
+        return flag + text[len(e.field) :]
+    if flag and f": {e.field} " in text:  # "clip.mp4: trim starts at ..." names the file first
+        return text.replace(f": {e.field} ", f": {flag} ", 1)
+    return text
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every `with` block cleans up as on Ctrl-C."""
+
+
+def on_sigterm(signum, frame) -> None:
+    runtime = sys.modules.get("twoface.runtime")
+    if runtime is not None:  # onnxruntime runs in other threads stop at their next operator
+        runtime.terminate_runs()
+    raise Terminated
+
+
+def silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush of the
+    buffered output cannot raise BrokenPipeError again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def comma_names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())

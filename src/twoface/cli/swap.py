@@ -1,0 +1,378 @@
+"""`twoface swap`: one source onto a target image or video (or several, over devices)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from twoface.cli.common import (
+    EXIT_OK,
+    FINISH_FLAGS,
+    check_device,
+    comma_names,
+    config_from,
+    finish_options,
+    model_options,
+    say_note,
+    verb,
+)
+from twoface.errors import UsageError
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("swap", help="replace faces in a target image or video with a source face")
+    s.add_argument(
+        "-s",
+        "--source",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="source photo(s); several photos of one person combine into one identity",
+    )
+    s.add_argument(
+        "-t",
+        "--target",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="image, video (mp4 mkv mov webm avi m4v) or animated GIF/WebP to edit; several "
+        "files or a folder make a batch (-o is then a folder)",
+    )
+    s.add_argument(
+        "--retry",
+        type=int,
+        default=0,
+        metavar="N",
+        help="several targets: attempts more for a failing one (see twoface batch)",
+    )
+    s.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="output; format from the extension (images: jpg png webp bmp tif; "
+        "videos: mp4 mkv mov webm m4v gif webp)",
+    )
+    s.add_argument("--many", action="store_true", help="replace every face, not only the largest")
+    s.add_argument(
+        "--faces",
+        type=_assignments,
+        metavar="K[:S],...",
+        help="images: replace exactly these faces, numbered as `twoface detect` numbers them; "
+        "K:S gives face K source S (default source 0), e.g. --faces 1 or --faces 0:1,1:0",
+    )
+    s.add_argument(
+        "--reference", metavar="PATH", help="replace only the faces of the person in this photo"
+    )
+    s.add_argument(
+        "--target-faces",
+        nargs="+",
+        metavar="PATH",
+        help="one photo per source: source i replaces the faces like target-face i",
+    )
+    s.add_argument(
+        "--similarity",
+        type=float,
+        default=None,
+        metavar="F",
+        help="largest identity distance that counts as the same person for "
+        "--reference/--target-faces, in the encoder's scale: dlib128 Euclidean (default 0.6), "
+        "arcface_w600k_r50 cosine distance 1 - cos (default 0.6); lower is stricter",
+    )
+    s.add_argument(
+        "--encoder",
+        default="dlib128",
+        metavar="NAME",
+        help="identity encoder for --reference/--target-faces and tracking: dlib128 (default, "
+        "ships with twoface) or arcface_w600k_r50 (needs its file)",
+    )
+    s.add_argument(
+        "--crf",
+        type=int,
+        default=None,
+        metavar="N",
+        help="video quality, lower is better: H.264/H.265 0-51 (default 18), VP9 0-50",
+    )
+    s.add_argument(
+        "--preset",
+        default=None,
+        help="x264/x265 speed preset: ultrafast ... medium (default) ... veryslow",
+    )
+    s.add_argument(
+        "--codec",
+        choices=["libx264", "libx265", "libvpx-vp9"],
+        help="video codec (default: H.264; VP9 for .webm)",
+    )
+    s.add_argument(
+        "--devices",
+        type=comma_names,
+        metavar="DEV,DEV...",
+        help="video: split it at keyframes over one worker per device (cuda:0,cuda:1 ...; "
+        "cpu,cpu for two CPU workers) and join the parts",
+    )
+    s.add_argument(
+        "--trim",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="video: keep only START to END seconds (video and audio alike)",
+    )
+    s.add_argument(
+        "--watermark",
+        metavar="TEXT",
+        help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
+    )
+    s.add_argument(
+        "--quality", type=int, default=None, metavar="N", help="JPEG/WebP quality 1-100 (95)"
+    )
+    s.add_argument(
+        "--progress",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="progress on stderr: auto (only on a terminal), on (also when piped), off",
+    )
+    model_options(s, swap=True)
+    finish_options(s)
+    s.add_argument(
+        "--no-label",
+        action="store_true",
+        help="do not write the AI-generated label (not recommended)",
+    )
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def _assignments(text: str) -> tuple[tuple[int, int], ...]:
+    pairs = []
+    for part in comma_names(text):
+        face, _, source = part.partition(":")
+        try:
+            pairs.append((int(face), int(source or 0)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: give face numbers, or face:source pairs, e.g. 1 or 0:1"
+            ) from None
+    return tuple(pairs)
+
+
+def _ignored_options(args, video: bool) -> list[str]:
+    """Options given that do nothing for this engine or file: said, not silently dropped."""
+    notes = []
+    if not video:
+        given = [f"--{n}" for n in ("crf", "preset", "codec") if getattr(args, n) is not None]
+        if given:
+            notes.append(f"{', '.join(given)} {verb(given)} to video outputs; ignored for an image")
+    elif args.quality is not None and not args.output.lower().endswith(".webp"):
+        notes.append("--quality applies to JPEG/WebP images; ignored for a video")
+    if args.similarity is not None and not (args.reference or args.target_faces):
+        notes.append("--similarity applies with --reference or --target-faces; ignored")
+    given = [k for k in FINISH_FLAGS if getattr(args, k) is not None]
+    classical = args.swapper == "classical" and not args.anime
+    if classical:
+        # The classical engine takes the model masks (region, occlusion) and their options.
+        given = [k for k in given if k not in ("mask", "mask_regions", "parser", "occluder")]
+    finish = [f"--{k.replace('_', '-')}" for k in given]
+    others = [m for m in (args.mask or ()) if m not in ("region", "occlusion")]
+    if classical and others:
+        finish.append(f"--mask {','.join(others)}")
+    if finish and (args.swapper == "classical" or args.anime):
+        notes.append(
+            f"{', '.join(finish)} {verb(finish)} to learned swappers; the classical and anime "
+            "engines mask and blend by their own rules"
+        )
+    zoo_detector = args.detector not in (None, "retinaface", "dlib-hog")
+    if args.swapper == "classical" and not zoo_detector:
+        torch_only = [
+            flag
+            for flag, given in (
+                ("--device", args.device is not None),
+                ("--half", args.half),
+                ("--compile", args.compile),
+                ("--runtime torch", args.runtime == "torch"),
+            )
+            if given
+        ]
+        if torch_only and not args.anime:
+            notes.append(
+                f"{', '.join(torch_only)} {verb(torch_only)} to zoo models; the classical engine and "
+                "the built-in detector run on the CPU without them"
+            )
+    elif (args.half or args.compile) and args.runtime != "torch":
+        notes.append("--half and --compile apply with --runtime torch; ignored")
+    return notes
+
+
+def _swap(args) -> int:
+    from twoface.api import Swapper
+    from twoface.config import OutputConfig, SelectionConfig, as_tuple
+    from twoface.io.video import is_video_path
+
+    if len(args.target) > 1 or Path(args.target[0]).is_dir():
+        return _swap_many(args)
+    args.target = args.target[0]
+    quality = 95 if args.quality is None else args.quality
+    if args.reference and args.target_faces:
+        raise UsageError("use either --reference or --target-faces, not both")
+    video = is_video_path(args.target)
+    if video and args.anime:
+        raise UsageError(f"{args.target}: --anime applies to images, not videos")
+    if not video and args.trim:
+        raise UsageError(f"{args.target}: --trim applies to videos, not images")
+    if args.device:
+        check_device(args.device)
+    fallback = None
+    if args.swapper == "auto":  # resolved first: the notes below judge the engine that runs
+        from twoface.build import choose_swapper
+        from twoface.zoo.store import ModelStore
+
+        args.swapper, fallback = choose_swapper(ModelStore(args.models_dir, args.offline))
+        if args.anime:
+            fallback = None  # the anime engine runs: the classical fallback is not news
+    for note in _ignored_options(args, video):
+        say_note(note)
+    config = config_from(args)
+    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    if args.faces and video:
+        raise UsageError(
+            f"{args.target}: --faces applies to images; for a video use --target-faces"
+        )
+    selection = SelectionConfig(
+        assign=args.faces or (),
+        many=args.many,
+        reference=args.reference,
+        target_faces=as_tuple(args.target_faces),
+        similarity=args.similarity,
+    )
+    options = OutputConfig(
+        quality=quality,
+        label=not args.no_label,
+        watermark=args.watermark,
+        crf=18 if args.crf is None else args.crf,
+        preset=args.preset or "medium",
+        codec=args.codec,
+        trim=tuple(args.trim) if args.trim else None,
+    )
+    if args.devices and not video:
+        raise UsageError(f"{args.target}: --devices applies to videos")
+    if video and args.devices and len(args.devices) > 1:
+        # The workers load the models; the parent only splits and joins.
+        code = _swap_parallel(args, config, selection, options)
+        if fallback and sys.stderr.isatty():
+            say_note(fallback)
+        return code
+    swapper = Swapper(config)
+    if video:
+        result = swapper.swap_video(
+            args.source,
+            args.target,
+            args.output,
+            progress=progress,
+            selection=selection,
+            options=options,
+        )
+        line = (
+            f"{args.output}: {result.frames} frames, swapped faces in "
+            f"{result.frames_swapped}, {result.frames / result.seconds:.1f} fps"
+        )
+    else:
+        result = swapper.swap_image(
+            args.source,
+            args.target,
+            output=args.output,
+            anime=args.anime,
+            progress=progress,
+            selection=selection,
+            options=options,
+        )
+        line = (
+            f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
+            f"face(s) in {result.timings['total']:.2f} s"
+            + ("" if result.label else " (unlabelled)")
+        )
+    if fallback and getattr(result, "engine", "classical") != "anime":
+        result.notes.insert(0, fallback)  # in --json's notes always
+    for note in result.notes:
+        # The fallback note is for a person at a terminal (like --progress auto): after the
+        # work, so an error stays the only line, and never in a script's piped stderr.
+        if note is not fallback or sys.stderr.isatty():
+            say_note(note)
+    print(json.dumps(result.summary(), indent=2) if args.json else line)
+    return EXIT_OK
+
+
+def _swap_many(args) -> int:
+    """`-t A B ... | -t DIR/ -o OUTDIR/`: one job per target file, run as a batch (models loaded
+    once, a state file in OUTDIR so a re-run resumes; twoface.batch)."""
+    from twoface.batch import State, jobs_for_targets, run_batch
+    from twoface.cli.batch import progress_sink, report
+    from twoface.config import OutputConfig, SelectionConfig, as_tuple
+    from twoface.jobs import ImageJob
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: several targets need a folder as the output (-o OUTDIR/)")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: its folder {out.parent} does not exist")
+    if args.devices:
+        raise UsageError("--devices takes one video; several targets run one after another")
+    out.mkdir(exist_ok=True)
+    config = config_from(args)
+    template = ImageJob(
+        tuple(str(s) for s in args.source),
+        "",
+        "",
+        selection=SelectionConfig(
+            assign=args.faces or (),
+            many=args.many,
+            reference=str(args.reference) if args.reference else None,
+            target_faces=tuple(str(t) for t in as_tuple(args.target_faces)),
+            similarity=args.similarity,
+        ),
+        models=config.models,
+        runtime=config.runtime,
+        finish=config.finish,
+        write=OutputConfig(
+            quality=95 if args.quality is None else args.quality,
+            label=not args.no_label,
+            watermark=args.watermark,
+            crf=18 if args.crf is None else args.crf,
+            preset=args.preset or "medium",
+            codec=args.codec,
+            trim=tuple(args.trim) if args.trim else None,
+        ),
+        anime=args.anime,
+    )
+    items = jobs_for_targets(template, args.target, out)
+    state = State(out / ".twoface-batch.json")
+    summary = run_batch(items, state, retry=args.retry, progress=progress_sink(args.progress))
+    return report(summary, args.json)
+
+
+def _swap_parallel(args, config, selection, options) -> int:
+    """One video over one worker process per --devices entry (twoface.parallel)."""
+    from twoface.parallel import swap_video_parallel
+
+    devices = [None if d == "cpu" else d for d in args.devices]
+    for d in devices:
+        if d:
+            check_device(d)
+    figures = swap_video_parallel(
+        config,
+        args.source,
+        args.target,
+        args.output,
+        devices=devices,
+        selection=selection,
+        options=options,
+    )
+    figures["output"] = args.output
+    line = (
+        f"{args.output}: {figures['frames']} frames, swapped faces in "
+        f"{figures['frames_swapped']}, {len(devices)} workers"
+    )
+    print(json.dumps(figures, indent=2) if args.json else line)
+    return EXIT_OK
+
+
+run = _swap
