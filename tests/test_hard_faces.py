@@ -670,3 +670,34 @@ def test_a_hand_over_the_sources_eye_is_not_carried_over(swapper, hard):
     # (Her covered eye lands on the target's eye_right here.)
     assert diff[_grown(tgt.shape[:2], lm, "eye_right", 0.03)].mean() < 2.0
     assert diff[_grown(tgt.shape[:2], lm, "eye_left", 0.03)].mean() > 5.0  # the other swaps
+
+
+MORE = SHARED / "data" / "more"
+
+
+def _more(name: str):
+    path = MORE / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found (set TWOFACE_SHARED)")
+    return path
+
+
+def test_a_greyscale_source_takes_the_targets_colour(swapper, photos):
+    """A greyscale or sepia source on a colour target gave a grey, blue-grey face (chroma p95
+    24 on biden): the colour is the target's, place by place (now ~2)."""
+    target = rgb(photos / "biden.jpg")
+    out = swapper.swap_image(_more("codeformer_gray_faces_Hepburn02.png"), target).image
+    assert chroma_anomaly(out, target, _face(swapper, target).landmarks) < 6
+
+
+def test_a_face_over_the_fault_limits_gets_a_softer_blend_and_says_so(swapper, photos):
+    """obama.jpg's light on a side-lit greyscale child (RDJ) left pale and dark patches with
+    hard edges (blotch 23, seam 25): the engine's check gives that face a softer blend
+    (blotch ~9) and a note."""
+    from twoface.quality import blotch
+
+    target = rgb(_more("codeformer_gray_faces_132_Robert_Downey_Jr_00.png"))
+    result = swapper.swap_image(photos / "obama.jpg", target)
+    assert blotch(result.image, target, _face(swapper, target).landmarks) < 14
+    assert any("softer blend" in n or "conservative blend" in n for n in result.notes)
+    assert result.unchanged == []

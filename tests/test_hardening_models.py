@@ -400,9 +400,9 @@ def test_import_writes_only_the_name_the_model_it_is_like_and_its_suffix(tmp_pat
     # A list an older twoface wrote (whole entries) still loads where `impl` is the built-in's.
     from twoface.zoo.store import ModelStore
 
-    _plant(home, [_legacy("old", "scrfd_500m")])
+    _plant(home, [_legacy("old", "scrfd_500m", impl="twoface.detect.scrfd:ScrfdDetector")])
     entry = ModelStore(home).entry("old")
-    assert entry.impl == "twoface.detect.scrfd:ScrfdDetector" and entry.filename == "user-old.onnx"
+    assert entry.arch == "scrfd" and entry.filename == "user-old.onnx"
 
 
 def test_symlinks_planted_in_the_store_are_refused(tmp_path, capsys):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from conftest import rgb, shared_model
 
-from twoface.build import BUILTINS, BuildContext, ModelPool, build, resolve, runnable
+from twoface import registry
+from twoface.build import BuildContext, ModelPool, build, runnable, shipped
 from twoface.cli import main
 from twoface.config import Config, ModelsConfig, OutputConfig, RuntimeConfig, SelectionConfig
 from twoface.errors import UsageError
@@ -24,14 +25,14 @@ NOT_YET = {"codeformer"}  # CodeFormer's own .pth (its ONNX export runs)
 
 # -- the catalogue drives construction -------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
-def test_every_catalogue_entry_names_an_importable_implementation_and_a_sane_spec(name):
+def test_every_catalogue_entry_names_a_registered_component_and_a_sane_spec(name):
     entry = CATALOGUE[name]
+    component = registry.lookup(entry.task, entry.arch)
     if name in NOT_YET:
-        assert entry.impl is None
+        assert component is None
         return
-    target = resolve(
-        entry.impl
-    )  # imports the module (PyTorch ones need torch: the test env has it)
+    assert component is not None and not component.capability.shipped
+    target = component.factory
     assert callable(getattr(target, "from_entry", target))
     spec = entry.preprocess
     assert spec.size is None or spec.size > 0
@@ -39,12 +40,27 @@ def test_every_catalogue_entry_names_an_importable_implementation_and_a_sane_spe
     assert len(spec.mean) == 3 and len(spec.std) == 3 and min(spec.std) > 0
     if entry.pairs_with:
         assert CATALOGUE[entry.pairs_with].task == "identity"
-    assert entry.outputs
+    assert component.capability.produces  # what its file's network outputs
 
 
 def test_builtins_build_and_every_task_lists_its_runnable_names():
     ctx = BuildContext(ModelStore())
-    for name, (task, _) in BUILTINS.items():
+    built_in = [
+        (task, name)
+        for task in ("detect", "landmarks", "identity", "swap")
+        for name in shipped(task)
+    ]
+    assert sorted(built_in) == sorted(
+        [
+            ("detect", "retinaface"),
+            ("detect", "dlib-hog"),
+            ("landmarks", "dlib68"),
+            ("landmarks", "none"),
+            ("identity", "dlib128"),
+            ("swap", "classical"),
+        ]
+    )
+    for task, name in built_in:
         built = build(task, name, ctx)
         assert built is not None and name in runnable(task)
     assert "inswapper_128" in runnable("swap") and "codeformer" not in runnable("restore")
@@ -305,7 +321,7 @@ def test_label_type_follows_the_engine(swapper):
 def test_models_list_runs_column_follows_the_implementations(tmp_path, capsys):
     assert main(["models", "list", "--json", "--models-dir", str(tmp_path)]) == 0
     rows = json.loads(capsys.readouterr().out)["models"]
-    assert all(r["runs"] == (CATALOGUE[r["name"]].impl is not None) for r in rows)
+    assert all(r["runs"] == (r["name"] not in NOT_YET) for r in rows)
 
 
 @pytest.mark.slow

@@ -440,42 +440,37 @@ def browser():
 
 
 PLANTED = {
-    "licence": '<img id="pwn" src="x" onerror="window.__pwned = 1">',
+    "licence": '<img id="pwn" src="x" onerror="window.__pwned = 1"> <b id="bold">bold</b>',
     "notes": "<script>window.__pwned = 2</script>",
-    "outputs": '<b id="bold">bold</b>',
 }
 
 
 @pytest.fixture()
 def planted_store(tmp_path):
     """A store with a user model made by `twoface models import`; yields a function that puts
-    HTML into that entry's licence, notes and outputs texts once a server has registered it.
+    HTML into that entry's licence and notes texts in a server's store catalogue.
     (The issue planted them in user_models.json; that file now keeps only the name, the built-in
-    entry it is like and the suffix, so they are put into the registered entry, where any text
+    entry it is like and the suffix, so they are put into the store's entry, where any text
     the store gives ends up, to keep the page's own defence under test.)"""
     from dataclasses import replace
 
     from conftest import shared_model
 
     from twoface.cli import main
-    from twoface.zoo.catalogue import CATALOGUE
 
     model = tmp_path / "mine.onnx"
     model.write_bytes(shared_model("yunet_n_dynamic.onnx").read_bytes())
     home = tmp_path / "store"
-    saved = dict(CATALOGUE)
 
-    def plant() -> None:
-        CATALOGUE["planted"] = replace(CATALOGUE["planted"], **PLANTED)
+    def plant(store) -> None:
+        store.catalogue = store.catalogue.with_user(
+            [replace(store.catalogue["planted"], **PLANTED)]
+        )
 
-    try:
-        argv = ["models", "--models-dir", str(home), "import", str(model), "--name", "planted"]
-        assert main([*argv, "--like", "yunet_n"]) == 0
-        plant.home = home
-        yield plant
-    finally:
-        CATALOGUE.clear()
-        CATALOGUE.update(saved)
+    argv = ["models", "--models-dir", str(home), "import", str(model), "--name", "planted"]
+    assert main([*argv, "--like", "yunet_n"]) == 0
+    plant.home = home
+    yield plant
 
 
 def _page(browser, port: int):
@@ -493,8 +488,8 @@ def _page(browser, port: int):
 
 def test_browser_store_texts_never_run_as_script(browser, planted_store):
     """Item 17: the licence text ran as script when the Models tab opened."""
-    with running(Settings(models_dir=str(planted_store.home))) as (port, _):
-        planted_store()
+    with running(Settings(models_dir=str(planted_store.home))) as (port, app):
+        planted_store(app.state.backend.store)
         page = _page(browser, port)
         page.click("nav .tab[data-tab='models']")
         row = page.locator("#models tr", has_text="planted")

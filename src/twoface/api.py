@@ -28,6 +28,8 @@ from twoface.config import (
 )
 from twoface.errors import InputError, UsageError
 from twoface.identity import Encoder
+from twoface.io.credentials import credentials_for, signing_key
+from twoface.io.credentials import supports as supports_credentials
 from twoface.io.image import (
     ImageLike,
     LoadedImage,
@@ -40,7 +42,7 @@ from twoface.io.provenance import Label, make_label
 from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection, most_prominent, select
 from twoface.swap import SourceIdentity
-from twoface.swap.base import SourceFace, SwapJob
+from twoface.swap.base import RunState, SourceFace, SwapJob
 from twoface.types import Face
 from twoface.watermark import Watermark
 
@@ -56,6 +58,8 @@ class SwapResult:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the user should know (one line each)
     engine: str = ""  # which engine made it: classical, anime, or a learned generator's name
+    # faces_swapped's indices where the swap changed nothing one can see (twoface.quality)
+    unchanged: list[int] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
@@ -67,6 +71,7 @@ class SwapResult:
             "label": self.label.description if self.label else None,
             "digital_source_type": self.label.source_type if self.label else None,
             "notes": self.notes,
+            "unchanged": self.unchanged,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -81,7 +86,18 @@ class _Request:
 
 
 SELECTION_KEYS = {"similarity", "assign"}
-OUTPUT_KEYS = {"quality", "label", "watermark", "crf", "preset", "codec", "trim", "batch_size"}
+OUTPUT_KEYS = {
+    "quality",
+    "label",
+    "watermark",
+    "crf",
+    "preset",
+    "codec",
+    "trim",
+    "batch_size",
+    "sign_cert",
+    "sign_key",
+}
 
 
 def _request(selection, options, many, reference, target_faces, conveniences) -> _Request:
@@ -133,6 +149,18 @@ def _config_from(config: Config, keywords: dict) -> Config:
 def _stage(report: ProgressCallback | None, name: str, number: int, stages: int = 5) -> None:
     if report is not None:
         report(name, number, stages)
+
+
+def _unchanged(tgt: LoadedImage, jobs, image: np.ndarray) -> list[int]:
+    """The jobs whose face shows no visible change (twoface.quality.visible_change)."""
+    from twoface.quality import UNCHANGED, visible_change
+
+    return [
+        i
+        for i, job in enumerate(jobs)
+        if job.target.landmarks is not None
+        and visible_change(image, tgt.rgb, job.target.landmarks) < UNCHANGED
+    ]
 
 
 def _unturn_points(pts: np.ndarray, k: int, width: int, height: int) -> np.ndarray:
@@ -234,7 +262,7 @@ class Swapper:
                 finish.enhancer,
                 config.runtime,
                 blend=finish.enhancer_blend,
-                weight=finish.enhancer_weight,
+                offered={"weight": finish.enhancer_weight},  # CodeFormer's; GFPGAN has none
             )
         return LearnedEngine(built, maskers, enhancer, pixel_boost=finish.pixel_boost)
 
@@ -364,6 +392,61 @@ class Swapper:
             return selection, [SourceIdentity.combine([f]) for f in src_faces]
         return selection, [SourceIdentity.combine(src_faces)]
 
+    # -- the label and the content credentials ------------------------------------------------
+    def _check_signing(self, options: OutputConfig, output) -> None:
+        """The signing key resolved (and a user's certificate checked) before any work."""
+        if output is not None and options.label:
+            signing_key(options.sign_cert, options.sign_key, self.store.home)
+
+    def _label(
+        self, engine, options: OutputConfig, target, output, identity: bool = False
+    ) -> Label | None:
+        """The output's label and, for a file, the content credentials to sign into it
+        (`identity`: the identity encoder takes part, e.g. in a video's tracking)."""
+        if not options.label:
+            return None
+        creds = None
+        if output is not None:
+            parent = target if isinstance(target, str | os.PathLike) else None
+            creds = credentials_for(
+                options,
+                self.store.home,
+                output=output,
+                models=self.models_used(engine, identity),
+                parent=parent,
+            )
+        return make_label(engine.source_type, credentials=creds)
+
+    @staticmethod
+    def _credential_notes(label: Label | None, output) -> list[str]:
+        if label is None or output is None or supports_credentials(output):
+            return []
+        return [
+            f"{output}: {Path(output).suffix or 'this format'} cannot hold content credentials "
+            "(C2PA); labelled by XMP/metadata alone (JPEG, PNG, WebP, TIFF, GIF, MP4 and MOV "
+            "hold them)"
+        ]
+
+    def models_used(self, engine=None, identity: bool = False) -> tuple[str, ...]:
+        """The models that make this Swapper's outputs (detector, landmarks, the swapper or
+        engine, the identity encoder if built or `identity`, mask models, restorer), by name."""
+        from twoface.mask import MaskSettings
+
+        engine = engine or self.engine
+        models = self.config.models
+        if engine.name == "anime":
+            return (self.anime_detector, "anime")
+        names = [models.detector, models.landmarker, engine.name]
+        if identity or self._encoder is not None:
+            names.append(models.encoder)
+        settings = self.config.finish.masks or MaskSettings()
+        kinds = {getattr(m, "name", "") for m in getattr(engine, "maskers", ())}
+        names += [settings.parser] if "region" in kinds else []
+        names += [settings.occluder] if "occlusion" in kinds else []
+        if getattr(engine, "enhancer", None) is not None and self.config.finish.enhancer:
+            names.append(self.config.finish.enhancer)
+        return tuple(n for n in dict.fromkeys(names) if n and n != "none")
+
     # -- the whole job --------------------------------------------------------------------------
     def swap_image(
         self,
@@ -407,6 +490,7 @@ class Swapper:
         if output is not None:
             output_format(output)
         sources = self._plan(source, target, many, reference, target_faces, output)
+        self._check_signing(req.options, output)
         _stage(report, "read", 1)
         t = time.perf_counter()
         tgt = load_image(target)
@@ -505,9 +589,13 @@ class Swapper:
         """Swap, watermark, label and write: the end every image swap shares."""
         _stage(report, "swap", 4)
         t = time.perf_counter()
+        run = RunState()  # the engine's word on each face comes back in its "notes" slot
+        jobs = [replace(job, run=job.run or run) for job in jobs]
         image = engine.swap([tgt.rgb], jobs)[0]
         timings["swap"] = time.perf_counter() - t
-        label = make_label(engine.source_type) if req.options.label else None
+        unchanged = _unchanged(tgt, jobs, image)
+        parent = None if tgt.format == "array" else tgt.path  # an array has no file to name
+        label = self._label(engine, req.options, parent, output)
         swapped = [job.target for job in jobs]
         alpha = tgt.alpha
         if tgt.turned:  # faces were found on a quarter-turned copy: turn everything back
@@ -523,11 +611,19 @@ class Swapper:
             image, alpha, faces, swapped, label, timings=timings, engine=engine.name
         )
         result.notes = [f"{tgt.path}: {tgt.note}"] if tgt.note else []
+        result.notes += self._credential_notes(label, output)
         if engine is self.engine:  # the anime engine is not the auto choice: no fallback note
             result.notes[:0] = self.notes
         if tgt.turned:
             result.notes.append(
                 f"{tgt.path}: its faces lie on their side; found after a quarter turn"
+            )
+        result.notes += run.slot("notes", list)
+        result.unchanged = unchanged
+        if unchanged:
+            result.notes.append(
+                f"{tgt.path}: the swap changed nothing visible on {len(unchanged)} of "
+                f"{len(jobs)} face(s) (numbers {', '.join(map(str, unchanged))} of the swapped)"
             )
         if output is not None:
             _stage(report, "write", 5)
@@ -667,8 +763,8 @@ class Swapper:
         selection, identities = self._selection_and_sources(
             sources, req.selection.many, reference, target_faces, req.selection.similarity
         )
-        label = make_label(self.engine.source_type) if opts.label else None
-        notes = audio_notes(info, output)
+        label = self._label(self.engine, opts, target, output, identity=track_identity)
+        notes = [*audio_notes(info, output), *self._credential_notes(label, output)]
         result = run_video(
             self.stages(),
             identities,

@@ -292,23 +292,34 @@ def run_batch(
     retry: int = 0,
     runner: Runner | None = None,
     progress: Progress | None = None,
+    after: Callable[[Job | None, Outcome], None] | None = None,
+    pool: Any = None,
 ) -> Summary:
     """Run every item not done yet, each up to 1 + `retry` times; a failure is recorded and the
-    batch goes on. Ctrl-C stops after recording what finished (the state resumes it)."""
-    runner = runner or Runner()
+    batch goes on. Ctrl-C stops after recording what finished (the state resumes it). `after`
+    is called with each job and its outcome once it is recorded (`--report`'s reports).
+
+    `pool`: workers of `twoface.parallel.LocalPool` or `twoface.cluster.RayPool`. The image
+    jobs then run all at once across the workers (each recorded in the state as it finishes),
+    and each video is cut into segments over every worker (`swap_video_segments`)."""
+    runner = _PoolRunner(pool) if pool is not None else (runner or Runner())
     summary = Summary()
     started = time.perf_counter()
     frames_total = 0
+    if pool is not None:
+        runner.images_first(items, state, retry)
     for k, item in enumerate(items, start=1):
         if item.job is None:
             outcome = Outcome(item.label, "failed", error=item.error, exit_code=2, attempts=0)
-        elif state.done(item):
+        elif state.done(item) and not (pool is not None and item.key in runner.first):
             outcome = Outcome(item.label, "skipped", output=item.job.output)
         else:
             outcome = _attempt(runner, item, retry)
             frames_total += outcome.frames or 0
         state.record(item, outcome)
         summary.outcomes.append(outcome)
+        if after is not None:
+            after(item.job, outcome)
         if progress is not None:
             what = {
                 "done": f"done {outcome.label} -> {outcome.output}",
@@ -321,6 +332,48 @@ def run_batch(
             progress(_line(k, len(items), failed, started, what + rate))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _PoolRunner:
+    """`Runner.run` over a worker pool: images answered from the first, all-at-once round
+    (`images_first`), videos through the segment runner."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.first: dict[str, dict] = {}  # job key -> the worker's result (first attempt)
+
+    def images_first(self, items: Sequence[Item], state: State, retry: int) -> None:
+        from twoface.jobs import job_to_json
+
+        todo = [
+            it
+            for it in items
+            if it.job is not None and isinstance(it.job, ImageJob) and not state.done(it)
+        ]
+        if not todo:
+            return
+        for i, result in self.pool.run([job_to_json(it.job) for it in todo]):
+            self.first[todo[i].key] = result
+            if "error" not in result:  # recorded now: a stopped batch resumes after it
+                state.record(todo[i], Outcome(todo[i].label, "done", output=todo[i].job.output))
+
+    def run(self, job: Job):
+        from twoface.jobs import job_to_json
+        from twoface.parallel import error_from, swap_video_segments
+
+        if isinstance(job, VideoJob):
+            return _Figures(**swap_video_segments(job, self.pool))
+        result = self.first.pop(job_key(job), None)
+        if result is None:
+            result = next(iter(self.pool.run([job_to_json(job)])))[1]
+        if "error" in result:
+            raise error_from(result)
+        return result
+
+
+class _Figures:
+    def __init__(self, frames: int = 0, **_: Any) -> None:
+        self.frames = frames
 
 
 def _attempt(runner: Runner, item: Item, retry: int) -> Outcome:

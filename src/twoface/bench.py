@@ -93,18 +93,27 @@ def twoface_codec_fps(clip: Path, out: Path) -> float:
     return n / (time.perf_counter() - t)
 
 
-def random_engine(name: str, device: str | None, half: bool, compile: bool = False):  # noqa: A002
-    """A learned engine of `name`'s architecture with random weights (inswapper family)."""
+def random_engine(
+    name: str,
+    device: str | None,
+    half: bool,
+    compile: bool = False,  # noqa: A002
+    catalogue=None,
+):
+    """A learned engine of `name`'s architecture with random weights (inswapper family).
+    catalogue: the store's (twoface.zoo.store.ModelStore.catalogue; default: the published)."""
     import torch
 
+    from twoface.registry import lookup
     from twoface.swap.base import GeneratorSpec, PerSource
     from twoface.swap.engine import LearnedEngine
     from twoface.swap.inswapper import InswapperGenerator
-    from twoface.swap.styletransfer import StyleTransferModel
+    from twoface.swap.styletransfer_net import StyleTransferModel
     from twoface.zoo.catalogue import CATALOGUE
 
-    entry = CATALOGUE[name]
-    if entry.arch not in ("inswapper", "reswapper"):
+    entry = (CATALOGUE if catalogue is None else catalogue).get(name)
+    comp = lookup(entry.task, entry.arch) if entry is not None else None
+    if comp is None or comp.factory is not InswapperGenerator:
         raise UsageError(
             f"bench: {name} is not installed, and random weights are built for the inswapper "
             "family only; install the file or bench inswapper_128",
@@ -179,7 +188,7 @@ def run(
             sw = Swapper(Config(models, runtime))
         except ModelError:
             sw = Swapper(Config(replace(models, swapper="classical"), runtime))
-            sw.engine = random_engine(swapper, device, half, compile)
+            sw.engine = random_engine(swapper, device, half, compile, sw.store.catalogue)
             report["random_weights"] = True
         # Warm up (kernels, caches, the source latent) outside the timed runs.
         sw.swap_image(source, _first_frame(clip), many=faces > 1)

@@ -1,12 +1,17 @@
 """The one place names become objects.
 
-A name is either built in (shipped with the package: `BUILTINS`) or a catalogue entry, and each
-names its implementation as "module:attribute". `build(task, name)` imports it and calls its
-`from_entry(entry, ctx)` (or the attribute itself, for a plain factory function), so adding a
-model is one module and one catalogue entry. An unknown name, a name of another task, or an entry
-twoface cannot run yet is a one-line UsageError that lists the runnable choices (exit 2). The swapper
-name `auto` (the default) is decided here too, by `choose_swapper`: the best learned swapper the
-store holds, else the classical engine with a note that it is the offline fallback.
+A name is either a shipped component's (registered with `shipped=True`: `retinaface`,
+`dlib-hog`, `dlib68`, `none`, `dlib128`, `classical`) or a catalogue entry of the model store
+(`store.catalogue`: the published entries and that store's user models), whose task and
+architecture name a registered component (twoface.registry). `build(task, name, ctx)` finds
+the component, parses the options given through its options dataclass (an unknown key or a bad
+value is one UsageError naming it, the valid keys and a field id) and calls its factory
+(`from_entry(entry, ctx)`, entry None for a shipped one). Nothing read from data is imported:
+adding a model is one registered module and its catalogue entries. An unknown name, a name of
+another task, or an entry twoface cannot run yet is a one-line UsageError that lists the
+runnable choices (exit 2). The swapper name `auto` (the default) is decided here too, by
+`choose_swapper`: the best learned swapper the store holds, else the classical engine with a
+note that it is the offline fallback.
 
 `ModelPool` keeps what was built, keyed by (task, name, device, dtype, options), so image swaps,
 video swaps and later the UI share loaded models.
@@ -14,48 +19,86 @@ video swaps and later the UI share loaded models.
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from twoface.config import RuntimeConfig
+from twoface import registry
+from twoface.config import ModelsConfig, RuntimeConfig
 from twoface.errors import UsageError
+from twoface.registry import TASK_WORDS, Component
 from twoface.zoo.catalogue import CATALOGUE, ModelEntry
 
-# Built-in models: (task, implementation). They need no file from the store.
-BUILTINS: dict[str, tuple[str, str]] = {
-    "retinaface": ("detect", "twoface.detect.retinaface:RetinaFaceDetector"),
-    "dlib-hog": ("detect", "twoface.detect.dlib_hog:DlibHogDetector"),
-    "dlib68": ("landmarks", "twoface.landmarks.dlib68:Dlib68Landmarker"),
-    "none": ("landmarks", "twoface.landmarks.keypoints_only:KeypointsOnly"),
-    "dlib128": ("identity", "twoface.identity.dlib128:Dlib128Encoder"),
-    "classical": ("swap", "twoface.swap.classical:ClassicalEngine"),
-}
-# What a task's names are called in messages.
-TASK_WORDS = {
-    "detect": "detector",
-    "anime-detect": "anime detector",
-    "landmarks": "landmarker",
-    "anime-landmarks": "anime landmarker",
-    "identity": "encoder",
-    "swap": "swapper",
-    "parse": "face parser",
-    "occlude": "occluder",
-    "restore": "enhancer",
-}
+__all__ = [
+    "AUTO",
+    "FALLBACK_NOTE",
+    "TASK_WORDS",
+    "BuildContext",
+    "ModelPool",
+    "build",
+    "choose_swapper",
+    "component_for",
+    "runnable",
+    "runs_today",
+    "shipped",
+]
 
 
-def resolve(impl: str) -> Any:
-    module, _, attr = impl.partition(":")
-    return getattr(importlib.import_module(module), attr)
+def shipped(task: str) -> list[str]:
+    """The names of `task`'s shipped components (they need no file), the default first."""
+    defaults = ModelsConfig()
+    default = {"detect": defaults.detector, "landmarks": defaults.landmarker}.get(task)
+    names = [c.name for c in registry.components(task) if c.capability.shipped]
+    return sorted(names, key=lambda n: n != default)
 
 
-def runnable(task: str) -> list[str]:
-    """Names of `task` twoface can build: built-ins first, then catalogue entries with an
-    implementation."""
-    names = [n for n, (t, _) in BUILTINS.items() if t == task]
-    return names + [e.name for e in CATALOGUE.values() if e.task == task and e.impl]
+def _zoo_component(entry: ModelEntry) -> Component | None:
+    """The registered architecture that runs `entry`'s file; None: catalogued, not runnable."""
+    comp = registry.lookup(entry.task, entry.arch)
+    return comp if comp is not None and not comp.capability.shipped else None
+
+
+def runnable(task: str, catalogue: Mapping[str, ModelEntry] | None = None) -> list[str]:
+    """Names of `task` twoface can build: the shipped components first, then the catalogue's
+    entries (the published catalogue unless a store's is given) whose architecture is
+    registered."""
+    entries = (catalogue if catalogue is not None else CATALOGUE).values()
+    return shipped(task) + [e.name for e in entries if e.task == task and _zoo_component(e)]
+
+
+def runs_today(name: str, catalogue: Mapping[str, ModelEntry] | None = None) -> bool:
+    """Whether `name` is a shipped component or a catalogue entry twoface can run."""
+    entry = (catalogue if catalogue is not None else CATALOGUE).get(name)
+    if entry is not None:
+        return _zoo_component(entry) is not None
+    return any(c.name == name and c.capability.shipped for c in registry.components())
+
+
+def component_for(
+    task: str, name: str, catalogue: Mapping[str, ModelEntry] | None = None
+) -> tuple[Component, ModelEntry | None]:
+    """(the registered component, the catalogue entry or None when shipped) of model `name` of
+    `task`; a one-line UsageError listing the runnable names otherwise."""
+    catalogue = catalogue if catalogue is not None else CATALOGUE
+    word = TASK_WORDS.get(task, task)
+    comp = registry.lookup(task, name)
+    if comp is not None and comp.capability.shipped:
+        return comp, None
+    entry = catalogue.get(name)
+    if entry is None or entry.task != task:
+        raise UsageError(
+            f"unknown {word} {name!r}; choose from {', '.join(runnable(task, catalogue))}", task
+        )
+    comp = _zoo_component(entry)
+    if comp is None:
+        raise UsageError(
+            f"{word} {name} is in the catalogue but twoface cannot run it yet; "
+            f"choose from {', '.join(runnable(task, catalogue))}",
+            task,
+        )
+    return comp, entry
 
 
 AUTO = "auto"  # the default swapper: the best learned one installed, else the classical engine
@@ -95,12 +138,13 @@ def choose_swapper(store) -> tuple[str, str | None]:
     Only looks at files (no download, no load), so it is offline and quick."""
     import importlib.util
 
+    catalogue = store.catalogue
     torch = None  # looked up once, only if a PyTorch-format file is installed
     for name in SWAPPER_PREFERENCE:
-        entry = CATALOGUE.get(name)
-        if entry is None or entry.impl is None or not store.path(entry).is_file():
+        entry = catalogue.get(name)
+        if entry is None or _zoo_component(entry) is None or not store.path(entry).is_file():
             continue
-        pair = CATALOGUE.get(entry.pairs_with) if entry.pairs_with else None
+        pair = catalogue.get(entry.pairs_with) if entry.pairs_with else None
         if entry.pairs_with and (pair is None or not store.path(pair).is_file()):
             continue
         if "torch" in (entry.format, pair.format if pair else None):
@@ -112,20 +156,24 @@ def choose_swapper(store) -> tuple[str, str | None]:
     return "classical", FALLBACK_NOTE
 
 
-def runs_today(name: str) -> bool:
-    entry = CATALOGUE.get(name)
-    return name in BUILTINS or (entry is not None and entry.impl is not None)
+def _values(options: Any) -> dict[str, Any]:
+    """Parsed options (a dataclass) or raw ones (a mapping) as keywords; None means "the
+    component's own default" and is left out."""
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        options = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    return {k: v for k, v in dict(options or {}).items() if v is not None}
 
 
 @dataclass
 class BuildContext:
-    """What an implementation's `from_entry` may use: the store (files), the runtime, the pool
-    (to build what it pairs with), and options for its constructor."""
+    """What a component's factory may use: the store (files and its catalogue), the runtime,
+    the pool (to build what it pairs with), and its options: given as a mapping, parsed by
+    `build` into the component's options dataclass before the factory runs."""
 
     store: Any
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     pool: ModelPool | None = None
-    options: dict = field(default_factory=dict)
+    options: Any = field(default_factory=dict)
 
     def find(self, entry: ModelEntry | str):
         """The cached file of an entry (one-line ModelError saying how to get it otherwise)."""
@@ -134,7 +182,7 @@ class BuildContext:
     def construct(self, cls, *args, spec: dict | None = None, **preferred):
         """cls(*args, **kwargs) with the runtime settings and options its constructor accepts.
         `spec`: values from the catalogue entry's spec (size, mean, std ...), passed only to
-        parameters the constructor names."""
+        parameters the constructor names and only where no option gives them."""
         settings = {
             "runtime": self.runtime.runtime,
             "device": self.runtime.device,
@@ -144,8 +192,7 @@ class BuildContext:
         params = inspect.signature(cls).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         accepted = {k: v for k, v in settings.items() if k in params}
-        # Options are the caller's own (e.g. threads): offered to whoever takes them.
-        options = {**self.options, **preferred}
+        options = {**_values(self.options), **preferred}
         accepted |= {k: v for k, v in options.items() if takes_any or k in params}
         accepted |= {
             k: v
@@ -156,34 +203,19 @@ class BuildContext:
 
 
 def build(task: str, name: str, ctx: BuildContext):
-    """The object for model `name` of `task` (a detector, landmarker, encoder, generator...)."""
-    word = TASK_WORDS.get(task, task)
-    if name in BUILTINS:
-        built_task, impl = BUILTINS[name]
-        if built_task != task:
-            raise _unknown(task, name, word)
-        factory = resolve(impl)
-        maker = getattr(factory, "from_entry", None)
-        return maker(None, ctx) if maker else ctx.construct(factory)
-    entry = CATALOGUE.get(name)
-    if entry is None or entry.task != task:
-        raise _unknown(task, name, word)
-    if entry.impl is None:
-        raise UsageError(
-            f"{word} {name} is in the catalogue but twoface cannot run it yet; "
-            f"choose from {', '.join(runnable(task))}",
-            task,
-        )
-    if entry.format == "torch" or (ctx.runtime.runtime == "torch" and entry.format == "onnx"):
+    """The object for model `name` of `task` (a detector, landmarker, encoder, generator...),
+    its options (ctx.options) checked by the component's options dataclass first."""
+    comp, entry = component_for(task, name, ctx.store.catalogue)
+    options = registry.parse_options(task, comp.name, ctx.options)
+    if entry is not None and (
+        entry.format == "torch" or (ctx.runtime.runtime == "torch" and entry.format == "onnx")
+    ):
         from twoface.runtime import require_torch
 
-        require_torch(f"{word} {name}")
-    factory = resolve(entry.impl)
+        require_torch(f"{TASK_WORDS.get(task, task)} {name}")
+    factory = comp.factory
+    ctx = dataclasses.replace(ctx, options=options)
     return getattr(factory, "from_entry", factory)(entry, ctx)
-
-
-def _unknown(task: str, name: str, word: str) -> UsageError:
-    return UsageError(f"unknown {word} {name!r}; choose from {', '.join(runnable(task))}", task)
 
 
 class ModelPool:
@@ -194,8 +226,23 @@ class ModelPool:
         self.runtime = runtime or RuntimeConfig()
         self._models: dict[tuple, Any] = {}
 
-    def get(self, task: str, name: str, runtime: RuntimeConfig | None = None, **options):
+    def get(
+        self,
+        task: str,
+        name: str,
+        runtime: RuntimeConfig | None = None,
+        *,
+        offered: Mapping[str, Any] | None = None,
+        **options,
+    ):
+        """The built model; `options` are checked by its component (an unknown key is one
+        UsageError), `offered` values go only to a component whose options name them (the
+        finish's enhancer weight is CodeFormer's fidelity; a GFPGAN .pth has none)."""
         rt = runtime or self.runtime
+        if offered:
+            comp, _ = component_for(task, name, self.store.catalogue)
+            takes = {f.name for f in dataclasses.fields(comp.options)}
+            options = {**{k: v for k, v in offered.items() if k in takes}, **options}
         key = (
             task,
             name,

@@ -84,7 +84,10 @@ class SelectionConfig:
 
 @dataclass(frozen=True, slots=True)
 class OutputConfig:
-    """How results are written: image quality, label, watermark, and the video encode."""
+    """How results are written: image quality, label, watermark, and the video encode.
+    sign_cert / sign_key: the PEM certificate chain and private key that sign the content
+    credentials (C2PA) of a labelled output; None (both): this install's own key, made in the
+    model store on first use (twoface.io.credentials)."""
 
     quality: int = 95
     label: bool = True
@@ -94,8 +97,19 @@ class OutputConfig:
     codec: str | None = None
     trim: tuple[float, float] | None = None
     batch_size: int = 8
+    sign_cert: str | None = None
+    sign_key: str | None = None
 
     def __post_init__(self) -> None:
+        if (self.sign_cert is None) != (self.sign_key is None):
+            if self.sign_key is None:
+                raise UsageError(
+                    "sign_key is missing: a certificate signs only with its private key",
+                    "sign_key",
+                )
+            raise UsageError(
+                "sign_cert is missing: the private key needs its certificate chain", "sign_cert"
+            )
         if not 1 <= self.quality <= 100:
             raise UsageError(f"quality must be between 1 and 100, got {self.quality}", "quality")
         if self.trim is not None:

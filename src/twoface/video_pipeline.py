@@ -510,6 +510,9 @@ class StreamSwapper:
         self.stage = _SwapStage(
             stages, sources, selection, self.dt, self.timings, Tracker(), hold=False
         )
+        from twoface.swap.classical.work import mark_live
+
+        mark_live(self.stage.run)  # engines with a live mode (the classical) read it
 
     def swap(self, frame: np.ndarray, dt: float | None = None) -> tuple[np.ndarray, int]:
         """The frame swapped, and how many faces were."""

@@ -18,13 +18,12 @@ LANDMARK_MODEL = "anime_hrnetv2"
 def find_weights(store, name: str):
     """The .pth of `name`, else its model-hub .safetensors copy; the .pth's message if neither."""
     from twoface.errors import ModelError
-    from twoface.zoo.catalogue import CATALOGUE
 
     try:
         return store.find(name)
     except ModelError:
         alt = f"{name}_safetensors"
-        if alt in CATALOGUE and store.path(CATALOGUE[alt]).is_file():
+        if alt in store.catalogue and store.path(store.catalogue[alt]).is_file():
             return store.path(store.entry(alt))
         raise
 

@@ -5,15 +5,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from twoface.detect.base import Detector
 from twoface.errors import ModelError
+from twoface.registry import option, register
 from twoface.types import Face
 
 
+@dataclass(frozen=True)
+class CascadeOptions:
+    scale_factor: float = option(1.1, "the scale step between the cascade's passes")
+    min_neighbors: int = option(5, "overlapping hits a face needs to be kept")
+    min_size: int = option(24, "the smallest face found (pixels)")
+
+
+@register(
+    "anime-detect",
+    "lbp_cascade",
+    options=CascadeOptions,
+    consumes=("frames",),
+    produces=("boxes",),
+    shipped=False,
+    summary="nagadomi's lbpcascade_animeface (OpenCV CascadeClassifier)",
+)
 class CascadeAnimeDetector(Detector):
     name = "anime_lbpcascade"
 

@@ -14,12 +14,14 @@ Poisson cloning, wide feathering) would smear lines and muddy flat colours. Here
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from twoface.anime.layout import face_outline
-from twoface.swap.base import Engine, SourceFace, SwapJob
+from twoface.registry import option, register
+from twoface.swap.base import COMPOSITE, Engine, SourceFace, SwapJob
 from twoface.swap.classical import piecewise_affine_maps
 from twoface.types import Face
 
@@ -85,6 +87,22 @@ def _cheeks(shape, box: np.ndarray) -> np.ndarray:
     return m
 
 
+@dataclass(frozen=True)
+class AnimeOptions:
+    feather: float = option(0.015, "the pasted edge's feather, times the face size")
+    palette: bool = option(True, "move the source's colours to the target face's statistics (Lab)")
+
+
+@register(
+    "anime-swap",
+    "anime",
+    options=AnimeOptions,
+    architecture="box-driven warp for line art (no model file)",
+    consumes=("frames", "faces"),
+    produces=("swapped frames",),
+    label=COMPOSITE,
+    summary="the line-art swap for illustrations (--anime)",
+)
 class AnimeEngine(Engine):
     name = "anime"
     source_type = "compositeSynthetic"  # a warp of the source drawing; no trained model

@@ -1,11 +1,13 @@
-"""Command line: `twoface swap | detect | inspect | models | bench | ui | live | dataset | train |
-components`. Parsing, messages and exit codes only; each command is a module of this package
-(`add_parser(sub)` and `run(args)`).
+"""Command line: `twoface swap | batch | eval | detect | inspect | models | bench | ui | live |
+dataset | train | components`. Parsing, messages and exit codes only; each command is a module
+of this package (`add_parser(sub)` and `run(args)`).
 
 Exit codes: 0 success; 1 `inspect` found no label; 2 usage error; 3 input error; 4 model file
 missing, corrupt or not downloadable; 5 the output cannot be written (disk full, no permission);
-70 internal error (a bug: please report it; --verbose shows the traceback); 130 interrupted
-(Ctrl-C); 141 the output pipe was closed (`| head`); 143 terminated (SIGTERM).
+6 a batch in which some job failed; 7 `inspect` found a label whose content credentials (C2PA)
+fail validation (tampered or invalid); 70 internal error (a bug: please report it; --verbose
+shows the traceback); 130 interrupted (Ctrl-C); 141 the output pipe was closed (`| head`); 143
+terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from twoface.cli import (
     train,
     ui,
 )
+from twoface.cli import eval as eval_
 from twoface.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -42,7 +45,7 @@ from twoface.cli.common import (
 )
 from twoface.errors import TwofaceError, UsageError
 
-COMMANDS = (swap, batch, detect, models, bench, train, ui, live, inspect, components)
+COMMANDS = (swap, batch, eval_, detect, models, bench, train, ui, live, inspect, components)
 
 
 def _runner(command: str):

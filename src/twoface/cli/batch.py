@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from twoface.cli.common import store_options
+from twoface.cli.common import ray_options, ray_pool, signing_options, store_options
 
 
 def add_parser(sub) -> None:
@@ -34,6 +34,13 @@ def add_parser(sub) -> None:
         default="auto",
         help="a line per job on stderr: auto (only on a terminal), on, off",
     )
+    b.add_argument(
+        "--report",
+        metavar="DIR",
+        help="a quality report (twoface eval) of each finished job in DIR, and DIR/index.html",
+    )
+    signing_options(b)  # for the jobs that name no certificate of their own
+    ray_options(b)
     store_options(b)
 
 
@@ -57,6 +64,35 @@ def report(summary, as_json: bool) -> int:
     return summary.exit_code
 
 
+def with_signing(items: list, cert: str | None, key: str | None, models_dir) -> list:
+    """The items with the command line's certificate and key where a job names none (a job's
+    own `write.sign_cert` wins); the certificates checked once, before any job runs."""
+    from dataclasses import replace
+
+    from twoface.batch import job_key
+    from twoface.config import OutputConfig
+    from twoface.io.credentials import check_signing
+
+    check_signing(OutputConfig(sign_cert=cert, sign_key=key), models_dir)
+    out = []
+    for item in items:
+        job = item.job
+        if job is not None and cert is not None and job.write.sign_cert is None:
+            job = replace(job, write=replace(job.write, sign_cert=cert, sign_key=key))
+            item = replace(item, job=job, key=job_key(job))
+        out.append(item)
+    return out
+
+
+def reports_sink(folder: str | None):
+    """`--report DIR`: a quality report per finished job and an index (twoface.evaluate)."""
+    if not folder:
+        return None
+    from twoface.evaluate import BatchReports
+
+    return BatchReports(folder)
+
+
 def progress_sink(mode: str):
     from twoface.batch import stderr_progress
 
@@ -73,6 +109,19 @@ def run(args) -> int:
         raise UsageError(f"--retry must be 0 or more, got {args.retry}", "retry")
     manifest = Path(args.manifest)
     items = with_models(read_manifest(manifest), args.models_dir, args.offline)
+    items = with_signing(items, args.sign_cert, args.sign_key, args.models_dir)
     state = State(Path(args.state) if args.state else default_state(manifest))
-    summary = run_batch(items, state, retry=args.retry, progress=progress_sink(args.progress))
+    pool = ray_pool(args)
+    try:
+        summary = run_batch(
+            items,
+            state,
+            retry=args.retry,
+            progress=progress_sink(args.progress),
+            after=reports_sink(args.report),
+            pool=pool,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
     return report(summary, args.json)

@@ -12,6 +12,7 @@ from twoface.errors import TwofaceError, UsageError
 
 EXIT_OK, EXIT_UNLABELLED, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_INTERNAL, EXIT_PIPE, EXIT_TERMINATED = 70, 141, 143
+EXIT_TAMPERED = 7  # `inspect`: labelled, but the content credentials fail validation
 MODELS_DIR_HELP = (
     "model store folder (default: $TWOFACE_HOME, else ~/.cache/twoface); "
     "files live in its models/ subfolder"
@@ -193,6 +194,19 @@ def finish_settings(args):
     return FinishConfig(**{k: v for k, v in finish.items() if v is not None})
 
 
+def signing_options(p: argparse.ArgumentParser) -> None:
+    """--sign-cert and --sign-key: the certificate and key that sign the content credentials."""
+    p.add_argument(
+        "--sign-cert",
+        metavar="PEM",
+        help="sign the content credentials (C2PA) with this certificate chain (PEM, signing "
+        "certificate first); default: this install's own key, which no public validator trusts",
+    )
+    p.add_argument(
+        "--sign-key", metavar="PEM", help="the private key of --sign-cert (unencrypted PEM)"
+    )
+
+
 def store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
     """--models-dir and --offline, accepted before and after the subcommand: the copies on
     subcommands default to SUPPRESS so they never undo what was given before them."""
@@ -270,6 +284,8 @@ FLAGS = {
     "identity": "--encoder",
     "landmarks": "--landmarks",
     "anime-detect": "--detector",
+    "sign_cert": "--sign-cert",
+    "sign_key": "--sign-key",
 }
 
 
@@ -305,3 +321,44 @@ def silence_stdout() -> None:
 
 def comma_names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def ray_options(p) -> None:
+    """`--ray [ADDRESS]` and the actor settings (twoface.cluster; the `cluster` extra)."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run the jobs on a Ray cluster: auto (RAY_ADDRESS or the running `ray start` "
+        "cluster, else a Ray started here) or HOST:PORT; videos are cut into segments over "
+        "the actors (needs twoface[cluster])",
+    )
+    p.add_argument(
+        "--actors", type=int, metavar="N", help="Ray actors (default: one per GPU, else per CPU)"
+    )
+    p.add_argument(
+        "--gpus-per-actor",
+        type=float,
+        metavar="F",
+        help="GPUs per Ray actor; 0.5 puts two actors on one GPU (default 1 where there are GPUs)",
+    )
+    p.add_argument(
+        "--cpus-per-actor", type=float, default=1.0, metavar="F", help="CPUs per Ray actor (1)"
+    )
+
+
+def ray_pool(args):
+    """The Ray pool `--ray` asks for, or None."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from twoface.cluster import RayPool, RaySettings
+
+    return RayPool(
+        RaySettings(
+            address=args.ray,
+            actors=args.actors,
+            gpus=args.gpus_per_actor,
+            cpus=args.cpus_per_actor,
+        )
+    )

@@ -13,6 +13,7 @@ from twoface.cli.common import (
     config_from,
     model_options,
     say_note,
+    signing_options,
 )
 
 
@@ -41,6 +42,7 @@ def add_parser(sub) -> None:
     lv.add_argument("--frames", type=int, metavar="N", help="stop after N frames in")
     lv.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
     lv.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
+    signing_options(lv)  # for --record
     model_options(lv, swap=True)
     lv.set_defaults(swapper=None)  # live: the fastest installed unless one is named
 
@@ -61,9 +63,15 @@ def _live(args) -> int:
     if args.device:
         check_device(args.device)
     # Everything that can be refused is refused before a model loads (seconds, not minutes).
+    signing = None
     if args.record:
+        from twoface.config import OutputConfig
+        from twoface.io.credentials import check_signing
+
         camera_file = [args.camera] if os.path.isfile(args.camera) else []
         check_record_path(args.record, [*args.source, *camera_file])
+        signing = OutputConfig(sign_cert=args.sign_cert, sign_key=args.sign_key)
+        check_signing(signing, args.models_dir)
     if args.show:
         check_window()  # a display that is missing, refuses or never answers: one line
     if not (args.show or args.virtual_cam or args.record):
@@ -98,11 +106,16 @@ def _live(args) -> int:
     recorder = None
     with contextlib.ExitStack() as stack:
         if args.record:
+            from twoface.io.credentials import credentials_for
             from twoface.io.provenance import make_label
 
             # Written atomically: whole when the session ends (Ctrl-C and q included), nothing
-            # at the path if it fails or is terminated.
-            label = make_label(swapper.engine.source_type)
+            # at the path if it fails or is terminated. Signed as well (MP4/MOV): a camera has
+            # no file to name as the parent, so the manifest says "created".
+            creds = credentials_for(
+                signing, swapper.store.home, output=args.record, models=swapper.models_used()
+            )
+            label = make_label(swapper.engine.source_type, credentials=creds)
             recorder = stack.enter_context(recording(args.record, label))
             sinks.append(recorder)
         try:

@@ -57,12 +57,12 @@ def add_parser(sub) -> None:
         store_options(action)
 
 
-def _runnable() -> set[str]:
-    """Catalogue names twoface can run today: those naming an implementation (twoface.build)."""
+def _runnable(catalogue) -> set[str]:
+    """The store's catalogue names twoface can run today: those whose architecture is a
+    registered component (twoface.registry, through twoface.build)."""
     from twoface.build import runs_today
-    from twoface.zoo.catalogue import CATALOGUE
 
-    return {name for name in CATALOGUE if runs_today(name)}
+    return {name for name in catalogue if runs_today(name, catalogue)}
 
 
 LIST_LEGEND = (
@@ -72,14 +72,13 @@ LIST_LEGEND = (
 
 
 def _models(args) -> int:
-    from twoface.zoo.catalogue import CATALOGUE
     from twoface.zoo.store import ModelStore, progress_bar
 
     store = ModelStore(args.models_dir, offline=args.offline)
     if args.action == "list":
-        runnable = _runnable()
+        runnable = _runnable(store.catalogue)
         rows = []
-        for e in CATALOGUE.values():
+        for e in store.catalogue.values():
             st = store.status(e)
             rows.append(
                 {
@@ -146,7 +145,7 @@ def _models(args) -> int:
         removed = store.unpin(args.name)
         print(f"{args.name}: " + (f"removed {', '.join(removed)}" if removed else "nothing pinned"))
         return EXIT_OK
-    names = args.names or [e.name for e in CATALOGUE.values() if store.path(e).is_file()]
+    names = args.names or [e.name for e in store.catalogue.values() if store.path(e).is_file()]
     results = [store.status(store.entry(n), rehash=True) for n in names]
     if args.json:
         print(json.dumps([{"name": r.name, "state": r.state, "detail": r.detail} for r in results]))

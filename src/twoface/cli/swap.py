@@ -9,13 +9,15 @@ from pathlib import Path
 
 from twoface.cli.common import (
     EXIT_OK,
-    FINISH_FLAGS,
     check_device,
     comma_names,
     config_from,
     finish_options,
     model_options,
+    ray_options,
+    ray_pool,
     say_note,
+    signing_options,
     verb,
 )
 from twoface.errors import UsageError
@@ -138,9 +140,17 @@ def add_parser(sub) -> None:
     s.add_argument(
         "--no-label",
         action="store_true",
-        help="do not write the AI-generated label (not recommended)",
+        help="do not write the AI-generated label nor the content credentials (not recommended)",
     )
+    signing_options(s)
+    ray_options(s)
     s.add_argument("--json", action="store_true", help="print a JSON summary")
+    s.add_argument(
+        "--report",
+        metavar="PATH",
+        help="also write a quality report of the output (twoface eval): an HTML page, or JSON "
+        "for a .json name; with several targets a folder (a report per job and index.html)",
+    )
 
 
 def _assignments(text: str) -> tuple[tuple[int, int], ...]:
@@ -165,47 +175,23 @@ def _ignored_options(args, video: bool) -> list[str]:
             notes.append(f"{', '.join(given)} {verb(given)} to video outputs; ignored for an image")
     elif args.quality is not None and not args.output.lower().endswith(".webp"):
         notes.append("--quality applies to JPEG/WebP images; ignored for a video")
+    if args.no_label and args.sign_cert:
+        notes.append("--sign-cert and --sign-key sign the label; ignored with --no-label")
     if args.similarity is not None and not (args.reference or args.target_faces):
         notes.append("--similarity applies with --reference or --target-faces; ignored")
-    given = [k for k in FINISH_FLAGS if getattr(args, k) is not None]
-    classical = args.swapper == "classical" and not args.anime
-    if classical:
-        # The classical engine takes the model masks (region, occlusion) and their options.
-        given = [k for k in given if k not in ("mask", "mask_regions", "parser", "occluder")]
-    finish = [f"--{k.replace('_', '-')}" for k in given]
-    others = [m for m in (args.mask or ()) if m not in ("region", "occlusion")]
-    if classical and others:
-        finish.append(f"--mask {','.join(others)}")
-    if finish and (args.swapper == "classical" or args.anime):
-        notes.append(
-            f"{', '.join(finish)} {verb(finish)} to learned swappers; the classical and anime "
-            "engines mask and blend by their own rules"
-        )
-    zoo_detector = args.detector not in (None, "retinaface", "dlib-hog")
-    if args.swapper == "classical" and not zoo_detector:
-        torch_only = [
-            flag
-            for flag, given in (
-                ("--device", args.device is not None),
-                ("--half", args.half),
-                ("--compile", args.compile),
-                ("--runtime torch", args.runtime == "torch"),
-            )
-            if given
-        ]
-        if torch_only and not args.anime:
-            notes.append(
-                f"{', '.join(torch_only)} {verb(torch_only)} to zoo models; the classical engine and "
-                "the built-in detector run on the CPU without them"
-            )
-    elif (args.half or args.compile) and args.runtime != "torch":
-        notes.append("--half and --compile apply with --runtime torch; ignored")
+    # Finishing and runtime flags: from what the components in play consume (their
+    # capability records), not a hand list.
+    from twoface.cli.components import unused_flags
+    from twoface.zoo.store import ModelStore
+
+    notes += unused_flags(args, ModelStore(args.models_dir, args.offline).catalogue)
     return notes
 
 
 def _swap(args) -> int:
     from twoface.api import Swapper
     from twoface.config import OutputConfig, SelectionConfig, as_tuple
+    from twoface.io.credentials import check_signing
     from twoface.io.video import is_video_path
 
     if len(args.target) > 1 or Path(args.target[0]).is_dir():
@@ -252,12 +238,24 @@ def _swap(args) -> int:
         preset=args.preset or "medium",
         codec=args.codec,
         trim=tuple(args.trim) if args.trim else None,
+        sign_cert=args.sign_cert,
+        sign_key=args.sign_key,
     )
     if args.devices and not video:
         raise UsageError(f"{args.target}: --devices applies to videos")
-    if video and args.devices and len(args.devices) > 1:
+    if args.ray is not None and not video:
+        raise UsageError(f"{args.target}: --ray applies to videos and to several targets")
+    if args.ray is not None and args.devices:
+        raise UsageError("--ray and --devices are two ways to spread one video: give one")
+    if args.report:
+        from twoface.evaluate import check_report_path
+
+        check_report_path(args.report, [*args.source, args.target, args.output])
+    check_signing(options, args.models_dir)  # a certificate refused before any model loads
+    if video and (args.ray is not None or (args.devices and len(args.devices) > 1)):
         # The workers load the models; the parent only splits and joins.
         code = _swap_parallel(args, config, selection, options)
+        _report(args, None, None)
         if fallback and sys.stderr.isatty():
             say_note(fallback)
         return code
@@ -289,6 +287,7 @@ def _swap(args) -> int:
             f"{args.output}: swapped {len(result.faces_swapped)} of {len(result.faces_found)} "
             f"face(s) in {result.timings['total']:.2f} s"
             + ("" if result.label else " (unlabelled)")
+            + (f", {len(result.unchanged)} with no visible change" if result.unchanged else "")
         )
     if fallback and getattr(result, "engine", "classical") != "anime":
         result.notes.insert(0, fallback)  # in --json's notes always
@@ -297,16 +296,46 @@ def _swap(args) -> int:
         # work, so an error stays the only line, and never in a script's piped stderr.
         if note is not fallback or sys.stderr.isatty():
             say_note(note)
-    print(json.dumps(result.summary(), indent=2) if args.json else line)
+    report = _report(args, swapper, None if args.json else line)
+    summary = result.summary() | ({"report": report} if report else {})
+    if args.json or not report:
+        print(json.dumps(summary, indent=2) if args.json else line)
     return EXIT_OK
+
+
+def _report(args, swapper, line: str | None) -> dict | None:
+    """`--report PATH`: the output measured against its source and target (twoface.evaluate);
+    a report that cannot be made is a note, the swap stands."""
+    if not args.report:
+        return None
+    from twoface.evaluate import swap_report
+
+    report = swap_report(
+        args.report,
+        args.source,
+        args.target,
+        args.output,
+        swapper=args.swapper,
+        trim=tuple(args.trim) if args.trim else None,
+        pool=swapper.pool if swapper is not None else None,
+    )
+    if "error" in report:
+        say_note(f"no quality report: {report['error']}")
+    if line is not None:
+        flags = len(report.get("flags", []))
+        print(
+            line + (f"\nreport: {args.report} ({flags} flag(s))" if "error" not in report else "")
+        )
+    return report
 
 
 def _swap_many(args) -> int:
     """`-t A B ... | -t DIR/ -o OUTDIR/`: one job per target file, run as a batch (models loaded
     once, a state file in OUTDIR so a re-run resumes; twoface.batch)."""
     from twoface.batch import State, jobs_for_targets, run_batch
-    from twoface.cli.batch import progress_sink, report
+    from twoface.cli.batch import progress_sink, report, reports_sink
     from twoface.config import OutputConfig, SelectionConfig, as_tuple
+    from twoface.io.credentials import check_signing
     from twoface.jobs import ImageJob
 
     out = Path(args.output)
@@ -316,6 +345,10 @@ def _swap_many(args) -> int:
         raise UsageError(f"{out}: its folder {out.parent} does not exist")
     if args.devices:
         raise UsageError("--devices takes one video; several targets run one after another")
+    signing = OutputConfig(
+        label=not args.no_label, sign_cert=args.sign_cert, sign_key=args.sign_key
+    )
+    check_signing(signing, args.models_dir)  # once, before the folder: not a failure per job
     out.mkdir(exist_ok=True)
     config = config_from(args)
     template = ImageJob(
@@ -340,36 +373,70 @@ def _swap_many(args) -> int:
             preset=args.preset or "medium",
             codec=args.codec,
             trim=tuple(args.trim) if args.trim else None,
+            sign_cert=args.sign_cert,
+            sign_key=args.sign_key,
         ),
         anime=args.anime,
     )
     items = jobs_for_targets(template, args.target, out)
     state = State(out / ".twoface-batch.json")
-    summary = run_batch(items, state, retry=args.retry, progress=progress_sink(args.progress))
+    pool = ray_pool(args)
+    try:
+        summary = run_batch(
+            items,
+            state,
+            retry=args.retry,
+            progress=progress_sink(args.progress),
+            after=reports_sink(args.report),
+            pool=pool,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
     return report(summary, args.json)
 
 
 def _swap_parallel(args, config, selection, options) -> int:
-    """One video over one worker process per --devices entry (twoface.parallel)."""
-    from twoface.parallel import swap_video_parallel
+    """One video cut into segments over workers: one process per --devices entry, or the
+    actors of a Ray cluster (--ray); the same segment runner (twoface.parallel)."""
+    from twoface.jobs import VideoJob
+    from twoface.parallel import swap_video_parallel, swap_video_segments
 
-    devices = [None if d == "cpu" else d for d in args.devices]
-    for d in devices:
-        if d:
-            check_device(d)
-    figures = swap_video_parallel(
-        config,
-        args.source,
-        args.target,
-        args.output,
-        devices=devices,
-        selection=selection,
-        options=options,
-    )
+    if args.ray is not None:
+        if options.trim is not None:
+            raise UsageError("several workers swap whole videos; drop --trim", "trim")
+        job = VideoJob(
+            tuple(str(s) for s in args.source),
+            str(args.target),
+            str(args.output),
+            selection=selection,
+            models=config.models,
+            runtime=config.runtime,
+            finish=config.finish,
+            write=options,
+        )
+        with ray_pool(args) as pool:
+            figures = swap_video_segments(job, pool)
+            workers = pool.size
+    else:
+        devices = [None if d == "cpu" else d for d in args.devices]
+        for d in devices:
+            if d:
+                check_device(d)
+        figures = swap_video_parallel(
+            config,
+            args.source,
+            args.target,
+            args.output,
+            devices=devices,
+            selection=selection,
+            options=options,
+        )
+        workers = len(devices)
     figures["output"] = args.output
     line = (
         f"{args.output}: {figures['frames']} frames, swapped faces in "
-        f"{figures['frames_swapped']}, {len(devices)} workers"
+        f"{figures['frames_swapped']}, {workers} workers"
     )
     print(json.dumps(figures, indent=2) if args.json else line)
     return EXIT_OK

@@ -9,6 +9,14 @@ import numpy as np
 
 from twoface.types import Face
 
+# What the detectors' common options mean (their options dataclasses' help texts).
+MAX_SIDE = "the longer side a frame is scaled down to before detection (pixels)"
+SIZE = "the network's square input side in pixels (default: the file's, from the catalogue)"
+SCORE = "the least confidence a face is kept with (0-1)"
+IOU = "boxes overlapping more than this (IoU) are merged by non-maximum suppression"
+THREADS = "onnxruntime threads (default: onnxruntime's own choice)"
+FIVE_POINTS = ("boxes", "scores", "5 keypoints")
+
 
 class Detector(ABC):
     name: str = "detector"

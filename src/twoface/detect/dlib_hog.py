@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from twoface.detect import base
 from twoface.detect.base import Detector, downscale_factor, resize_by
 from twoface.detect.keypoints import Dlib5Keypoints
+from twoface.registry import option, register
 from twoface.types import Face
 
 
+@dataclass(frozen=True)
+class DlibHogOptions:
+    max_side: int = option(800, base.MAX_SIDE)
+    upsample: int = option(1, "times the frame is upsampled to find smaller faces (slower)")
+
+
+@register(
+    "detect",
+    "dlib-hog",
+    options=DlibHogOptions,
+    architecture="dlib HOG + linear SVM",
+    consumes=("frames",),
+    produces=("boxes", "5 keypoints (dlib's predictor)"),
+)
 class DlibHogDetector(Detector):
     """Frontal HOG + SVM. Slower than RetinaFace here (0.3 s vs 0.03 s a photo) and frontal only."""
 

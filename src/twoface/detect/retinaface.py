@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
+from twoface.detect import base
 from twoface.detect.base import Detector, downscale_factor, nms, resize_by
+from twoface.registry import option, register
 from twoface.types import Face
 
 STRIDES = (8, 16, 32)
@@ -36,6 +39,22 @@ def _anchors(height: int, width: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class RetinaFaceOptions:
+    max_side: int = option(640, base.MAX_SIDE)
+    score_threshold: float = option(0.7, base.SCORE)
+    iou_threshold: float = option(0.4, base.IOU)
+    threads: int | None = option(None, base.THREADS)
+
+
+@register(
+    "detect",
+    "retinaface",
+    options=RetinaFaceOptions,
+    architecture="RetinaFace MobileNet-0.25 (ONNX, embedded)",
+    consumes=("frames",),
+    produces=base.FIVE_POINTS,
+)
 class RetinaFaceDetector(Detector):
     """Default offline detector: 20 of the 20 faces of the shared photos at 640 px (see README)."""
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import cv2
 import numpy as np
 
+from twoface.detect import base
 from twoface.detect.base import Detector, nms
+from twoface.registry import option, register
 from twoface.types import Face
 
 STRIDES = (8, 16, 32)
@@ -86,6 +89,22 @@ def _faces(boxes, scores, kps, iou_threshold: float, scale: float) -> list[Face]
     ]
 
 
+@dataclass(frozen=True)
+class ScrfdOptions:
+    size: int | None = option(None, base.SIZE)
+    score_threshold: float = option(0.5, base.SCORE)
+    iou_threshold: float = option(0.4, base.IOU)
+    threads: int | None = option(None, base.THREADS)
+
+
+@register(
+    "detect",
+    "scrfd",
+    options=ScrfdOptions,
+    consumes=("frames", "runtime", "device"),
+    produces=("boxes", "scores", "5 keypoints per stride"),
+    shipped=False,
+)
 class ScrfdDetector(Detector):
     """SCRFD 500m / 2.5g / 10g ONNX files (with keypoints: the *_bnkps exports)."""
 

@@ -9,16 +9,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from twoface.detect import base
 from twoface.detect.base import Detector, downscale_factor, nms, resize_by
 from twoface.detect.scrfd import anchor_centres
+from twoface.registry import option, register
 from twoface.types import Face
 
 STRIDES = (8, 16, 32)
 
 
+@dataclass(frozen=True)
+class YunetOptions:
+    max_side: int = option(640, base.MAX_SIDE)
+    score_threshold: float = option(0.6, base.SCORE)
+    iou_threshold: float = option(0.3, base.IOU)
+    threads: int | None = option(None, base.THREADS)
+
+
+@register(
+    "detect",
+    "yunet",
+    options=YunetOptions,
+    consumes=("frames", "runtime", "device"),
+    produces=("boxes", "scores", "5 keypoints per stride"),
+    shipped=False,
+    summary="YuNet 2023 ONNX exports (libfacedetection.train, OpenCV Zoo)",
+)
 class YunetDetector(Detector):
     name = "yunet"
 

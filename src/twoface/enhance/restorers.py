@@ -1,5 +1,5 @@
 """Face restorers: FaceFusion's ONNX exports of GFPGAN 1.2/1.3/1.4, CodeFormer, GPEN-BFR and
-RestoreFormer++, and GFPGAN's own .pth checkpoints on PyTorch (twoface.enhance.gfpgan).
+RestoreFormer++, and GFPGAN's own .pth checkpoints on PyTorch (twoface.enhance.gfpgan_net).
 
 All take `input` (N, 3, S, S) RGB in [-1, 1] and give the restored face in the same range;
 CodeFormer's export also takes `weight` (float64, shape [1]): its fidelity weight, 0 for the
@@ -10,11 +10,27 @@ most restored face, 1 for the one closest to the input. The crops arrive on the 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from twoface.enhance.base import Enhancer, EnhancerSpec
 from twoface.errors import ModelError, UsageError
+from twoface.registry import option, register
+
+BLEND = "how much of the restored face is mixed in: 0 none, 1 all of it"
+
+
+@dataclass(frozen=True)
+class OnnxRestorerOptions:
+    blend: float = option(1.0, BLEND)
+    weight: float = option(0.5, "CodeFormer's fidelity: 0 most restored, 1 closest to the input")
+
+
+@dataclass(frozen=True)
+class TorchRestorerOptions:
+    blend: float = option(1.0, BLEND)
+    batch: int = option(8, "faces restored per network call")
 
 
 def _check(blend: float, weight: float = 0.5) -> None:
@@ -35,6 +51,15 @@ def from_signed(y: np.ndarray) -> np.ndarray:
     return np.clip((y + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
+@register(
+    "restore",
+    "restorer_onnx",
+    options=OnnxRestorerOptions,
+    consumes=("crops", "runtime", "device"),
+    produces=("restored face, RGB -1..1",),
+    shipped=False,
+    summary="FaceFusion's ONNX restorers: GFPGAN 1.2-1.4, CodeFormer, GPEN-BFR, RestoreFormer++",
+)
 class OnnxRestorer(Enhancer):
     def __init__(
         self,
@@ -147,8 +172,16 @@ class TorchRestorer(Enhancer):
         return ctx.construct(cls, ctx.find(entry), name=entry.name)
 
 
+@register(
+    "restore",
+    "gfpgan",
+    options=TorchRestorerOptions,
+    consumes=("crops", "device", "half"),
+    produces=("restored face at 512, RGB -1..1",),
+    shipped=False,
+)
 class GfpganRestorer(TorchRestorer):
-    """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch (twoface.enhance.gfpgan): RGB in -1..1."""
+    """GFPGANv1.3.pth / GFPGANv1.4.pth on PyTorch (twoface.enhance.gfpgan_net): RGB in -1..1."""
 
     KEY = "conv_body_first.weight"
     WHAT = "a GFPGAN v1.3/v1.4 file"
@@ -157,7 +190,7 @@ class GfpganRestorer(TorchRestorer):
     def _build(self, state: dict):
         import torch
 
-        from twoface.enhance.gfpgan import GFPGANv1Clean
+        from twoface.enhance.gfpgan_net import GFPGANv1Clean
 
         net = GFPGANv1Clean(512, narrow=state[self.KEY].shape[0] / 32)
         for key, buffer in net.state_dict().items():  # files saved without the noise maps
@@ -170,8 +203,16 @@ class GfpganRestorer(TorchRestorer):
         return from_signed(y.float().cpu().numpy())
 
 
+@register(
+    "restore",
+    "ghost_sr",
+    options=TorchRestorerOptions,
+    consumes=("crops", "device", "half"),
+    produces=("sharpened face at 256, tanh",),
+    shipped=False,
+)
 class GhostSRRestorer(TorchRestorer):
-    """sber-swap's face super-resolution (`10_net_G.pth`, twoface.enhance.ghost_sr) on 256-px
+    """sber-swap's face super-resolution (`10_net_G.pth`, twoface.enhance.ghost_sr_net) on 256-px
     crops. As sber-swap feeds it: RGB in 0..1; of the tanh output it keeps 0..1, x 255,
     truncated. On GHOST's own crop (insightface's pose templates) by default; with `--ghost-sr`
     the GHOST swappers run it on their generated face before pasting, as sber-swap does."""
@@ -181,7 +222,7 @@ class GhostSRRestorer(TorchRestorer):
     SPEC = EnhancerSpec(256, "insightface_pose")
 
     def _build(self, state: dict):
-        from twoface.enhance.ghost_sr import GhostSR
+        from twoface.enhance.ghost_sr_net import GhostSR
 
         return GhostSR(state[self.KEY].shape[0])
 

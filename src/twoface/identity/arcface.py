@@ -15,6 +15,7 @@ import numpy as np
 
 from twoface.geometry import fit_template
 from twoface.identity.base import Encoder
+from twoface.registry import register
 from twoface.types import Face, flatten, regroup
 
 SIZE = 112
@@ -29,6 +30,13 @@ def align(
     return crop, m
 
 
+@register(
+    "identity",
+    "iresnet50",
+    consumes=("frames", "faces", "runtime", "device"),
+    produces=("512-d embedding (cosine, same person within 0.6)",),
+    shipped=False,
+)
 class ArcFaceEncoder(Encoder):
     """insightface's w600k_r50 (and compatible) ArcFace. Same person: cosine distance within
     0.6 (similarity above 0.4), FaceFusion's default reference-face distance."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from twoface.identity.base import Encoder
+from twoface.registry import option, register
 from twoface.types import Face
 
 # dlib's documented decision threshold (99.38% on LFW at 0.6 Euclidean distance).
@@ -17,6 +19,20 @@ def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
+@dataclass(frozen=True)
+class Dlib128Options:
+    jitter: int = option(0, "extra jittered copies averaged per face (slower, a little steadier)")
+
+
+@register(
+    "identity",
+    "dlib128",
+    options=Dlib128Options,
+    architecture="dlib ResNet face recognizer",
+    consumes=("frames", "landmarks"),
+    produces=("128-d embedding (Euclidean, same person within 0.6)",),
+    summary="dlib's ResNet face recognizer: a 128-d descriptor per face",
+)
 class Dlib128Encoder(Encoder):
     name = kind = "dlib128"
     dim = 128

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from twoface.errors import InputError
+from twoface.io.credentials import seal
 from twoface.io.packets import Packet, VideoPacket
 from twoface.io.provenance import Label, xmp_packet
 
@@ -222,6 +223,10 @@ class AnimationWriter:
         pass
 
     def close(self) -> None:
+        self._finish()
+        seal(self.path, self.label, "GIF" if self.gif else "WEBP")  # before the rename
+
+    def _finish(self) -> None:
         if not self.frames:
             raise InputError(f"{self.path}: no frames to write")
         end = self.starts[-1] + self._last_duration()

@@ -12,6 +12,7 @@ import numpy as np
 
 from twoface.errors import InputError, UsageError
 from twoface.io.atomic import atomic_path
+from twoface.io.credentials import seal
 from twoface.io.provenance import SIDECAR_SUFFIX, Label, xmp_packet
 
 # 100 megapixels: four 5K frames. Larger images are refused before their pixels are decoded.
@@ -290,7 +291,8 @@ def write_image(
     label: Label | None = None,
     quality: int = 95,
 ) -> None:
-    """Write atomically in the format the extension names, with the label in its metadata."""
+    """Write atomically in the format the extension names, with the label in its metadata
+    and, where the label carries credentials, a signed C2PA manifest."""
     from PIL import Image, PngImagePlugin
 
     fmt = output_format(path)
@@ -319,6 +321,7 @@ def write_image(
             kwargs["tiffinfo"] = {0x010E: label.description, 0x0131: label.tool, 700: xmp}
     with atomic_path(path) as tmp:
         im.save(tmp, fmt, **kwargs)
+        seal(tmp, label, fmt)  # the signed C2PA manifest, before the rename
         if label is not None and fmt == "BMP":
             # BMP has no metadata block: the label goes to an XMP sidecar next to it.
             with atomic_path(str(path) + SIDECAR_SUFFIX) as side:

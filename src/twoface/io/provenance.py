@@ -2,14 +2,19 @@
 
 Written into every output; `read_label` finds it again by scanning the file for the XMP packet
 (which works for JPEG APP1, PNG iTXt, WebP XMP chunks, TIFF tag 700 and video containers alike)
-and falls back to EXIF ImageDescription.
+and falls back to EXIF ImageDescription. The signed, tamper-evident form of the same label is a
+C2PA manifest (`twoface.io.credentials`); a Label carries what the writers need to embed it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twoface.io.credentials import Credentials
 
 IPTC_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # A face swap is a composite: the target photo with a generated face put into it.
@@ -41,16 +46,27 @@ class Label:
     source_type: str  # IPTC digitalSourceType code, e.g. "compositeSynthetic"
     tool: str  # "twoface 0.1.0"
     operation: str = "face swap"
+    # The signed C2PA manifest to embed as well (twoface.io.credentials); None: XMP alone.
+    credentials: Credentials | None = field(default=None, compare=False, repr=False)
 
     @property
     def description(self) -> str:
         return f"AI-generated ({self.operation}) by {self.tool}; IPTC digitalSourceType {self.source_type}"
 
 
-def make_label(source_type: str = COMPOSITE_SYNTHETIC, operation: str = "face swap") -> Label:
+def make_label(
+    source_type: str = COMPOSITE_SYNTHETIC,
+    operation: str = "face swap",
+    credentials: Credentials | None = None,
+) -> Label:
     from twoface import __version__
 
-    return Label(source_type=source_type, tool=f"twoface {__version__}", operation=operation)
+    return Label(
+        source_type=source_type,
+        tool=f"twoface {__version__}",
+        operation=operation,
+        credentials=credentials,
+    )
 
 
 def xmp_packet(label: Label) -> bytes:

@@ -4,7 +4,8 @@ Frames keep their own timestamps (variable frame rate safe); frames are handed o
 rotation metadata applied) and turned back on writing, with the same rotation metadata, colour
 range and colour tags; audio packets are copied without re-encoding where the output container
 takes the codec, else re-encoded (AAC, or Opus for WebM); the synthetic-media label goes into the
-container's metadata. Animated GIF/WebP go through `twoface.io.animation`.
+container's metadata, and MP4/MOV outputs get a signed C2PA manifest (twoface.io.credentials).
+Animated GIF/WebP go through `twoface.io.animation`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from twoface.io.animation import (
     is_animation,
     read_animation,
 )
+from twoface.io.credentials import seal
 from twoface.io.image import check_input_file, check_not_folder
 from twoface.io.packets import AudioPacket, Packet, VideoPacket
 from twoface.io.provenance import Label
@@ -438,6 +440,7 @@ class VideoWriter:
         check_video_output(path)
         fmt, default_codec, pix = WRITE_CONTAINERS[Path(path).suffix.lower()]
         self.info = info
+        self.label, self.format = label, fmt
         # FFmpeg writes through a file of ours, so that every write failure is seen, the last
         # one included, and the file is synced before it counts as written (see _OutputFile).
         self.sink = _OutputFile(path)
@@ -572,6 +575,7 @@ class VideoWriter:
                 self.container.mux(packet)
         self.container.close()
         self.sink.finish()  # any write that failed, even one FFmpeg let pass, fails the video
+        seal(self.sink.path, self.label, self.format)  # the signed C2PA manifest, before the rename
 
     def abort(self) -> None:
         """Release the file after a failure (the caller deletes it); errors here are moot."""

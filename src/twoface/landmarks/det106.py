@@ -15,6 +15,7 @@ import numpy as np
 
 from twoface.geometry import apply_affine, invert_affine, square_crop
 from twoface.landmarks.base import Landmarker
+from twoface.registry import register
 from twoface.types import Face, flatten, regroup
 
 SIZE = 192
@@ -29,6 +30,14 @@ def _normalises_itself(path) -> bool:
     return "Sub" in ops and "Mul" in ops
 
 
+@register(
+    "landmarks",
+    "2d106det",
+    consumes=("frames", "faces", "runtime", "device"),
+    produces=("106 landmarks (insightface106), points in [-1, 1]",),
+    shipped=False,
+    summary="insightface's 2d106det: 106 landmarks from a 192 px crop",
+)
 class Landmark106(Landmarker):
     name = "2d106det"
     scheme = scheme_name = "insightface106"

@@ -14,6 +14,7 @@ import numpy as np
 
 from twoface.geometry import apply_affine, estimate_similarity, invert_affine, template
 from twoface.landmarks.base import Landmarker
+from twoface.registry import register
 from twoface.types import Face
 
 CROP = 256
@@ -21,6 +22,14 @@ CROP = 256
 _HOG_BOX_160 = (46.0, 58.0, 114.0, 126.0)
 
 
+@register(
+    "landmarks",
+    "dlib68",
+    architecture="dlib regression trees (iBUG 300-W), on an aligned crop",
+    consumes=("frames", "faces"),
+    produces=("68 landmarks (ibug68)",),
+    summary="dlib's 68-point iBUG predictor, run on a crop aligned by the five keypoints",
+)
 class Dlib68Landmarker(Landmarker):
     name = "dlib68"
     scheme = scheme_name = "ibug68"

@@ -12,9 +12,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from twoface.landmarks.base import Landmarker
+from twoface.registry import register
 from twoface.types import Face
 
 
+@register(
+    "landmarks",
+    "none",
+    architecture="the detector's five keypoints",
+    consumes=("faces",),
+    summary="no landmarker: the detector's five keypoints only (enough for learned swappers)",
+)
 class KeypointsOnly(Landmarker):
     name = "none"
     scheme_name = "ibug68"  # unused: no landmarks are produced

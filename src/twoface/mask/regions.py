@@ -74,6 +74,8 @@ def face_mask(
     keep_open_mouth: bool = True,
     source_mouth_open: bool = False,
     softness: float = 1.0,
+    erode: float = 0.05,
+    blur: float = 0.08,
 ) -> np.ndarray:
     """Soft swap mask for one face: inner face and brows, minus the mouth when the mouths differ.
 
@@ -81,7 +83,7 @@ def face_mask(
     teeth). Source open: the target's lips stay too (squeezed source teeth would show as a white
     line between closed lips, or as teeth on the lips of an open one). softness > 1 widens the
     feather (a source turned away from the target's pose: its stretched texture fades in
-    instead of ending sharply).
+    instead of ending sharply). erode, blur: the polygon's erosion and feather (x face width).
     """
     lm = np.asarray(lm, np.float32)
     s = scheme_of(lm)
@@ -89,8 +91,8 @@ def face_mask(
     soft = feather(
         polygon_mask(shape, face_polygon(lm, scheme=s)),
         size,
-        erode=0.05 * softness,
-        blur=0.08 * softness,
+        erode=erode * softness,
+        blur=blur * softness,
     )
     target_open = mouth_open_ratio(lm, s) > OPEN_MOUTH
     region = None

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from twoface.errors import UsageError
+from twoface.registry import register
 
 # CelebAMask-HQ's classes in the order the networks output them.
 CLASSES = (
@@ -73,6 +74,22 @@ def _resize_batch(crops: np.ndarray, size: int, interpolation=cv2.INTER_LINEAR) 
     return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in crops])
 
 
+@register(
+    "parse",
+    "bisenet_onnx",
+    consumes=("crops", "runtime", "device"),
+    produces=("19 class logits at 512x512",),
+    shipped=False,
+    summary="FaceFusion's BiSeNet ONNX exports (ResNet-18/34): 19 CelebAMask-HQ classes per pixel",
+)
+@register(
+    "parse",
+    "bisenet",
+    consumes=("crops", "device"),
+    produces=("19 class logits at 512x512",),
+    shipped=False,
+    summary="face-parsing.PyTorch's BiSeNet .pth on PyTorch: 19 CelebAMask-HQ classes per pixel",
+)
 class FaceParser:
     """`labels(crops)`: (N, S, S, 3) uint8 RGB -> (N, S, S) uint8 class indices."""
 
@@ -112,7 +129,7 @@ class FaceParser:
     def from_checkpoint(cls, path: str | os.PathLike, device=None, name=None) -> FaceParser:
         import torch
 
-        from twoface.parse.bisenet import BiSeNet
+        from twoface.parse.bisenet_net import BiSeNet
         from twoface.runtime import torch_device
         from twoface.runtime.checkpoints import load_into, load_torch_state
 
@@ -130,6 +147,14 @@ class FaceParser:
 XSEG_SIZE = 256
 
 
+@register(
+    "occlude",
+    "xseg",
+    consumes=("crops", "runtime", "device"),
+    produces=("face probability at 256x256 (NHWC in and out)",),
+    shipped=False,
+    summary="DeepFaceLab's XSeg (FaceFusion's ONNX exports): how surely each pixel is face",
+)
 class Occluder:
     """`face_probability(crops)`: (N, S, S, 3) uint8 RGB -> (N, S, S) float32 in [0, 1], 1 where
     the face shows, 0 where a hand, microphone, hair or anything else covers it.

@@ -19,6 +19,15 @@ import numpy as np
 
 from twoface.types import Face
 
+# IPTC digital source types, the label's: a trained model generated the face (TRAINED), or a
+# warp of the source photo made it (COMPOSITE: the classical and anime engines). Swap components
+# register with theirs (twoface.registry.Capability.label).
+TRAINED = "compositeWithTrainedAlgorithmicMedia"
+COMPOSITE = "compositeSynthetic"
+# What every learned swapper consumes besides its runtime settings: the aligned crops, the
+# source identity, and the finish the learned engine wraps it in (masks, enhancer, pixel boost).
+LEARNED = ("crops", "identity", "masks", "enhancer", "pixel_boost")
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SourceFace:
@@ -98,7 +107,7 @@ class Engine(ABC):
     name: str = "engine"
     # IPTC digitalSourceType of what this engine makes: a trained model generated the face
     # (engines without one, the classical and anime warps, say compositeSynthetic).
-    source_type: str = "compositeWithTrainedAlgorithmicMedia"
+    source_type: str = TRAINED
 
     @abstractmethod
     def swap(self, frames: Sequence[np.ndarray], jobs: Sequence[SwapJob]) -> list[np.ndarray]:

@@ -91,7 +91,7 @@ class LearnedEngine(Engine):
         self.generator_seconds, self.generator_faces = 0.0, 0
         self._torch = None
         if self.device is not None:
-            from twoface.swap.torch_paste import TorchStages
+            from twoface.swap.torch_paste_net import TorchStages
 
             self._torch = TorchStages(self.device)
 
@@ -138,7 +138,8 @@ class LearnedEngine(Engine):
         return self._enhance(out, jobs) if self.enhancer is not None else out
 
     def _swap_on_device(self, frames, jobs):
-        """Frames to the device once; crops cut and pasted back there (twoface.swap.torch_paste)."""
+        """Frames to the device once; crops cut and pasted back there
+        (twoface.swap.torch_paste_net)."""
         from twoface.geometry import fit_template
 
         spec = self.generator.spec

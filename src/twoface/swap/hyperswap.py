@@ -9,8 +9,9 @@ arcface template that inswapper uses: the points sit higher and closer together,
 and forehead fit in. FaceFusion pastes the crop back through its box/occlusion/region masks;
 twoface's learned engine does the same with its maskers (the default here: `box`).
 
-Everything the family needs is in this module: the generator, its template (registered in
-`geometry.TEMPLATES` on import) and its output spec; the catalogue holds the three files.
+Everything the family needs is in this module: the generator (registered as the `hyperswap`
+architecture), its template (put in `geometry.TEMPLATES` on import) and its output spec; the
+catalogue holds the three files.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 
 from twoface.errors import ModelError
 from twoface.geometry import TEMPLATES
+from twoface.registry import register
 from twoface.runtime.outputs import OutputSpec, image_out
-from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentity
+from twoface.swap.base import LEARNED, TRAINED, Generator, GeneratorSpec, PerSource, SourceIdentity
 
 # FaceFusion's `arcface_128` template (face_helper.py), in fractions of the crop side: left eye,
 # right eye, nose tip, left and right mouth corners.
@@ -45,6 +47,15 @@ TEMPLATES.setdefault(TEMPLATE, lambda size: ARCFACE_128_FF * float(size))
 HYPERSWAP = OutputSpec("HyperSwap", counts=(1, 2), shapes=image_out(3, "target"))
 
 
+@register(
+    "swap",
+    "hyperswap",
+    consumes=(*LEARNED, "runtime", "device", "half", "compile"),
+    produces=("swapped crop at 256, BGR -1..1",),
+    label=TRAINED,
+    shipped=False,
+    summary="FaceFusion's HyperSwap 1a/1b/1c (ONNX, 256 px, FaceFusion's arcface_128 template)",
+)
 class HyperSwapGenerator(Generator):
     name = "hyperswap"
     # FaceFusion's default mask for its swappers is the box; the crop holds hair and background

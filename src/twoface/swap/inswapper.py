@@ -18,7 +18,8 @@ import numpy as np
 
 from twoface.errors import ModelError
 from twoface.identity.arcface import ArcFaceEncoder
-from twoface.swap.base import Generator, GeneratorSpec, PerSource, SourceIdentity
+from twoface.registry import register
+from twoface.swap.base import LEARNED, TRAINED, Generator, GeneratorSpec, PerSource, SourceIdentity
 
 
 def read_emap(path: str | os.PathLike) -> np.ndarray:
@@ -37,6 +38,24 @@ def read_emap(path: str | os.PathLike) -> np.ndarray:
     return emap.astype(np.float32)
 
 
+@register(
+    "swap",
+    "reswapper",
+    consumes=(*LEARNED, "runtime", "device", "half", "compile"),
+    produces=("swapped crop, RGB 0..1",),
+    label=TRAINED,
+    shipped=False,
+    summary="ReSwapper (.pth or ONNX, 128 or 256): inswapper's architecture, retrained",
+)
+@register(
+    "swap",
+    "inswapper",
+    consumes=(*LEARNED, "runtime", "device", "half", "compile"),
+    produces=("swapped crop, RGB 0..1",),
+    label=TRAINED,
+    shipped=False,
+    summary="insightface's inswapper_128 (ONNX): target crop and ArcFace latent in, swapped crop",
+)
 class InswapperGenerator(Generator):
     name = "inswapper"
 
@@ -87,7 +106,7 @@ class InswapperGenerator(Generator):
             import torch
 
             from twoface.runtime.checkpoints import build_from, load_into, load_torch_state
-            from twoface.swap.styletransfer import StyleTransferModel
+            from twoface.swap.styletransfer_net import StyleTransferModel
 
             sd = load_torch_state(path)
             own = sd.pop("emap", None)  # `twoface train export` stores its emap in the file

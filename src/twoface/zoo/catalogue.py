@@ -1,11 +1,18 @@
-"""The catalogue: one entry per published model file. Building it does no I/O.
+"""The catalogue: one entry per published model file, file facts only. Building it does no I/O.
 
-Sizes and sha256 digests are given only where a public manifest states them (noted per entry);
-otherwise they are pinned on the first download and reported as pinned, not verified.
+An entry says where a file comes from (urls, size, sha256, licence, format), what its network
+expects (`Preprocess`) and which component reads it: its task and architecture, which name a
+registered component (twoface.registry; twoface.build resolves them), never code. Sizes and
+sha256 digests are given only where a public manifest states them (noted per entry); otherwise
+they are pinned on the first download and reported as pinned, not verified.
+
+`CATALOGUE` holds the published entries and is never changed at run time; a model store owns
+a `Catalogue` value of its own: the published entries and the models its user imported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,16 +51,6 @@ class ModelEntry:
     pairs_with: str | None = None  # the identity encoder a swapper was trained with
     source: str = ""  # where the size/hash facts come from
     notes: str = ""
-    # "module:attribute" that builds it (twoface.build); None: catalogued, not runnable yet.
-    # Filled from ARCHITECTURES by the architecture unless an entry names its own.
-    impl: str | None = None
-    outputs: str = ""  # what it produces, for `models list` and the checks of its files
-
-    def __post_init__(self) -> None:
-        if self.impl is None and self.arch in ARCHITECTURES:
-            object.__setattr__(self, "impl", ARCHITECTURES[self.arch][0])
-        if not self.outputs and self.arch in ARCHITECTURES:
-            object.__setattr__(self, "outputs", ARCHITECTURES[self.arch][1])
 
     @property
     def verified(self) -> bool:
@@ -61,41 +58,6 @@ class ModelEntry:
         return self.sha256 is not None
 
 
-# Architecture -> (implementation, what it outputs). CodeFormer's .pth is catalogued without one
-# (its ONNX export runs).
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "inswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
-    "reswapper": ("twoface.swap.inswapper:InswapperGenerator", "swapped crop, RGB 0..1"),
-    "aei_unet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
-    "aei_linknet": ("twoface.swap.ghost:GhostGenerator", "swapped crop at 256, RGB -1..1"),
-    "simswap": ("twoface.swap.simswap:SimSwapGenerator", "swapped crop, RGB 0..1"),
-    "hyperswap": ("twoface.swap.hyperswap:HyperSwapGenerator", "swapped crop at 256, BGR -1..1"),
-    "iresnet50": ("twoface.identity.arcface:ArcFaceEncoder", "512-d embedding"),
-    "iresnet100": ("twoface.identity.iresnet:iresnet_from_entry", "512-d embedding"),
-    "simswap_arcface": ("twoface.swap.simswap:arcface_from_entry", "512-d embedding"),
-    "scrfd": ("twoface.detect.scrfd:ScrfdDetector", "boxes, scores, 5 keypoints per stride"),
-    "scrfd_mmdet": ("twoface.detect.scrfd_mmdet:ScrfdMmdetDetector", "boxes, scores, 5 keypoints"),
-    "yunet": ("twoface.detect.yunet:YunetDetector", "boxes, scores, 5 keypoints per stride"),
-    "retinaface_mobilenet": (
-        "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
-        "boxes, scores, 5 keypoints (priors)",
-    ),
-    "retinaface_resnet50": (
-        "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
-        "boxes, scores, 5 keypoints (priors)",
-    ),
-    "2d106det": ("twoface.landmarks.det106:Landmark106", "106 points in [-1, 1]"),
-    "lbp_cascade": ("twoface.anime.cascade:CascadeAnimeDetector", "boxes"),
-    "anime_yolov3": ("twoface.anime.yolov3:YoloAnimeDetector", "boxes, scores"),
-    "anime_faster_rcnn": ("twoface.anime.faster_rcnn:FasterRcnnAnimeDetector", "boxes, scores"),
-    "anime_hrnetv2": ("twoface.anime.hrnet:AnimeLandmarker", "28 heatmaps at 64x64"),
-    "bisenet": ("twoface.parse.models:FaceParser", "19 class logits at 512x512"),
-    "bisenet_onnx": ("twoface.parse.models:FaceParser", "19 class logits at 512x512"),
-    "xseg": ("twoface.parse.models:Occluder", "face probability at 256x256 (NHWC in and out)"),
-    "restorer_onnx": ("twoface.enhance.restorers:OnnxRestorer", "restored face, RGB -1..1"),
-    "gfpgan": ("twoface.enhance.restorers:GfpganRestorer", "restored face at 512, RGB -1..1"),
-    "ghost_sr": ("twoface.enhance.restorers:GhostSRRestorer", "sharpened face at 256, tanh"),
-}
 _INSIGHT = "https://huggingface.co/public-data/insightface/resolve/main/models/"
 _DLC = "https://huggingface.co/hacksider/deep-live-cam/resolve/581e70b61240b7928404c17900437f47cfe94133/"
 _FF_ASSETS = "https://github.com/facefusion/facefusion-assets/releases/download/models/"
@@ -671,6 +633,39 @@ def _index(entries: tuple[ModelEntry, ...]) -> dict[str, ModelEntry]:
 
 
 CATALOGUE: dict[str, ModelEntry] = _index(ENTRIES)
+
+
+class Catalogue(Mapping[str, ModelEntry]):
+    """The models one store knows: the published entries, then that store's user models (names
+    a published entry never has). A read-only value: a store makes a new one when a model is
+    imported, so two stores never see each other's models."""
+
+    def __init__(
+        self, user: Iterable[ModelEntry] = (), published: Mapping[str, ModelEntry] = CATALOGUE
+    ) -> None:
+        self._published = published
+        self._user = {e.name: e for e in user if e.name not in published}
+
+    def __getitem__(self, name: str) -> ModelEntry:
+        entry = self._published.get(name)
+        return entry if entry is not None else self._user[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._published
+        yield from (n for n in self._user if n not in self._published)
+
+    def __len__(self) -> int:
+        return len(self._published) + sum(n not in self._published for n in self._user)
+
+    @property
+    def user(self) -> list[ModelEntry]:
+        """The store's own models (imported under their own names)."""
+        return list(self._user.values())
+
+    def with_user(self, entries: Iterable[ModelEntry]) -> Catalogue:
+        """This catalogue with `entries` as its user models (an entry replaces its namesake)."""
+        return Catalogue({**self._user, **{e.name: e for e in entries}}.values(), self._published)
+
 
 # `twoface models get --recommended`: the learned path in one command. The swapper with the most
 # faithful published weights (inswapper_128) and the identity encoder it was trained with, a

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twoface.errors import ModelError, UsageError
-from twoface.zoo.catalogue import CATALOGUE, ModelEntry
+from twoface.zoo.catalogue import Catalogue, ModelEntry
 from twoface.zoo.validate import validate_file
 
 CHUNK = 1 << 20
@@ -255,9 +255,11 @@ class ModelStore:
         self.partial_dir = self.home / "partial"
         self.locks_dir = self.home / "locks"
         self.pins_file = self.home / "pins.json"
-        from twoface.zoo.user import register
+        from twoface.zoo.user import load_user_entries
 
-        register(self.home)  # models the user imported under their own names
+        # This store's catalogue: the published entries and the models its user imported under
+        # their own names (user_models.json), seen by this store only.
+        self.catalogue = Catalogue(load_user_entries(self.home))
 
     def _prepare(self, *folders: Path) -> None:
         """Create the store's folders, or say in one line why they cannot be."""
@@ -275,10 +277,9 @@ class ModelStore:
                 ) from None
 
     # -- lookup ----------------------------------------------------------------------------------
-    @staticmethod
-    def entry(name: str) -> ModelEntry:
+    def entry(self, name: str) -> ModelEntry:
         try:
-            return CATALOGUE[name]
+            return self.catalogue[name]
         except KeyError:
             raise ModelError(
                 f"unknown model {name!r}; `twoface models list` shows the catalogue"
@@ -413,12 +414,12 @@ class ModelStore:
     # -- import ------------------------------------------------------------------------------------
     def identify(self, digest: str) -> ModelEntry | None:
         """The catalogue entry (or pinned entry) whose file has this sha256."""
-        for e in CATALOGUE.values():
+        for e in self.catalogue.values():
             if e.sha256 == digest:
                 return e
         for name, pin in self.pins().items():
-            if pin["sha256"] == digest and name in CATALOGUE:
-                return CATALOGUE[name]
+            if pin["sha256"] == digest and name in self.catalogue:
+                return self.catalogue[name]
         return None
 
     def import_file(
@@ -473,10 +474,10 @@ class ModelStore:
                 os.chmod(tmp_path, 0o644)
                 os.replace(tmp_path, self.path(entry))
                 if new_user_entry is not None:
-                    from twoface.zoo.user import register, save_user_entry
+                    from twoface.zoo.user import save_user_entry
 
                     save_user_entry(self.home, new_user_entry)
-                    register(self.home)
+                    self.catalogue = self.catalogue.with_user([new_user_entry])
                 if entry.sha256 is None and entry.name not in self.pins():
                     self._pin(entry, digest, size, "import")
         except BaseException:

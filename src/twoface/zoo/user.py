@@ -1,12 +1,14 @@
 """Models users trained or bring under their own names (`twoface models import FILE --name NAME
---like ENTRY`): kept in the store's `user_models.json`, each a copy of a catalogue entry of the
-same architecture with its own name and file. A store registers them in the catalogue when it
-opens, so `--swapper NAME` builds them like any published model.
+--like ENTRY`): kept in the store's `user_models.json`, each a copy of a published catalogue
+entry with its own name and file. A store reads them into its own catalogue when it opens
+(`ModelStore.catalogue`), so `--swapper NAME` builds them like any published model and another
+store never sees them.
 
 The store may be shared or planted, so the file is not trusted: it records only a name, the
-built-in entry the model is like, and its file's suffix; implementation, preprocessing and file
-name are derived from the built-in catalogue on reading, so nothing read from disk names code or
-a path. Anything else in it is refused in one line (exit 4)."""
+published entry the model is like, and its file's suffix; architecture, preprocessing and file
+name are derived from the published catalogue on reading, and the architecture names a
+registered component (twoface.registry), so nothing read from disk names code or a path.
+Anything else in it is refused in one line (exit 4)."""
 
 from __future__ import annotations
 
@@ -30,17 +32,52 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _LEGACY_LIKE = re.compile(r"imported like (\S+)$")
 
 
+# What an older twoface wrote as an entry's "impl", per architecture: a list it wrote still loads
+# when its "impl" is the one its architecture had. Only compared, never imported.
+LEGACY_IMPLS = {
+    "inswapper": "twoface.swap.inswapper:InswapperGenerator",
+    "reswapper": "twoface.swap.inswapper:InswapperGenerator",
+    "aei_unet": "twoface.swap.ghost:GhostGenerator",
+    "aei_linknet": "twoface.swap.ghost:GhostGenerator",
+    "simswap": "twoface.swap.simswap:SimSwapGenerator",
+    "hyperswap": "twoface.swap.hyperswap:HyperSwapGenerator",
+    "iresnet50": "twoface.identity.arcface:ArcFaceEncoder",
+    "iresnet100": "twoface.identity.iresnet:iresnet_from_entry",
+    "simswap_arcface": "twoface.swap.simswap:arcface_from_entry",
+    "scrfd": "twoface.detect.scrfd:ScrfdDetector",
+    "scrfd_mmdet": "twoface.detect.scrfd_mmdet:ScrfdMmdetDetector",
+    "yunet": "twoface.detect.yunet:YunetDetector",
+    "retinaface_mobilenet": "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
+    "retinaface_resnet50": "twoface.detect.retinaface_torch:RetinaFaceTorchDetector",
+    "2d106det": "twoface.landmarks.det106:Landmark106",
+    "lbp_cascade": "twoface.anime.cascade:CascadeAnimeDetector",
+    "anime_yolov3": "twoface.anime.yolov3:YoloAnimeDetector",
+    "anime_faster_rcnn": "twoface.anime.faster_rcnn:FasterRcnnAnimeDetector",
+    "anime_hrnetv2": "twoface.anime.hrnet:AnimeLandmarker",
+    "bisenet": "twoface.parse.models:FaceParser",
+    "bisenet_onnx": "twoface.parse.models:FaceParser",
+    "xseg": "twoface.parse.models:Occluder",
+    "restorer_onnx": "twoface.enhance.restorers:OnnxRestorer",
+    "gfpgan": "twoface.enhance.restorers:GfpganRestorer",
+    "ghost_sr": "twoface.enhance.restorers:GhostSRRestorer",
+}
+
+
 def _built_in(like: object) -> ModelEntry | None:
-    """The published, runnable catalogue entry named `like`; None for anything else."""
+    """The published catalogue entry named `like` whose architecture is a registered component
+    (so twoface runs it); None for anything else."""
+    from twoface import registry
+
     base = CATALOGUE.get(like) if isinstance(like, str) else None
-    if base is None or base.source == "user" or base.impl is None:
+    if base is None or base.source == "user":
         return None
-    return base
+    comp = registry.lookup(base.task, base.arch)
+    return base if comp is not None and not comp.capability.shipped else None
 
 
 def _derive(name: str, like: str, suffix: str) -> ModelEntry:
     """`like`'s entry, renamed and pointing at the user's file. Everything that decides what
-    runs (implementation, architecture, preprocessing) comes from the built-in catalogue."""
+    runs (architecture, preprocessing) comes from the published catalogue."""
     base = _built_in(like)
     assert base is not None  # callers check it
     return replace(
@@ -104,7 +141,7 @@ def _read_list(path: Path) -> list | None:
 def _entry(path: Path, item: object) -> ModelEntry:
     """One entry of the list, checked: a name, the built-in entry it is like, a file suffix.
     Files an older twoface wrote (whole entries, `impl` included) are read when their `impl` is
-    the built-in entry's own; nothing read here ever names code."""
+    what that twoface wrote for the entry's architecture; nothing read here is ever imported."""
     again = "; import the model again (`twoface models import FILE --name NAME --like ENTRY`)"
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ModelError(f"{path}: an entry is not a named user model{again}")
@@ -121,7 +158,7 @@ def _entry(path: Path, item: object) -> ModelEntry:
     base = _built_in(like)
     if base is None:
         raise ModelError(f"{path}: {name} is not like any built-in model{again}")
-    if "impl" in item and item["impl"] != base.impl:
+    if "impl" in item and item["impl"] != LEGACY_IMPLS.get(base.arch):
         raise ModelError(f"{path}: {name} names an implementation of its own; refused{again}")
     if "preprocess" in item and not isinstance(item["preprocess"], dict):
         raise ModelError(f"{path}: {name}'s preprocess is not what twoface writes{again}")
@@ -162,10 +199,3 @@ def save_user_entry(home: Path, entry: ModelEntry) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def register(home: Path) -> None:
-    """Put the store's user models into the catalogue (published names are never replaced)."""
-    for entry in load_user_entries(home):
-        if entry.name not in CATALOGUE or CATALOGUE[entry.name].source == "user":
-            CATALOGUE[entry.name] = entry
