@@ -48,17 +48,16 @@ def choose_encoder(store, name: str = "auto", swapper: str | None = None) -> tup
     """(the encoder to judge identity with, why). `auto`: an encoder other than the one the swap
     used: ArcFace (w600k) when installed and the swap is known not to have used it (the
     classical engine uses none), else dlib128 (shipped; no learned swapper uses it)."""
-    from twoface.zoo.catalogue import CATALOGUE
-
+    catalogue = store.catalogue  # the store's own: its user models included
     if name not in ENCODERS:
         raise UsageError(f"encoder {name}: choose from {', '.join(ENCODERS)}", "identity")
-    entry = CATALOGUE.get(swapper) if swapper else None
+    entry = catalogue.get(swapper) if swapper else None
     used = entry.pairs_with if entry is not None else None
     if name != "auto":
         if used == name:
             return name, f"asked for; {swapper} was made with it, so identity may read flattering"
         return name, "asked for"
-    installed = store.path(CATALOGUE[ARCFACE]).is_file()
+    installed = store.path(catalogue[ARCFACE]).is_file()
     if swapper == "classical" or (entry is not None and used != ARCFACE):
         if installed:
             return ARCFACE, f"installed, and the swap ({swapper}) did not use it"

@@ -74,18 +74,18 @@ class ClassicalEngine(Engine):
     def __init__(
         self,
         shading_sigma: float = 0.12,
-        poisson: bool = True,  # mend the seam (a smooth offset; the name is historical)
+        seam: bool = True,  # mend the seam (a smooth offset)
         keep_open_mouth: bool = True,
         keep_eyes: bool = True,
         occlusion: bool = True,
         maskers: Sequence | None = None,
     ) -> None:
         self.shading_sigma = shading_sigma  # times the face width
-        self.poisson = poisson
+        self.seam = seam
         self.keep_open_mouth = keep_open_mouth
         self.keep_eyes = keep_eyes  # the target's eyes where openness differs
         self.occlusion = occlusion  # non-skin in either face keeps the target's pixels
-        self.options = EngineOptions(shading_sigma, poisson, keep_open_mouth, keep_eyes, occlusion)
+        self.options = EngineOptions(shading_sigma, seam, keep_open_mouth, keep_eyes, occlusion)
         # Model maskers (a face parser's regions, an occlusion model): where installed and
         # asked for, what they leave out of the target's face keeps the target's pixels,
         # instead of the colour test's answer (a hand is skin-coloured; a parser knows it is
@@ -96,7 +96,7 @@ class ClassicalEngine(Engine):
         """A new engine of these settings that also takes the target's face from `maskers`."""
         return ClassicalEngine(
             self.shading_sigma,
-            self.poisson,
+            self.seam,
             self.keep_open_mouth,
             self.keep_eyes,
             self.occlusion,
