@@ -699,5 +699,5 @@ def test_a_face_over_the_fault_limits_gets_a_softer_blend_and_says_so(swapper, p
     target = rgb(_more("codeformer_gray_faces_132_Robert_Downey_Jr_00.png"))
     result = swapper.swap_image(photos / "obama.jpg", target)
     assert blotch(result.image, target, _face(swapper, target).landmarks) < 14
-    assert any("softer blend" in n or "conservative blend" in n for n in result.notes)
+    assert any("softer blend" in n or "conservative blend" in n for n in result.details)
     assert result.unchanged == []

@@ -60,6 +60,9 @@ class SwapResult:
     engine: str = ""  # which engine made it: classical, anime, or a learned generator's name
     # faces_swapped's indices where the swap changed nothing one can see (twoface.quality)
     unchanged: list[int] = field(default_factory=list)
+    # The engine's word on single faces ("a softer blend" where its fault check fired): in
+    # --json and on a terminal, never in a script's stderr (the swap succeeded as asked).
+    details: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
@@ -72,6 +75,7 @@ class SwapResult:
             "digital_source_type": self.label.source_type if self.label else None,
             "notes": self.notes,
             "unchanged": self.unchanged,
+            "details": self.details,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -618,7 +622,7 @@ class Swapper:
             result.notes.append(
                 f"{tgt.path}: its faces lie on their side; found after a quarter turn"
             )
-        result.notes += run.slot("notes", list)
+        result.details = list(run.slot("notes", list))
         result.unchanged = unchanged
         if unchanged:
             result.notes.append(

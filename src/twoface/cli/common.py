@@ -29,13 +29,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
-    from twoface.anime import ANIME_DETECTORS
-    from twoface.detect import detector_names
-
+    # No argparse choices: a model the user imported into their store (`models import`) is a
+    # detector too; an unknown name is refused by the build with the valid ones (exit 2).
     p.add_argument(
         "--detector",
         default=None,
-        choices=[*detector_names(), *ANIME_DETECTORS],
         metavar="NAME",
         help="face detector: retinaface (default) or dlib-hog ship with twoface; "
         "zoo detectors need their file (`twoface models list`)",

@@ -296,6 +296,9 @@ def _swap(args) -> int:
         # work, so an error stays the only line, and never in a script's piped stderr.
         if note is not fallback or sys.stderr.isatty():
             say_note(note)
+    if sys.stderr.isatty():
+        for note in getattr(result, "details", ()):
+            say_note(note)
     report = _report(args, swapper, None if args.json else line)
     summary = result.summary() | ({"report": report} if report else {})
     if args.json or not report:

@@ -607,8 +607,10 @@ def seal(path: str | os.PathLike, label: Label | None, fmt: str) -> None:
     definition = manifest_definition(label, creds)
     try:
         fd, name = tempfile.mkstemp(prefix=".", suffix=".c2pa.tmp", dir=src.parent)
-    except OSError as e:
-        raise OutputError(f"{creds.title}: cannot write the output ({e.strerror})") from None
+    except OSError as e:  # the folder removed under the write says so (twoface.io.atomic)
+        from twoface.io.atomic import written_error
+
+        raise written_error(src.parent / Path(creds.title).name, e) from None
     signed = Path(name)
     try:
         with (
