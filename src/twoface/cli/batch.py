@@ -102,7 +102,7 @@ def progress_sink(mode: str):
 
 
 def run(args) -> int:
-    from twoface.batch import State, read_manifest, run_batch, with_models
+    from twoface.batch import State, read_manifest, with_models
     from twoface.errors import UsageError
 
     if args.retry < 0:
@@ -111,6 +111,14 @@ def run(args) -> int:
     items = with_models(read_manifest(manifest), args.models_dir, args.offline)
     items = with_signing(items, args.sign_cert, args.sign_key, args.models_dir)
     state = State(Path(args.state) if args.state else default_state(manifest))
+    return run_items(args, items, state)
+
+
+def run_items(args, items, state) -> int:
+    """Run a batch's items with the command's progress, reports and pool (`--ray`); print the
+    summary and return its exit code. Shared by `batch` and `swap` with several targets."""
+    from twoface.batch import run_batch
+
     pool = ray_pool(args)
     try:
         summary = run_batch(

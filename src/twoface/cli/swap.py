@@ -335,8 +335,8 @@ def _report(args, swapper, line: str | None) -> dict | None:
 def _swap_many(args) -> int:
     """`-t A B ... | -t DIR/ -o OUTDIR/`: one job per target file, run as a batch (models loaded
     once, a state file in OUTDIR so a re-run resumes; twoface.batch)."""
-    from twoface.batch import State, jobs_for_targets, run_batch
-    from twoface.cli.batch import progress_sink, report, reports_sink
+    from twoface.batch import State, jobs_for_targets
+    from twoface.cli.batch import run_items
     from twoface.config import OutputConfig, SelectionConfig, as_tuple
     from twoface.io.credentials import check_signing
     from twoface.jobs import ImageJob
@@ -383,20 +383,7 @@ def _swap_many(args) -> int:
     )
     items = jobs_for_targets(template, args.target, out)
     state = State(out / ".twoface-batch.json")
-    pool = ray_pool(args)
-    try:
-        summary = run_batch(
-            items,
-            state,
-            retry=args.retry,
-            progress=progress_sink(args.progress),
-            after=reports_sink(args.report),
-            pool=pool,
-        )
-    finally:
-        if pool is not None:
-            pool.close()
-    return report(summary, args.json)
+    return run_items(args, items, state)
 
 
 def _swap_parallel(args, config, selection, options) -> int:
