@@ -22,7 +22,7 @@ import numpy as np
 
 from twoface import Swapper
 from twoface.io.image import read_image
-from twoface.quality import blotch, chroma_anomaly, seam, visible_change
+from twoface.quality import blotch, chroma_anomaly, skin_seam, visible_change
 
 SHARED = Path(os.environ.get("TWOFACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FOLDERS = ("photos", "more")
@@ -81,7 +81,7 @@ def main() -> int:
             "target_source": float(np.linalg.norm(ft.embedding - fs.embedding)),
             "colour": chroma_anomaly(out, images[t], ft.landmarks),
             "blotch": blotch(out, images[t], ft.landmarks),
-            "seam": seam(out, images[t], ft.landmarks),
+            "seam": skin_seam(out, images[t], ft.landmarks),
             "change": visible_change(out, images[t], ft.landmarks),
             "notes": list(getattr(result, "notes", []) or []),
         }

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from twoface import Swapper
-from twoface.quality import blotch, chroma_anomaly, seam
+from twoface.quality import blotch, chroma_anomaly, skin_seam
 from twoface.track import jitter
 
 SHARED = Path(os.environ.get("TWOFACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -63,7 +63,7 @@ def main() -> int:
                     (
                         i,
                         blotch(b, a, f.landmarks),
-                        seam(b, a, f.landmarks),
+                        skin_seam(b, a, f.landmarks),
                         chroma_anomaly(b, a, f.landmarks),
                     )
                 )

@@ -19,7 +19,7 @@ import numpy as np
 
 from twoface import Swapper
 from twoface.io.image import read_image
-from twoface.quality import blotch, chroma_anomaly, seam
+from twoface.quality import blotch, chroma_anomaly, skin_seam
 
 SHARED = Path(os.environ.get("TWOFACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DATA = SHARED / "data"
@@ -85,7 +85,7 @@ def main() -> int:
             out, notes = np.zeros_like(tgt), [str(e)]
         figures = (
             f"c{chroma_anomaly(out, tgt, ft.landmarks):.0f} "
-            f"b{blotch(out, tgt, ft.landmarks):.0f} s{seam(out, tgt, ft.landmarks):.0f}"
+            f"b{blotch(out, tgt, ft.landmarks):.0f} s{skin_seam(out, tgt, ft.landmarks):.0f}"
         )
         row = np.concatenate([crop(src, fs.box), crop(tgt, ft.box), crop(out, ft.box)], 1)
         label = f"{s.stem[:16]} > {t.stem[:16]}"

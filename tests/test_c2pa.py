@@ -15,9 +15,12 @@ import stat
 from fractions import Fraction
 from pathlib import Path
 
+import av  # noqa: E402  (core dependencies: a broken install fails here, never skips)
+import c2pa  # noqa: E402
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
+from videotools import face_frame, write_clip  # noqa: E402
 
 from twoface import __version__
 from twoface.cli import main
@@ -27,10 +30,6 @@ from twoface.io import credentials
 from twoface.io.credentials import credentials_for, read_credentials, seal, signing_key
 from twoface.io.image import write_image
 from twoface.io.provenance import COMPOSITE_SYNTHETIC, COMPOSITE_TRAINED, make_label, read_label
-
-c2pa = pytest.importorskip("c2pa")
-av = pytest.importorskip("av")
-from videotools import face_frame, write_clip  # noqa: E402
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 MODELS = ("retinaface", "dlib68", "inswapper_128")
@@ -285,6 +284,14 @@ def test_animations_carry_a_manifest_and_keep_frames_and_durations(home, target,
         assert len(seqs[1]) == 5 and [d for _, d in seqs[1]] == durations_ms
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(*seqs, strict=True))
         assert read_label(outs[True])[0] is not None
+        # a changed frame byte and a changed claim byte: both invalid to the C2PA reader
+        data = outs[True].read_bytes()
+        pixels, claim = tmp_path / f"pixels.{ext}", tmp_path / f"claim.{ext}"
+        shutil.copy(outs[True], pixels)
+        shutil.copy(outs[True], claim)
+        _flip(pixels, _pixel_offset(data, ext))
+        _flip(claim, _manifest_offset(data))
+        assert _store(pixels)[0] == _store(claim)[0] == "Invalid"
 
 
 def _packets(path) -> list[tuple]:
@@ -329,6 +336,19 @@ def test_signing_a_video_keeps_its_frames_timestamps_and_audio_exactly(
     _check_manifest(signed, COMPOSITE_TRAINED, target)
     code, text = _inspect(signed, capsys)
     assert code == 0 and "labelled and valid" in text and "container metadata" in text
+    code, text = _inspect(signed, capsys, "--json")
+    report = json.loads(text)
+    assert code == 0 and report["status"] == "labelled" and report["labelled"]
+    assert report["content_credentials"]["valid"] is True
+    assert report["content_credentials"]["digital_source_type"] == COMPOSITE_TRAINED
+    assert report["found_in"] == ["container metadata", "C2PA manifest"]
+    # A byte of the signed claim changed: the claim's own hash no longer matches.
+    claim = tmp_path / f"claim.{ext}"
+    shutil.copy(signed, claim)
+    _flip(claim, _manifest_offset(signed.read_bytes()))
+    code, text = _inspect(claim, capsys)
+    assert code == 7 and ("TAMPERED" in text or "INVALID" in text)
+    assert _store(claim)[0] == "Invalid"
     # One byte of a frame changed: the BMFF hash says so.
     _flip(signed, _pixel_offset(signed.read_bytes(), ext))
     code, text = _inspect(signed, capsys)
@@ -509,6 +529,13 @@ def test_signing_problems_are_one_line_exit_3_and_nothing_written(org, tmp_path,
     code = main(_swap_args(tmp_path, "--sign-cert", cert))
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--sign-key is missing" in err
+    # the web UI checks its certificate before it opens the port
+    ui = ["ui", "--port", "1", "--models-dir", tmp_path / "store"]
+    assert main([str(a) for a in [*ui, "--sign-cert", cert, "--sign-key", other[1]]]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "key.pem: this private key does not match" in err, err
+    assert main([str(a) for a in [*ui, "--sign-cert", cert]]) == 2
+    assert "--sign-key is missing" in capsys.readouterr().err
 
 
 def test_a_signing_failure_at_the_end_leaves_nothing(home, target, tmp_path, monkeypatch):
@@ -639,3 +666,88 @@ def test_the_web_ui_and_a_live_recording_are_signed(photos, tmp_path, capsys):
     report = read_credentials(record)
     assert report.state == "valid" and report.actions == ("c2pa.created",)  # no parent file
     assert report.source_type == COMPOSITE_SYNTHETIC and report.parent is None
+
+
+@pytest.mark.slow
+def test_no_label_on_a_video_writes_neither_label(photos, tmp_path, capsys):
+    face = np.asarray(Image.open(photos / "obama2.jpg").convert("RGB"))
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, [face_frame(face, shift=s) for s in (0, 4, 8)], audio="aac")
+    out = tmp_path / "out.mp4"
+    argv = ["swap", "-s", photos / "biden.jpg", "-t", clip, "-o", out, "--swapper", "classical"]
+    argv += ["--no-label", "--preset", "ultrafast", "--models-dir", tmp_path / "store"]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    assert read_credentials(out) is None
+    code, text = _inspect(out, capsys)
+    assert code == 1 and "not labelled" in text
+    assert not (tmp_path / "store" / "credentials").exists()  # no key made for nothing
+
+
+@pytest.mark.slow
+def test_several_targets_and_a_video_over_devices_are_signed(org, photos, tmp_path, capsys):
+    """`swap -t A B -o DIR/` (the batch path) and `--devices cpu,cpu` (segments joined, then
+    signed) with the user's certificate."""
+    sign = ["--sign-cert", org / "chain.pem", "--sign-key", org / "key.pem"]
+    outdir = tmp_path / "outs"
+    argv = ["swap", "-s", photos / "biden.jpg", "-t", photos / "obama.jpg", photos / "mark.jpg"]
+    argv += ["-o", f"{outdir}/", "--swapper", "classical", *sign]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    outs = sorted(p for p in outdir.iterdir() if not p.name.startswith("."))
+    assert [p.name for p in outs] == ["mark.jpg", "obama.jpg"]
+    for p in outs:
+        manifest = _check_manifest_loose(p, COMPOSITE_SYNTHETIC)
+        assert manifest["signature_info"]["common_name"] == "Newsroom signer"
+        assert manifest["ingredients"][0]["title"] == p.name  # its own target
+    face = np.asarray(Image.open(photos / "obama2.jpg").convert("RGB"))
+    clip = tmp_path / "clip.mp4"
+    frames = [face_frame(face, shift=s % 12) for s in range(0, 48, 2)]
+    write_clip(clip, frames, audio="aac", options={"g": "6"})
+    out = tmp_path / "split.mp4"
+    argv = ["swap", "-s", photos / "biden.jpg", "-t", clip, "-o", out, "--swapper", "classical"]
+    argv += ["--devices", "cpu,cpu", "--preset", "ultrafast", *sign]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    manifest = _check_manifest_loose(out, COMPOSITE_SYNTHETIC)
+    assert manifest["signature_info"]["common_name"] == "Newsroom signer"
+    assert manifest["ingredients"][0]["title"] == "clip.mp4"
+    kinds = [k for k, *_ in _packets(out)]
+    assert kinds.count("video") == 24 and kinds.count("audio") > 0
+
+
+@pytest.mark.slow
+def test_the_web_ui_signs_with_its_certificate_and_videos_come_back_as_mp4(org, photos, tmp_path):
+    import time
+
+    from starlette.testclient import TestClient
+
+    from twoface.ui.server import Settings, create_app
+
+    face = np.asarray(Image.open(photos / "obama2.jpg").convert("RGB"))
+    clip = tmp_path / "clip.webm"
+    write_clip(clip, [face_frame(face, shift=s) for s in (0, 4, 8)], codec="libvpx-vp9")
+    settings = Settings(
+        port=7860,
+        max_upload_mb=8,
+        models_dir=str(tmp_path / "store"),
+        sign_cert=str(org / "chain.pem"),
+        sign_key=str(org / "key.pem"),
+    )
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:7860") as client:
+        src = client.post("/api/upload?name=biden.jpg", content=(photos / "biden.jpg").read_bytes())
+        tgt = client.post("/api/upload?name=clip.webm", content=clip.read_bytes())
+        job = client.post(
+            "/api/swap", json={"sources": [src.json()["id"]], "target": tgt.json()["id"]}
+        ).json()
+        end = time.monotonic() + 120
+        while (state := client.get(f"/api/jobs/{job['id']}").json())["state"] != "done":
+            assert state["state"] in ("queued", "running") and time.monotonic() < end, state
+            time.sleep(0.2)
+        assert state["result"]["name"] == "swapped-clip.mp4"
+        download = tmp_path / "ui.mp4"
+        download.write_bytes(client.get(f"/api/results/{state['result']['file']}").content)
+    report = read_credentials(download, (org / "ca.pem").read_bytes())
+    assert report.state == "trusted" and report.signer == "Newsroom signer"
+    assert report.parent["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert not (tmp_path / "store" / "credentials").exists()  # the install key is not made

@@ -343,15 +343,15 @@ def test_every_mode_runs_the_same_stages_to_a_result(mode):
 
 
 def test_the_quality_measures_see_a_hard_edged_patch_and_not_a_smooth_change():
-    from twoface.quality import blotch, seam, visible_change
+    from twoface.quality import blotch, skin_seam, visible_change
 
     lm = landmarks()
     target = draw(lm)
     smooth = np.clip(target.astype(int) + 12, 0, 255).astype(np.uint8)  # lighter all over
     patch = target.copy()
     patch[118:138, 55:75] = np.clip(patch[118:138, 55:75].astype(int) + 45, 0, 255)
-    assert blotch(smooth, target, lm) < 2 and seam(smooth, target, lm) < 2
-    assert blotch(patch, target, lm) > 10 and seam(patch, target, lm) > 10
+    assert blotch(smooth, target, lm) < 2 and skin_seam(smooth, target, lm) < 2
+    assert blotch(patch, target, lm) > 10 and skin_seam(patch, target, lm) > 10
     assert visible_change(target, target, lm) == 0 and visible_change(smooth, target, lm) > 5
 
 

@@ -74,6 +74,50 @@ def test_output_equal_to_target_is_not_swapped_and_keeps_identity(ev, photos):
     assert s["faces_swapped"] == 0 and s["not_swapped"] == 1.0
 
 
+def test_a_face_the_swap_chose_but_left_unchanged_is_flagged_alone(ev, photos):
+    target = photos / "two_people.jpg"
+    faces = ev.analyzer.analyse([rgb(target)])[0]
+    chosen = faces[1].box  # the swap says it chose face 1; the output is the target
+    e = ev.image([photos / "biden.jpg"], target, target, selected=[chosen])
+    assert [f.selected for f in e.faces] == [False, True]
+    assert e.flags() == ["no face was swapped: the output's 2 face(s) are the target's"]
+    assert e.focus() == [e.faces[1]]  # the summary is of the chosen face
+    assert e.to_json()["faces"][1]["selected"] is True
+    assert e.crops[0].who == "face 1" and e.crops[0].why.startswith("selected, not swapped;")
+
+
+def test_a_chosen_face_left_unswapped_beside_a_swapped_one_is_flagged(ev, small, photos):
+    target = rgb(photos / "two_people.jpg")
+    faces = ev.analyzer.analyse([target])[0]
+    source = photos / "elon_musk.jpg"
+    out = small["swapper"].swap_image(str(source), target).image  # the largest face only
+    boxes = [f.box for f in faces]
+    e = ev.image([source], target, out, selected=boxes)  # as if --many
+    swapped = [f.swapped for f in e.faces]
+    assert sorted(swapped) == [False, True]
+    left = swapped.index(False)
+    flag = [x for x in e.flags() if x.startswith(f"face {left}: chosen by the swap")]
+    assert len(flag) == 1 and "not swapped" in flag[0]
+    assert e.summary()["not_swapped"] == 0.5
+
+
+def test_second_difference_has_known_answers():
+    rng = np.random.default_rng(0)
+    lm = np.array(
+        [[30 + 40 * np.cos(a), 50 + 45 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 68)],
+        np.float64,
+    )
+    still = rng.integers(40, 200, (120, 120, 3)).astype(np.uint8)
+    flat = still.astype(np.int16)
+    assert m.second_difference((still, still, still), (lm, lm, lm)) == pytest.approx(0.0)
+    # a steady fade (+4 levels a frame) has no second difference; +8 in the middle frame alone
+    # gives |x + 0 - 2 (x + 8)| = 16 grey levels wherever nothing clips
+    fade = [np.clip(flat + 4 * k, 0, 255).astype(np.uint8) for k in range(3)]
+    assert m.second_difference(tuple(fade), (lm, lm, lm)) == pytest.approx(0.0, abs=0.6)
+    blink = np.clip(flat + 8, 0, 255).astype(np.uint8)
+    assert m.second_difference((still, blink, still), (lm, lm, lm)) == pytest.approx(16, abs=0.6)
+
+
 def test_a_classical_swap_is_measured_and_moves_identity(ev, small):
     e = ev.image([small["source"]], small["target"], small["output"])
     (f,) = e.faces
@@ -104,10 +148,10 @@ def test_a_hard_edged_patch_raises_the_seam(ev, small):
 
     hard = paste(patch)
     soft = paste(cv2.GaussianBlur(patch, (0, 0), 0.12 * w))
-    s_hard, s_soft = m.seam(hard, target, lm), m.seam(soft, target, lm)
+    s_hard, s_soft = m.border_seam(hard, target, lm), m.border_seam(soft, target, lm)
     assert s_hard > m.PARAMS.good_seam > s_soft
     assert s_hard > 3 * s_soft
-    assert m.seam(target, target, lm) == 0.0
+    assert m.border_seam(target, target, lm) == 0.0
     e = ev.image([small["source"]], target, hard)
     assert e.faces[0].swapped and any("seam" in line for line in e.flags())
 
@@ -228,6 +272,14 @@ def test_a_clip_with_five_frames_left_unswapped_flags_exactly_those(clip_eval):
     assert flags[0] == (
         "person 0: not swapped in 5 of 16 frames: 3-5 (0.30-0.50 s), 9 (0.90 s), 12 (1.20 s)"
     )
+    # The frames left as the target are exactly the identity drops, with their timestamps.
+    same = e.encoder.same_person
+    drops = [k for k in range(16) if d[k] > same]
+    assert drops == UNSWAPPED
+    assert flags[1] == (
+        "person 0: not recognised as the source in 5 of 16 measured frames: "
+        "3-5 (0.30-0.50 s), 9 (0.90 s), 12 (1.20 s)"
+    )
     # Switching the swap on and off is flicker the input does not have.
     s = e.summary()
     assert s["flicker_output"] > 2 * s["flicker_input"]
@@ -239,6 +291,10 @@ def test_a_clip_evaluated_against_itself_is_not_swapped(ev, clip):
     e = ev.video([clip["source"]], clip["t"], clip["t"])
     assert not any(p.selected for p in e.people)
     assert e.flags() == ["no person was swapped: every face of the output is the target's"]
+    # told that every face was to be swapped (--many), the person is flagged frame by frame
+    e = ev.video([clip["source"]], clip["t"], clip["t"], expect_all=True)
+    assert [p.selected for p in e.people] == [True]
+    assert e.flags()[0] == "person 0: not swapped in 16 of 16 frames: 0-15 (0.00-1.50 s)"
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -327,6 +383,7 @@ def test_swap_report_writes_the_report_beside_the_output(small, tmp_path, capsys
     assert summary["report"]["summary"]["faces_swapped"] == 1
     data = json.loads(report.read_text())
     assert data["output"] == str(out) and data["faces"][0]["swapped"] is True
+    assert data["faces"][0]["selected"] is True  # the swap says which faces it chose
 
 
 def test_batch_report_writes_a_report_per_job_and_an_index(small, tmp_path, capsys):

@@ -86,7 +86,7 @@ def blotch(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
 BLOTCH_FINE, BLOTCH_WIDE = 0.02, 0.12
 
 
-def seam(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
+def skin_seam(out: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> float:
     """99th percentile over the skin zone of the L* difference's gradient (output - target,
     blurred SEAM_BLUR face widths), in L* per SEAM_STEP face widths: a mask's hard edge or a
     pasted patch's rim is a step in the difference; the swap's own tone change is smooth."""

@@ -255,7 +255,7 @@ def _swap(args) -> int:
     if video and (args.ray is not None or (args.devices and len(args.devices) > 1)):
         # The workers load the models; the parent only splits and joins.
         code = _swap_parallel(args, config, selection, options)
-        _report(args, None, None)
+        _report(args, None, None, expect_all=selection.many)
         if fallback and sys.stderr.isatty():
             say_note(fallback)
         return code
@@ -299,16 +299,20 @@ def _swap(args) -> int:
     if sys.stderr.isatty():
         for note in getattr(result, "details", ()):
             say_note(note)
-    report = _report(args, swapper, None if args.json else line)
+    chosen = None if video else [f.box for f in result.faces_swapped]
+    report = _report(args, swapper, None if args.json else line, chosen, expect_all=selection.many)
     summary = result.summary() | ({"report": report} if report else {})
     if args.json or not report:
         print(json.dumps(summary, indent=2) if args.json else line)
     return EXIT_OK
 
 
-def _report(args, swapper, line: str | None) -> dict | None:
-    """`--report PATH`: the output measured against its source and target (twoface.evaluate);
-    a report that cannot be made is a note, the swap stands."""
+def _report(
+    args, swapper, line: str | None, chosen=None, *, expect_all: bool = False
+) -> dict | None:
+    """`--report PATH`: the output measured against its source and target (twoface.evaluate),
+    told what the swap chose (`chosen`: an image's boxes; `expect_all`: --many); a report that
+    cannot be made is a note, the swap stands."""
     if not args.report:
         return None
     from twoface.evaluate import swap_report
@@ -321,6 +325,8 @@ def _report(args, swapper, line: str | None) -> dict | None:
         swapper=args.swapper,
         trim=tuple(args.trim) if args.trim else None,
         pool=swapper.pool if swapper is not None else None,
+        selected=chosen,
+        expect_all=expect_all,
     )
     if "error" in report:
         say_note(f"no quality report: {report['error']}")

@@ -9,6 +9,7 @@ from twoface.cli.common import (
     EXIT_OK,
     Terminated,
     check_device,
+    signing_options,
     store_options,
 )
 from twoface.errors import UsageError
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
         "--runtime", default="onnxruntime", choices=["onnxruntime", "torch"], help=argparse.SUPPRESS
     )
     u.add_argument("--device", metavar="DEV", help="PyTorch device for zoo models")
+    signing_options(u)
     store_options(u)
 
 
@@ -37,7 +39,14 @@ def _ui(args) -> int:
         raise UsageError(f"--port {args.port}: not a port number")
     if args.max_upload_mb < 1:
         raise UsageError("--max-upload-mb must be at least 1")
+    from twoface.config import OutputConfig
+    from twoface.io.credentials import check_signing
+
+    # The certificate checked (or the install's key made) before the port opens: one line, exit.
+    check_signing(OutputConfig(sign_cert=args.sign_cert, sign_key=args.sign_key), args.models_dir)
     settings = Settings(
+        sign_cert=args.sign_cert,
+        sign_key=args.sign_key,
         host=args.host,
         port=args.port,
         max_upload_mb=args.max_upload_mb,

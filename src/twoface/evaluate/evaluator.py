@@ -160,7 +160,7 @@ class Evaluator:
     def _finish(self, tgt: np.ndarray, out: np.ndarray, face: Face) -> dict:
         p = self.params
         return {
-            "seam": m.seam(out, tgt, face.landmarks, p),
+            "seam": m.border_seam(out, tgt, face.landmarks, p),
             "colour_anomaly": m.colour_anomaly(out, tgt, face.landmarks),
         }
 
@@ -170,8 +170,13 @@ class Evaluator:
         sources: Sequence[str | os.PathLike],
         target: str | os.PathLike,
         output: str | os.PathLike,
+        selected: Sequence[Sequence[float]] | None = None,
     ) -> ImageEval:
-        """Each face of the target image and what the output made of it."""
+        """Each face of the target image and what the output made of it. `selected`: the boxes
+        of the faces the swap chose (`swap --report` passes them), so a chosen face the output
+        left unchanged is flagged; None: not known (each face is judged by its change alone)."""
+        from twoface.track import iou
+
         started = time.perf_counter()
         tgt, out = load_image(target), load_image(output)
         _same_size(tgt.path, out.path, tgt.rgb.shape, out.rgb.shape)
@@ -188,12 +193,20 @@ class Evaluator:
             swapped = changed > self.params.swapped_fraction
             geo = self._geometry(tgt.rgb, out.rgb, f, of)
             fin = self._finish(tgt.rgb, out.rgb, f) if swapped else {}
+            chosen = None
+            if selected is not None:
+                box = np.asarray(f.box[:4], np.float32)
+                chosen = any(
+                    iou(box, np.asarray(b[:4], np.float32)) >= self.params.selected_iou
+                    for b in selected
+                )
             evals.append(
                 FaceEval(
                     index=n,
                     box=tuple(float(v) for v in f.box),
                     changed=changed,
                     swapped=swapped,
+                    selected=chosen,
                     identity=self._identity(te.embedding, oe.embedding, srcs),
                     landmark_shift=geo["landmark_shift"],
                     pose_target=m.head_pose(f.landmarks, size),
@@ -212,9 +225,11 @@ class Evaluator:
             (tgt.rgb.shape[1], tgt.rgb.shape[0]),
             self.params,
         )
-        order = sorted(evals, key=lambda e: (not e.swapped, e.index))[:WORST]
+        order = sorted(evals, key=_badness, reverse=True)[:WORST]
         for e in order:
             why = "swapped" if e.swapped else "not swapped"
+            if e.selected and not e.swapped:
+                why = "selected, not swapped"
             if e.identity is not None:
                 why += f"; to source {e.identity.to_source:.2f}"
             t, o = _crops(tgt.rgb, out.rgb, faces[e.index].box)
@@ -232,9 +247,13 @@ class Evaluator:
         trim: tuple[float, float] | None = None,
         every: int = 1,
         progress=None,
+        expect_all: bool = False,
     ) -> VideoEval:
         """Each person of the target video, frame by frame: swapped or not, identity (every
-        `every`-th frame), landmarks, pose, seam, colour and flicker."""
+        `every`-th frame), landmarks, pose, seam, colour and flicker. `expect_all`: the swap was
+        asked to replace every face (`--many`), so every person seen in `expect_all_frames`
+        frames or more is one it should have swapped (else a person counts as selected when
+        swapped in `selected_share` of their frames)."""
         from twoface.io.video import probe
         from twoface.progress import close_progress, resolve
         from twoface.track import Tracker
@@ -288,7 +307,9 @@ class Evaluator:
             raise InputError(f"{target}: no face found in any frame; nothing to evaluate")
         share = self.params.selected_share
         for p in people.values():
-            p.selected = p.swapped_frames >= max(1, share * len(p.frames))
+            p.selected = p.swapped_frames >= max(1, share * len(p.frames)) or (
+                expect_all and len(p.frames) >= self.params.expect_all_frames
+            )
         h, w = window[-1][1].shape[:2]
         result = VideoEval(
             [_name(s) for s in sources],
@@ -421,6 +442,27 @@ class Evaluator:
             if frame_no > last:
                 break
         return sorted(crops, key=lambda c: (c.frame, c.who))
+
+
+_MISSED = {"source": 0.0, "neither": 1.2, "target": 2.0}  # identity, on the measures' scale
+
+
+def _badness(e: FaceEval) -> tuple:
+    """How much a face needs looking at, for the report's crops: a selected face left unswapped
+    first, then swapped faces by how far each measure lies past its good value (identity farther
+    from the source, seam, colour anomaly), then the unswapped rest."""
+    p = m.PARAMS
+    if e.selected and not e.swapped:
+        return (3, 0.0, -e.index)
+    if not e.swapped:
+        return (0, 0.0, -e.index)
+    score = max(
+        (e.seam or 0.0) / p.good_seam,
+        (e.colour_anomaly or 0.0) / p.good_colour_anomaly,
+        (e.landmark_shift or 0.0) / p.good_landmark_shift,
+        _MISSED.get(e.identity.recognised_as, 0.0) if e.identity else 0.0,
+    )
+    return (2 if score > 1 else 1, score, -e.index)
 
 
 def _name(image) -> str:

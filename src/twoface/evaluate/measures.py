@@ -50,6 +50,13 @@ class EvalParams:
     # swapped classically the people kept are swapped in all their frames, and an audience face
     # the picker held for 7 of its 81 frames stays out.
     selected_share: float = 0.25
+    # When the swap says it replaced every face (`--many`), a person counts as selected once seen
+    # in this many frames: shorter tracks are the detector's passing false faces (hamilton_clip's
+    # audience gives tracks of 1-3 frames), not people the swap was asked for.
+    expect_all_frames: int = 5
+    # An image face counts as the one the swap selected when its box overlaps a box the swap
+    # reported by this intersection over union (the same detector on the same image: 0.9+).
+    selected_iou: float = 0.5
     # The seam band: this share of the face width on either side of the changed region's outer
     # border, within the face's box grown by `seam_margin` of its size on each side: wide enough
     # for a feathered blend's whole edge (classical swaps of the shared photos score 0.19-1.31),
@@ -125,7 +132,7 @@ def _gradient(grey: np.ndarray) -> np.ndarray:
     return np.hypot(gx, gy)
 
 
-def seam(
+def border_seam(
     out: np.ndarray, target: np.ndarray, landmarks: np.ndarray, params: EvalParams = PARAMS
 ) -> float:
     """Edge energy added along the swapped region's border: the mean, over a band round the outer

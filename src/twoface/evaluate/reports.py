@@ -29,8 +29,12 @@ def evaluate(
     trim: tuple[float, float] | None = None,
     every: int = 1,
     progress=None,
+    selected: Sequence[Sequence[float]] | None = None,
+    expect_all: bool = False,
 ) -> Evaluation:
-    """The evaluation of `output` (an image or a video, as `target` is) against its target."""
+    """The evaluation of `output` (an image or a video, as `target` is) against its target.
+    What the swap chose, where the caller knows it: `selected`, the boxes of an image's chosen
+    faces; `expect_all`, every face was to be replaced (`--many`)."""
     from twoface.io.image import check_input_file
     from twoface.io.video import is_video_path
 
@@ -47,8 +51,16 @@ def evaluate(
     if not video and trim is not None:
         raise UsageError(f"{target}: --trim applies to videos, not images", "trim")
     if video:
-        return evaluator.video(sources, target, output, trim=trim, every=every, progress=progress)
-    return evaluator.image(sources, target, output)
+        return evaluator.video(
+            sources,
+            target,
+            output,
+            trim=trim,
+            every=every,
+            progress=progress,
+            expect_all=expect_all,
+        )
+    return evaluator.image(sources, target, output, selected=selected)
 
 
 def report_text(what: Evaluation | Comparison) -> str:
@@ -143,7 +155,15 @@ class BatchReports:
         row: dict[str, Any] = {"output": job.output, "target": job.target}
         try:
             trim = getattr(job.write, "trim", None)
-            e = evaluate(self._evaluator(job), job.sources, job.target, job.output, trim=trim)
+            many = bool(getattr(job.selection, "many", False))
+            e = evaluate(
+                self._evaluator(job),
+                job.sources,
+                job.target,
+                job.output,
+                trim=trim,
+                expect_all=many,
+            )
             write_report(self.folder / name, e)
             row |= {"report": name, "summary": e.summary(), "flags": len(e.flags())}
         except TwofaceError as err:
@@ -161,13 +181,24 @@ def swap_report(
     swapper: str | None = None,
     trim: tuple[float, float] | None = None,
     pool=None,
+    selected: Sequence[Sequence[float]] | None = None,
+    expect_all: bool = False,
 ) -> dict[str, Any]:
-    """`swap --report PATH`: evaluate a finished swap and write its report. Returns what the
-    swap's summary says of it: {"path", "summary", "flags"}, or {"path", "error"} when the output
-    cannot be evaluated (the swap itself stands)."""
+    """`swap --report PATH`: evaluate a finished swap and write its report (`selected`,
+    `expect_all`: what the swap chose, see `evaluate`). Returns what the swap's summary says of
+    it: {"path", "summary", "flags"}, or {"path", "error"} when the output cannot be evaluated
+    (the swap itself stands)."""
     try:
         evaluator = Evaluator.create(swapper=swapper, pool=pool)
-        e = evaluate(evaluator, sources, target, output, trim=trim)
+        e = evaluate(
+            evaluator,
+            sources,
+            target,
+            output,
+            trim=trim,
+            selected=selected,
+            expect_all=expect_all,
+        )
         write_report(path, e)
     except TwofaceError as err:
         return {"path": str(path), "error": str(err)}

@@ -97,6 +97,7 @@ class FaceEval:
     pose_change: float | None
     seam: float | None  # None for a face not swapped
     colour_anomaly: float | None
+    selected: bool | None = None  # the swap chose this face (None: not known)
 
     def to_json(self) -> dict[str, Any]:
         def pose(p):
@@ -106,6 +107,7 @@ class FaceEval:
             "face": self.index,
             "box": [round(v, 1) for v in self.box],
             "swapped": self.swapped,
+            "selected": self.selected,
             "changed": _r(self.changed),
             "identity": self.identity.to_json() if self.identity else None,
             "landmark_shift": _r(self.landmark_shift),
@@ -147,7 +149,7 @@ class ImageEval:
         else all (nothing was swapped: every face says so)."""
         if faces is not None:
             return [f for f in self.faces if f.index in faces]
-        return [f for f in self.faces if f.swapped] or self.faces
+        return [f for f in self.faces if f.swapped or f.selected] or self.faces
 
     def summary(self, faces: set[int] | None = None) -> dict[str, Any]:
         chosen = self.focus(faces)
@@ -177,6 +179,11 @@ class ImageEval:
         for f in self.faces:
             if f.swapped:
                 out += face_flags(f"face {f.index}", f, self.encoder, p)
+            elif f.selected:
+                out.append(
+                    f"face {f.index}: chosen by the swap but not swapped (the output's face is "
+                    f"the target's; {f.changed:.0%} of it changed)"
+                )
         return out
 
     def to_json(self) -> dict[str, Any]:

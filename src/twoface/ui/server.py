@@ -63,6 +63,10 @@ class Settings:
     offline: bool = False
     runtime: str = "onnxruntime"
     device: str | None = None
+    # The certificate chain and key that sign every result's content credentials (C2PA); None
+    # (both): this install's own key in the model store (twoface.io.credentials).
+    sign_cert: str | None = None
+    sign_key: str | None = None
     # Bounds on what requests may hold (README: "The web UI").
     body_timeout_s: float = 600.0  # the whole body of one request
     idle_timeout_s: float = 30.0  # the longest wait for the next piece of a body
@@ -329,8 +333,15 @@ class Backend:
                 return packet.frame
         raise UsageError(f"{stored.name}: no frame at {seconds:g} s", "time")
 
+    def _output(self, **values):
+        """A result's OutputConfig: the request's values and the server's signing key."""
+        from twoface.config import OutputConfig
+
+        s = self.settings
+        return OutputConfig(sign_cert=s.sign_cert, sign_key=s.sign_key, **values)
+
     def start_swap(self, req: dict, preview: bool = False) -> Job:
-        from twoface.config import OutputConfig, SelectionConfig
+        from twoface.config import SelectionConfig
 
         sources = [self.files.get(t, ("image",)) for t in tokens(req, "sources")]
         if not sources:
@@ -365,7 +376,7 @@ class Backend:
                     image,
                     output=out.path,
                     selection=selection,
-                    options=OutputConfig(quality=quality),
+                    options=self._output(quality=quality),
                     progress=job.progress,
                 )
                 return self._result(out, result.summary(), "image")
@@ -375,7 +386,7 @@ class Backend:
         return self.jobs.submit("preview" if preview else "swap", work)
 
     def _swap_video(self, job, swapper, sources, target, mode, picks, req) -> dict:
-        from twoface.config import OutputConfig, SelectionConfig
+        from twoface.config import SelectionConfig
 
         src_paths = [s.path for s in sources]
         target_faces = None
@@ -389,9 +400,10 @@ class Backend:
                     raise UsageError(f"face {face} or source {src} is not there", "picks")
                 target_faces.append(_face_crop(frame, faces[face].box, 0.3))
                 src_paths.append(sources[src].path)
-        suffix = target.path.suffix if target.path.suffix in (".mp4", ".mkv", ".webm") else ".mp4"
-        out = self.files.new_result(suffix, f"swapped-{Path(target.name).stem}{suffix}")
-        options = OutputConfig(crf=req["crf"], preset=str(req.get("preset") or "medium"))
+        # Always MP4 (H.264; audio the container refuses is re-encoded): it plays in every
+        # browser and carries signed content credentials, which MKV and WebM cannot hold.
+        out = self.files.new_result(".mp4", f"swapped-{Path(target.name).stem}.mp4")
+        options = self._output(crf=req["crf"], preset=str(req.get("preset") or "medium"))
         result = swapper.swap_video(
             src_paths,
             target.path,

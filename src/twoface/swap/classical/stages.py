@@ -621,7 +621,7 @@ CHECK = CheckParams()
 def _measures(work: Work, ctx: Context) -> dict[str, float]:
     from twoface.blend import alpha_composite
     from twoface.quality import blotch, chroma_anomaly
-    from twoface.quality import seam as seam_measure
+    from twoface.quality import skin_seam as seam_measure
 
     out = alpha_composite(work.shaded, work.crop, work.soft)
     return {
