@@ -457,3 +457,24 @@ def test_the_video_report_opens_in_chromium_with_its_plots(browser, clip_eval, t
     assert "not swapped in 5 of 16 frames" in page.locator("ul.flags").inner_text()
     assert problems == []
     page.close()
+
+
+def test_an_installed_arcface_judges_identity_on_its_own_scale(photos, tmp_path):
+    """With ArcFace w600k in the store (the official file's input/output names, random weights),
+    a classical swap is judged by it end to end: cosine distances, an output equal to its target
+    at distance 0 from it and as far from the source as the target was."""
+    pytest.importorskip("torch")
+    from test_learned_swap import _arcface_file
+
+    (tmp_path / "models").mkdir()
+    _arcface_file(tmp_path / "models" / "w600k_r50.onnx")
+    ev = Evaluator.create(swapper="classical", models_dir=tmp_path, offline=True)
+    assert ev.info.name == "arcface_w600k_r50" and ev.info.metric == "cosine"
+    target = photos / "obama.jpg"
+    e = ev.image([photos / "biden.jpg"], target, target)
+    (f,) = e.faces
+    assert f.identity.to_target == pytest.approx(0.0, abs=1e-5)
+    assert f.identity.to_source == pytest.approx(f.identity.target_to_source, abs=1e-6)
+    assert 0.0 <= f.identity.to_source <= 2.0
+    assert e.to_json()["encoder"]["name"] == "arcface_w600k_r50"
+    assert "cosine distance 1 - cos" in ev.info.scale
