@@ -273,9 +273,9 @@ def test_each_store_owns_its_catalogue(tmp_path):
 
 # -- notes from capabilities ----------------------------------------------------------------------
 def _args(**given) -> argparse.Namespace:
-    from twoface.cli.common import FINISH_FLAGS
+    from twoface.cli.common import finish_flags
 
-    base = dict.fromkeys(FINISH_FLAGS)
+    base = dict.fromkeys(dest for dest, _, _ in finish_flags())
     base |= {"detector": None, "swapper": "classical", "anime": None, "device": None}
     base |= {"half": False, "compile": False, "runtime": "onnxruntime"}
     return argparse.Namespace(**(base | given))
@@ -316,3 +316,59 @@ def test_a_new_engine_gets_its_notes_from_its_record():
         ]
     finally:
         registry.unregister("swap", "toy-engine")
+
+
+# -- flags generated from the options -------------------------------------------------------------
+def test_flags_are_made_from_the_options_fields():
+    from dataclasses import dataclass
+
+    from twoface.cli.common import Parser
+    from twoface.options import add_flags, flags_of, given, option
+
+    @dataclass(frozen=True)
+    class Toy:
+        level: float = option(0.5, "how much", flag="--toy-level", metavar="F")
+        names: tuple[str, ...] = option((), "which", flag="--toy-names", metavar="NAMES")
+        corners: tuple[float, float] = option(
+            (0.0, 1.0), "where", flag="--toy-corners", metavar=("A", "B")
+        )
+        kind: int | None = option(None, "size", flag="--toy-kind", choices=(1, 2))
+        loud: bool = option(True, "be quiet", flag="--quiet", negate=True)
+        hidden: int = 3  # no flag: not on the command line
+
+    p = Parser(prog="twoface toy")
+    add_flags(p, Toy)
+    text = p.format_help()
+    assert "how much (default 0.5)" in text and "where (default 0.0 1.0)" in text
+    assert "--hidden" not in text and "--toy-corners A B" in text
+    args = p.parse_args(["--toy-names", "a, b", "--toy-corners", "2", "3", "--quiet"])
+    assert given(args, Toy) == {"names": ("a", "b"), "corners": (2.0, 3.0), "loud": False}
+    assert Toy(**given(args, Toy)).level == 0.5  # not given: the dataclass's default
+    assert given(p.parse_args([]), Toy) == {}
+    with pytest.raises(UsageError, match=r"argument --toy-kind: invalid choice: 3"):
+        p.parse_args(["--toy-kind", "3"])
+    assert flags_of(Toy)["level"] == "--toy-level"
+
+
+def test_the_swap_command_offers_every_flagged_option_and_maps_its_errors():
+    import contextlib
+    import io
+
+    from twoface.cli import main
+    from twoface.cli.common import cli_message
+    from twoface.config import FinishConfig, OutputConfig, SelectionConfig
+    from twoface.mask import MaskSettings
+    from twoface.options import flag_fields
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["swap", "--help"])
+    text = out.getvalue()
+    for cls in (SelectionConfig, OutputConfig, FinishConfig, MaskSettings):
+        for f in flag_fields(cls):
+            assert f.metadata["flag"] in text, f.name
+            assert f.metadata["help"].split()[0] in text  # its help, from the field
+    e = UsageError("quality must be between 1 and 100, got 0", "quality")
+    assert cli_message(e) == "--quality must be between 1 and 100, got 0"
+    e = UsageError("clip.mp4: trim starts at 9 s, after the end", "trim")
+    assert cli_message(e) == "clip.mp4: --trim starts at 9 s, after the end"

@@ -12,6 +12,7 @@ import numpy as np
 
 from twoface.errors import UsageError
 from twoface.mask.base import MaskSettings
+from twoface.options import option
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +58,38 @@ class SelectionConfig:
     """Which target faces are replaced. similarity: the largest identity distance that counts as
     the same person, in the encoder's own scale (None: the encoder's threshold)."""
 
-    many: bool = False
-    reference: object | None = None  # a path or an RGB array
-    target_faces: tuple = ()
-    similarity: float | None = None
+    many: bool = option(False, "replace every face, not only the largest", flag="--many")
+    reference: object | None = option(  # a path or an RGB array
+        None,
+        "replace only the faces of the person in this photo",
+        flag="--reference",
+        metavar="PATH",
+    )
+    target_faces: tuple = option(
+        (),
+        "one photo per source: source i replaces the faces like target-face i",
+        flag="--target-faces",
+        metavar="PATH",
+        nargs="+",
+    )
+    similarity: float | None = option(
+        None,
+        "largest identity distance that counts as the same person for "
+        "--reference/--target-faces, in the encoder's scale: dlib128 Euclidean (default 0.6), "
+        "arcface_w600k_r50 cosine distance 1 - cos (default 0.6); lower is stricter",
+        flag="--similarity",
+        metavar="F",
+    )
     # Images: exactly these faces, numbered as `twoface detect` numbers them (detection order),
     # each with the source it gets: ((face, source), ...). Sources are then separate people.
-    assign: tuple[tuple[int, int], ...] = ()
+    assign: tuple[tuple[int, int], ...] = option(
+        (),
+        "images: replace exactly these faces, numbered as `twoface detect` numbers them; "
+        "K:S gives face K source S (default source 0), e.g. --faces 1 or --faces 0:1,1:0",
+        flag="--faces",
+        metavar="K[:S],...",
+        parse=lambda text: assignments(text),
+    )
 
     def __post_init__(self) -> None:
         if self.reference is not None and self.target_faces:
@@ -89,16 +115,51 @@ class OutputConfig:
     credentials (C2PA) of a labelled output; None (both): this install's own key, made in the
     model store on first use (twoface.io.credentials)."""
 
-    quality: int = 95
-    label: bool = True
-    watermark: str | None = None
-    crf: int = 18
-    preset: str = "medium"
-    codec: str | None = None
-    trim: tuple[float, float] | None = None
+    quality: int = option(95, "JPEG/WebP quality 1-100", flag="--quality", metavar="N")
+    label: bool = option(
+        True,
+        "do not write the AI-generated label nor the content credentials (not recommended)",
+        flag="--no-label",
+        negate=True,
+    )
+    watermark: str | None = option(
+        None,
+        "also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
+        flag="--watermark",
+        metavar="TEXT",
+    )
+    crf: int = option(
+        18,
+        "video quality, lower is better: H.264/H.265 0-51, VP9 0-50",
+        flag="--crf",
+        metavar="N",
+    )
+    preset: str = option(
+        "medium", "x264/x265 speed preset: ultrafast ... medium ... veryslow", flag="--preset"
+    )
+    codec: str | None = option(
+        None,
+        "video codec (default: H.264; VP9 for .webm)",
+        flag="--codec",
+        choices=("libx264", "libx265", "libvpx-vp9"),
+    )
+    trim: tuple[float, float] | None = option(
+        None,
+        "video: keep only START to END seconds (video and audio alike)",
+        flag="--trim",
+        metavar=("START", "END"),
+    )
     batch_size: int = 8
-    sign_cert: str | None = None
-    sign_key: str | None = None
+    sign_cert: str | None = option(
+        None,
+        "sign the content credentials (C2PA) with this certificate chain (PEM, signing "
+        "certificate first); default: this install's own key, which no public validator trusts",
+        flag="--sign-cert",
+        metavar="PEM",
+    )
+    sign_key: str | None = option(
+        None, "the private key of --sign-cert (unencrypted PEM)", flag="--sign-key", metavar="PEM"
+    )
 
     def __post_init__(self) -> None:
         if (self.sign_cert is None) != (self.sign_key is None):
@@ -130,11 +191,41 @@ class FinishConfig:
     ghost_sr: the GHOST swappers run sber-swap's super-resolution model on their output."""
 
     masks: MaskSettings | None = None
-    enhancer: str | None = None
-    enhancer_blend: float = 0.8
-    enhancer_weight: float = 0.5
-    pixel_boost: int | None = None
-    ghost_sr: bool = False  # GHOST swappers: sber-swap's super-resolution on the generated face
+    enhancer: str | None = option(
+        None,
+        "face restorer after the swap: gfpgan_1.4_onnx, codeformer_onnx, gpen_bfr_512, "
+        "restoreformer_plus_plus ... (`twoface models list`)",
+        flag="--enhancer",
+        feeds="enhancer",
+        metavar="NAME",
+    )
+    enhancer_blend: float = option(
+        0.8,
+        "how much of the restored face: 0 (none) to 1 (all)",
+        flag="--enhancer-blend",
+        feeds="enhancer",
+        metavar="F",
+    )
+    enhancer_weight: float = option(
+        0.5,
+        "CodeFormer's fidelity weight: 0 most restored, 1 closest to the swap",
+        flag="--enhancer-weight",
+        feeds="enhancer",
+        metavar="F",
+    )
+    pixel_boost: int | None = option(
+        None,
+        "run a 128-px swapper on a 256/512-px crop as 2x2/4x4 tiles (sharper faces)",
+        flag="--pixel-boost",
+        feeds="pixel_boost",
+        choices=(256, 512),
+    )
+    ghost_sr: bool = option(  # GHOST swappers: sber-swap's super-resolution on the face
+        False,
+        "GHOST swappers: sber-swap's super-resolution model (ghost_sr) on the generated face",
+        flag="--ghost-sr",
+        feeds="ghost_sr",
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.enhancer_blend <= 1:
@@ -155,6 +246,22 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     finish: FinishConfig = field(default_factory=FinishConfig)
+
+
+def assignments(text: str) -> tuple[tuple[int, int], ...]:
+    """`--faces 1` or `--faces 0:1,1:0`: (face, source) pairs; the source defaults to 0."""
+    import argparse
+
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        face, _, source = part.partition(":")
+        try:
+            pairs.append((int(face), int(source or 0)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: give face numbers, or face:source pairs, e.g. 1 or 0:1"
+            ) from None
+    return tuple(pairs)
 
 
 def as_tuple(value) -> tuple:

@@ -26,9 +26,114 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
-    """A dataclass field with its help text (what `twoface components` prints)."""
-    return field(default=default, metadata={"help": help}, **kw)
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    metavar: str | tuple[str, ...] | None = None,
+    choices: tuple | None = None,
+    parse: Any = None,
+    nargs: str | None = None,
+    negate: bool = False,
+    feeds: str | None = None,
+    **kw: Any,
+) -> Any:
+    """A dataclass field with its help text (what `twoface components` prints) and, where it has
+    one, its command-line flag: `add_flags` makes the flag from the field (type, default, help,
+    `metavar`, `choices`; `parse` converts the flag's text; `nargs="+"` takes several values;
+    `negate`: a bool switched off by the flag, as `--no-label`; `feeds`: what a component must
+    consume (twoface.registry.Capability.consumes) for the option to do anything)."""
+    meta: dict[str, Any] = {"help": help}
+    if flag is not None:
+        meta["flag"] = flag
+        cli = {"metavar": metavar, "choices": choices, "parse": parse, "nargs": nargs}
+        meta.update({k: v for k, v in cli.items() if v is not None})
+        if negate:
+            meta["negate"] = True
+    if feeds is not None:
+        meta["feeds"] = feeds
+    return field(default=default, metadata=meta, **kw)
+
+
+# -- command-line flags generated from the options ------------------------------------------------
+def _base(tp: Any) -> Any:
+    """`X | None` -> X."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def flag_dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _comma_names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def flag_fields(cls: type, only: tuple[str, ...] | None = None) -> list[dataclasses.Field]:
+    """The fields of `cls` that have a command-line flag (those named in `only`, if given)."""
+    out = [f for f in dataclasses.fields(cls) if "flag" in f.metadata]
+    return [f for f in out if only is None or f.name in only]
+
+
+def add_flags(parser: Any, cls: type, only: tuple[str, ...] | None = None) -> None:
+    """Add the flags of `cls`'s options to an argparse parser or group. Every flag defaults to
+    None (not given), so `given` passes on only what the user typed and the dataclass keeps its
+    own defaults; the help says the default."""
+    hints = _hints(cls)
+    for f in flag_fields(cls, only):
+        meta = f.metadata
+        tp = _base(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        kw: dict[str, Any] = {"dest": flag_dest(meta["flag"]), "default": None}
+        text = meta.get("help", "")
+        if tp is bool:
+            kw["action"] = "store_true"
+        else:
+            if "parse" in meta:
+                kw["type"] = meta["parse"]
+            elif typing.get_origin(tp) is tuple:
+                args = typing.get_args(tp)
+                if len(args) == 2 and args[1] is Ellipsis or not args:
+                    kw["type"] = _comma_names if "nargs" not in meta else None
+                else:  # a fixed number of values: TOP RIGHT BOTTOM LEFT
+                    kw["nargs"], kw["type"] = len(args), args[0]
+            elif tp in (int, float):
+                kw["type"] = tp
+            for key in ("metavar", "choices", "nargs"):
+                if key in meta:
+                    kw[key] = meta[key]
+            if kw.get("type") is None:
+                kw.pop("type", None)
+            if default not in (None, (), "") and "(default" not in text:
+                shown = " ".join(str(v) for v in default) if isinstance(default, tuple) else default
+                text += f" (default {shown})"
+        kw["help"] = text
+        parser.add_argument(meta["flag"], **kw)
+
+
+def given(args: Any, cls: type, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The values of `cls`'s options given on the command line (`add_flags`), by field name."""
+    out = {}
+    for f in flag_fields(cls, only):
+        value = getattr(args, flag_dest(f.metadata["flag"]), None)
+        if value is None:
+            continue
+        if f.metadata.get("negate"):
+            if value:
+                out[f.name] = False
+            continue
+        out[f.name] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def flags_of(*classes: type) -> dict[str, str]:
+    """Field name -> flag over `classes`: how a front names the field an error carries."""
+    return {f.name: f.metadata["flag"] for cls in classes for f in flag_fields(cls)}
 
 
 def type_name(tp: Any) -> str:

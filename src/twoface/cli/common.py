@@ -77,132 +77,75 @@ def model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
 
 
 def finish_options(p: argparse.ArgumentParser) -> None:
-    """Masks, mouth, enhancer and pixel boost of learned swappers (twoface.config.FinishConfig)."""
+    """Masks, mouth, enhancer and pixel boost of learned swappers: the flags of
+    twoface.mask.MaskSettings and twoface.config.FinishConfig, made from their fields."""
+    from twoface.config import FinishConfig
+    from twoface.mask import MaskSettings
+    from twoface.options import add_flags
+
     g = p.add_argument_group("learned swappers: masks, restoration, pixel boost")
-    g.add_argument(
-        "--mask",
-        type=comma_names,
-        metavar="NAMES",
-        help="comma-separated masks combined by minimum: box, area, region (face parser), "
-        "occlusion (XSeg), mouth (keep an open target mouth), ghost (sber-swap's 106-landmark "
-        "mask, needs landmarks_2d106det); default: the swapper's own "
-        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area). The "
-        "classical engine takes region and occlusion (default: region when a face parser is "
-        "installed, else its own colour test)",
-    )
-    g.add_argument(
-        "--mask-regions",
-        type=comma_names,
-        metavar="NAMES",
-        help="face parser classes the region mask keeps (default: skin, brows, eyes, glasses, "
-        "nose, mouth, lips); also ears, neck, hair, hat ...",
-    )
-    g.add_argument(
-        "--mask-padding",
-        type=float,
-        nargs=4,
-        metavar=("TOP", "RIGHT", "BOTTOM", "LEFT"),
-        help="box mask padding, fractions of the crop (0 0 0 0)",
-    )
-    g.add_argument("--mask-blur", type=float, metavar="F", help="box mask edge blur, 0-1 (0)")
-    g.add_argument(
-        "--mouth-grow", type=float, metavar="F", help="kept mouth grown by F x face width (0.02)"
-    )
-    g.add_argument(
-        "--mouth-feather", type=float, metavar="F", help="kept mouth edge, F x face width (0.02)"
-    )
-    g.add_argument(
-        "--parser", metavar="NAME", help="face parser for the region mask (bisenet_resnet_34)"
-    )
-    g.add_argument("--occluder", metavar="NAME", help="occluder for the occlusion mask (xseg_1)")
-    g.add_argument(
-        "--enhancer",
-        metavar="NAME",
-        help="face restorer after the swap: gfpgan_1.4_onnx, codeformer_onnx, gpen_bfr_512, "
-        "restoreformer_plus_plus ... (`twoface models list`)",
-    )
-    g.add_argument(
-        "--enhancer-blend",
-        type=float,
-        metavar="F",
-        help="how much of the restored face: 0 (none) to 1 (all); default 0.8",
-    )
-    g.add_argument(
-        "--enhancer-weight",
-        type=float,
-        metavar="F",
-        help="CodeFormer's fidelity weight: 0 most restored, 1 closest to the swap (0.5)",
-    )
-    g.add_argument(
-        "--ghost-sr",
-        action="store_true",
-        default=None,
-        help="GHOST swappers: sber-swap's super-resolution model (ghost_sr) on the generated face",
-    )
-    g.add_argument(
-        "--pixel-boost",
-        type=int,
-        choices=[256, 512],
-        help="run a 128-px swapper on a 256/512-px crop as 2x2/4x4 tiles (sharper faces)",
-    )
+    add_flags(g, MaskSettings)
+    add_flags(g, FinishConfig)
 
 
-FINISH_FLAGS = (
-    "mask",
-    "mask_regions",
-    "mask_padding",
-    "mask_blur",
-    "mouth_grow",
-    "mouth_feather",
-    "parser",
-    "occluder",
-    "enhancer",
-    "enhancer_blend",
-    "enhancer_weight",
-    "pixel_boost",
-    "ghost_sr",
-)
+def finish_flags() -> list:
+    """The finishing options that have a flag: (argparse dest, flag, what it feeds), mask first."""
+    from twoface.config import FinishConfig
+    from twoface.mask import MaskSettings
+    from twoface.options import flag_dest, flag_fields
+
+    return [
+        (flag_dest(f.metadata["flag"]), f.metadata["flag"], f.metadata.get("feeds"))
+        for cls in (MaskSettings, FinishConfig)
+        for f in flag_fields(cls)
+    ]
 
 
 def finish_settings(args):
     """The FinishConfig the command line asks for (defaults where a flag is not given)."""
     from twoface.config import FinishConfig
     from twoface.mask import MaskSettings
+    from twoface.options import given
 
-    given = {k: getattr(args, k, None) for k in FINISH_FLAGS}
-    mask_fields = {
-        "names": given["mask"],
-        "regions": given["mask_regions"],
-        "padding": tuple(given["mask_padding"]) if given["mask_padding"] else None,
-        "blur": given["mask_blur"],
-        "mouth_grow": given["mouth_grow"],
-        "mouth_feather": given["mouth_feather"],
-        "parser": given["parser"],
-        "occluder": given["occluder"],
-    }
-    settings = MaskSettings(**{k: v for k, v in mask_fields.items() if v is not None})
-    finish = {
-        "masks": settings,
-        "enhancer": given["enhancer"],
-        "enhancer_blend": given["enhancer_blend"],
-        "enhancer_weight": given["enhancer_weight"],
-        "pixel_boost": given["pixel_boost"],
-        "ghost_sr": given["ghost_sr"],
-    }
-    return FinishConfig(**{k: v for k, v in finish.items() if v is not None})
+    return FinishConfig(
+        masks=MaskSettings(**given(args, MaskSettings)), **given(args, FinishConfig)
+    )
+
+
+def output_options(p: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """How results are written: the flags of twoface.config.OutputConfig (`only` those named)."""
+    from twoface.config import OutputConfig
+    from twoface.options import add_flags
+
+    add_flags(p, OutputConfig, only)
+
+
+def output_settings(args, **fixed):
+    """The OutputConfig the command line asks for; `fixed` overrides."""
+    from twoface.config import OutputConfig
+    from twoface.options import given
+
+    return OutputConfig(**(given(args, OutputConfig) | fixed))
 
 
 def signing_options(p: argparse.ArgumentParser) -> None:
     """--sign-cert and --sign-key: the certificate and key that sign the content credentials."""
-    p.add_argument(
-        "--sign-cert",
-        metavar="PEM",
-        help="sign the content credentials (C2PA) with this certificate chain (PEM, signing "
-        "certificate first); default: this install's own key, which no public validator trusts",
-    )
-    p.add_argument(
-        "--sign-key", metavar="PEM", help="the private key of --sign-cert (unencrypted PEM)"
-    )
+    output_options(p, ("sign_cert", "sign_key"))
+
+
+def selection_options(p: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Which faces are replaced: the flags of twoface.config.SelectionConfig."""
+    from twoface.config import SelectionConfig
+    from twoface.options import add_flags
+
+    add_flags(p, SelectionConfig, only)
+
+
+def selection_settings(args, **fixed):
+    from twoface.config import SelectionConfig
+    from twoface.options import given
+
+    return SelectionConfig(**(given(args, SelectionConfig) | fixed))
 
 
 def store_options(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -264,16 +207,9 @@ def check_device(device: str) -> None:
     check_device(device)
 
 
-# API fields (TwofaceError.field) and the flags that set them.
-FLAGS = {
-    "similarity": "--similarity",
-    "target_faces": "--target-faces",
-    "reference": "--reference",
-    "watermark": "--watermark",
-    "trim": "--trim",
-    "crf": "--crf",
-    "preset": "--preset",
-    "quality": "--quality",
+# API fields (TwofaceError.field) and the flags that set them: the options' own flags, and the
+# model tasks whose build errors name the flag that picks the model.
+TASK_FLAGS = {
     "device": "--device",
     "runtime": "--runtime",
     "batch_size": "--batch-size",
@@ -282,15 +218,21 @@ FLAGS = {
     "identity": "--encoder",
     "landmarks": "--landmarks",
     "anime-detect": "--detector",
-    "sign_cert": "--sign-cert",
-    "sign_key": "--sign-key",
 }
+
+
+def _flags() -> dict[str, str]:
+    from twoface.config import FinishConfig, OutputConfig, SelectionConfig
+    from twoface.mask import MaskSettings
+    from twoface.options import flags_of
+
+    return flags_of(SelectionConfig, OutputConfig, FinishConfig, MaskSettings) | TASK_FLAGS
 
 
 def cli_message(e: TwofaceError) -> str:
     """The API's message in command-line words: a leading field name becomes its flag."""
     text = str(e)
-    flag = FLAGS.get(e.field or "")
+    flag = _flags().get(e.field or "")
     if flag and (text.startswith(f"{e.field} ") or text.startswith(f"{e.field}:")):
         return flag + text[len(e.field) :]
     if flag and f": {e.field} " in text:  # "clip.mp4: trim starts at ..." names the file first

@@ -44,22 +44,8 @@ def _components(args) -> int:
 run = _components
 
 # -- notes for flags the components in play do not consume ----------------------------------------
-# What each finishing flag feeds (twoface.registry.Capability.consumes); --mask feeds
+# What each finishing flag feeds is its option's `feeds` (twoface.options.option); --mask feeds
 # "mask:NAME" for each name it gives.
-FLAG_FEEDS = {
-    "mask_regions": "mask:region",
-    "parser": "mask:region",
-    "occluder": "mask:occlusion",
-    "mask_padding": "mask:box",
-    "mask_blur": "mask:box",
-    "mouth_grow": "mask:mouth",
-    "mouth_feather": "mask:mouth",
-    "enhancer": "enhancer",
-    "enhancer_blend": "enhancer",
-    "enhancer_weight": "enhancer",
-    "pixel_boost": "pixel_boost",
-    "ghost_sr": "ghost_sr",
-}
 SETTINGS = ("device", "half", "compile", "runtime")
 
 
@@ -94,7 +80,7 @@ def _in_play(args, catalogue) -> tuple:
 def unused_flags(args, catalogue) -> list[str]:
     """Notes for the finishing and runtime flags given that no component in play consumes (the
     capability records of the engine, detector and landmarker): said, not silently dropped."""
-    from twoface.cli.common import FINISH_FLAGS, verb
+    from twoface.cli.common import finish_flags, verb
 
     notes: list[str] = []
     engine, played = _in_play(args, catalogue)
@@ -105,14 +91,14 @@ def unused_flags(args, catalogue) -> list[str]:
         asked = list(args.mask or ())
         takes_masks = any(item.startswith("mask:") for item in cap.consumes)
         finish = []
-        for key in FINISH_FLAGS:
-            if getattr(args, key, None) is None:
+        for dest, flag, feeds in finish_flags():
+            if getattr(args, dest, None) is None:
                 continue
-            if key == "mask":
+            if flag == "--mask":
                 if not takes_masks:
                     finish.append("--mask")
-            elif not cap.takes(FLAG_FEEDS[key]):
-                finish.append(f"--{key.replace('_', '-')}")
+            elif not cap.takes(feeds):
+                finish.append(flag)
         unused = [m for m in asked if not cap.takes(f"mask:{m}")]
         if takes_masks and unused:
             finish.append(f"--mask {','.join(unused)}")

@@ -13,6 +13,7 @@ from twoface.cli.common import (
     config_from,
     model_options,
     say_note,
+    selection_options,
     signing_options,
 )
 
@@ -38,7 +39,7 @@ def add_parser(sub) -> None:
         help="write what is shown to a labelled video (mp4 mkv mov webm m4v); with none of "
         "--show, --virtual-cam, --record only the figures are printed",
     )
-    lv.add_argument("--many", action="store_true", help="every face, not only the largest")
+    selection_options(lv, ("many",))
     lv.add_argument("--frames", type=int, metavar="N", help="stop after N frames in")
     lv.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
     lv.add_argument("--json", action="store_true", help="print the figures as JSON at the end")

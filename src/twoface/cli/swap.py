@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,10 +13,13 @@ from twoface.cli.common import (
     config_from,
     finish_options,
     model_options,
+    output_options,
+    output_settings,
     ray_options,
     ray_pool,
     say_note,
-    signing_options,
+    selection_options,
+    selection_settings,
     verb,
 )
 from twoface.errors import UsageError
@@ -57,55 +59,12 @@ def add_parser(sub) -> None:
         help="output; format from the extension (images: jpg png webp bmp tif; "
         "videos: mp4 mkv mov webm m4v gif webp)",
     )
-    s.add_argument("--many", action="store_true", help="replace every face, not only the largest")
-    s.add_argument(
-        "--faces",
-        type=_assignments,
-        metavar="K[:S],...",
-        help="images: replace exactly these faces, numbered as `twoface detect` numbers them; "
-        "K:S gives face K source S (default source 0), e.g. --faces 1 or --faces 0:1,1:0",
-    )
-    s.add_argument(
-        "--reference", metavar="PATH", help="replace only the faces of the person in this photo"
-    )
-    s.add_argument(
-        "--target-faces",
-        nargs="+",
-        metavar="PATH",
-        help="one photo per source: source i replaces the faces like target-face i",
-    )
-    s.add_argument(
-        "--similarity",
-        type=float,
-        default=None,
-        metavar="F",
-        help="largest identity distance that counts as the same person for "
-        "--reference/--target-faces, in the encoder's scale: dlib128 Euclidean (default 0.6), "
-        "arcface_w600k_r50 cosine distance 1 - cos (default 0.6); lower is stricter",
-    )
     s.add_argument(
         "--encoder",
         default="dlib128",
         metavar="NAME",
         help="identity encoder for --reference/--target-faces and tracking: dlib128 (default, "
         "ships with twoface) or arcface_w600k_r50 (needs its file)",
-    )
-    s.add_argument(
-        "--crf",
-        type=int,
-        default=None,
-        metavar="N",
-        help="video quality, lower is better: H.264/H.265 0-51 (default 18), VP9 0-50",
-    )
-    s.add_argument(
-        "--preset",
-        default=None,
-        help="x264/x265 speed preset: ultrafast ... medium (default) ... veryslow",
-    )
-    s.add_argument(
-        "--codec",
-        choices=["libx264", "libx265", "libvpx-vp9"],
-        help="video codec (default: H.264; VP9 for .webm)",
     )
     s.add_argument(
         "--devices",
@@ -115,34 +74,15 @@ def add_parser(sub) -> None:
         "cpu,cpu for two CPU workers) and join the parts",
     )
     s.add_argument(
-        "--trim",
-        nargs=2,
-        type=float,
-        metavar=("START", "END"),
-        help="video: keep only START to END seconds (video and audio alike)",
-    )
-    s.add_argument(
-        "--watermark",
-        metavar="TEXT",
-        help="also draw TEXT visibly in the bottom-right corner (e.g. 'AI-generated')",
-    )
-    s.add_argument(
-        "--quality", type=int, default=None, metavar="N", help="JPEG/WebP quality 1-100 (95)"
-    )
-    s.add_argument(
         "--progress",
         choices=["auto", "on", "off"],
         default="auto",
         help="progress on stderr: auto (only on a terminal), on (also when piped), off",
     )
+    selection_options(s)
+    output_options(s)  # quality, label, watermark, the video encode, the signing key
     model_options(s, swap=True)
     finish_options(s)
-    s.add_argument(
-        "--no-label",
-        action="store_true",
-        help="do not write the AI-generated label nor the content credentials (not recommended)",
-    )
-    signing_options(s)
     ray_options(s)
     s.add_argument("--json", action="store_true", help="print a JSON summary")
     s.add_argument(
@@ -151,19 +91,6 @@ def add_parser(sub) -> None:
         help="also write a quality report of the output (twoface eval): an HTML page, or JSON "
         "for a .json name; with several targets a folder (a report per job and index.html)",
     )
-
-
-def _assignments(text: str) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for part in comma_names(text):
-        face, _, source = part.partition(":")
-        try:
-            pairs.append((int(face), int(source or 0)))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{part!r}: give face numbers, or face:source pairs, e.g. 1 or 0:1"
-            ) from None
-    return tuple(pairs)
 
 
 def _ignored_options(args, video: bool) -> list[str]:
@@ -190,14 +117,12 @@ def _ignored_options(args, video: bool) -> list[str]:
 
 def _swap(args) -> int:
     from twoface.api import Swapper
-    from twoface.config import OutputConfig, SelectionConfig, as_tuple
     from twoface.io.credentials import check_signing
     from twoface.io.video import is_video_path
 
     if len(args.target) > 1 or Path(args.target[0]).is_dir():
         return _swap_many(args)
     args.target = args.target[0]
-    quality = 95 if args.quality is None else args.quality
     if args.reference and args.target_faces:
         raise UsageError("use either --reference or --target-faces, not both")
     video = is_video_path(args.target)
@@ -223,24 +148,8 @@ def _swap(args) -> int:
         raise UsageError(
             f"{args.target}: --faces applies to images; for a video use --target-faces"
         )
-    selection = SelectionConfig(
-        assign=args.faces or (),
-        many=args.many,
-        reference=args.reference,
-        target_faces=as_tuple(args.target_faces),
-        similarity=args.similarity,
-    )
-    options = OutputConfig(
-        quality=quality,
-        label=not args.no_label,
-        watermark=args.watermark,
-        crf=18 if args.crf is None else args.crf,
-        preset=args.preset or "medium",
-        codec=args.codec,
-        trim=tuple(args.trim) if args.trim else None,
-        sign_cert=args.sign_cert,
-        sign_key=args.sign_key,
-    )
+    selection = selection_settings(args)
+    options = output_settings(args)
     if args.devices and not video:
         raise UsageError(f"{args.target}: --devices applies to videos")
     if args.ray is not None and not video:
@@ -343,7 +252,6 @@ def _swap_many(args) -> int:
     once, a state file in OUTDIR so a re-run resumes; twoface.batch)."""
     from twoface.batch import State, jobs_for_targets
     from twoface.cli.batch import run_items
-    from twoface.config import OutputConfig, SelectionConfig, as_tuple
     from twoface.io.credentials import check_signing
     from twoface.jobs import ImageJob
 
@@ -354,37 +262,19 @@ def _swap_many(args) -> int:
         raise UsageError(f"{out}: its folder {out.parent} does not exist")
     if args.devices:
         raise UsageError("--devices takes one video; several targets run one after another")
-    signing = OutputConfig(
-        label=not args.no_label, sign_cert=args.sign_cert, sign_key=args.sign_key
-    )
-    check_signing(signing, args.models_dir)  # once, before the folder: not a failure per job
+    write = output_settings(args)
+    check_signing(write, args.models_dir)  # once, before the folder: not a failure per job
     out.mkdir(exist_ok=True)
     config = config_from(args)
     template = ImageJob(
         tuple(str(s) for s in args.source),
         "",
         "",
-        selection=SelectionConfig(
-            assign=args.faces or (),
-            many=args.many,
-            reference=str(args.reference) if args.reference else None,
-            target_faces=tuple(str(t) for t in as_tuple(args.target_faces)),
-            similarity=args.similarity,
-        ),
+        selection=selection_settings(args),
         models=config.models,
         runtime=config.runtime,
         finish=config.finish,
-        write=OutputConfig(
-            quality=95 if args.quality is None else args.quality,
-            label=not args.no_label,
-            watermark=args.watermark,
-            crf=18 if args.crf is None else args.crf,
-            preset=args.preset or "medium",
-            codec=args.codec,
-            trim=tuple(args.trim) if args.trim else None,
-            sign_cert=args.sign_cert,
-            sign_key=args.sign_key,
-        ),
+        write=write,
         anime=args.anime,
     )
     items = jobs_for_targets(template, args.target, out)

@@ -387,15 +387,64 @@ class MaskSettings:
     its edge. mouth_grow / mouth_feather: the kept open mouth, as fractions of the face width.
     parser / occluder: catalogue names of the models the region and occlusion masks use."""
 
-    names: tuple[str, ...] | None = None
-    regions: tuple[str, ...] = ()
-    padding: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    blur: float = 0.0
-    mouth_grow: float = 0.02
-    mouth_feather: float = 0.02
-    parser: str = "bisenet_resnet_34"
-    occluder: str = "xseg_1"
-    landmarker106: str = "landmarks_2d106det"  # for the ghost mask
+    names: tuple[str, ...] | None = option(
+        None,
+        "comma-separated masks combined by minimum: box, area, region (face parser), "
+        "occlusion (XSeg), mouth (keep an open target mouth), ghost (sber-swap's 106-landmark "
+        "mask, needs landmarks_2d106det); default: the swapper's own "
+        "(inswapper/ReSwapper: the crop's feathered square alone; GHOST/SimSwap: area). The "
+        "classical engine takes region and occlusion (default: region when a face parser is "
+        "installed, else its own colour test)",
+        flag="--mask",
+        metavar="NAMES",
+    )
+    regions: tuple[str, ...] = option(
+        (),
+        "face parser classes the region mask keeps (default: skin, brows, eyes, glasses, "
+        "nose, mouth, lips); also ears, neck, hair, hat ...",
+        flag="--mask-regions",
+        feeds="mask:region",
+        metavar="NAMES",
+    )
+    padding: tuple[float, float, float, float] = option(
+        (0.0, 0.0, 0.0, 0.0),
+        "box mask padding, fractions of the crop",
+        flag="--mask-padding",
+        feeds="mask:box",
+        metavar=("TOP", "RIGHT", "BOTTOM", "LEFT"),
+    )
+    blur: float = option(
+        0.0, "box mask edge blur, 0-1", flag="--mask-blur", feeds="mask:box", metavar="F"
+    )
+    mouth_grow: float = option(
+        0.02,
+        "kept mouth grown by F x face width",
+        flag="--mouth-grow",
+        feeds="mask:mouth",
+        metavar="F",
+    )
+    mouth_feather: float = option(
+        0.02,
+        "kept mouth edge, F x face width",
+        flag="--mouth-feather",
+        feeds="mask:mouth",
+        metavar="F",
+    )
+    parser: str = option(
+        "bisenet_resnet_34",
+        "face parser for the region mask",
+        flag="--parser",
+        feeds="mask:region",
+        metavar="NAME",
+    )
+    occluder: str = option(
+        "xseg_1",
+        "occluder for the occlusion mask",
+        flag="--occluder",
+        feeds="mask:occlusion",
+        metavar="NAME",
+    )
+    landmarker106: str = option("landmarks_2d106det", "the 106 landmarks of the ghost mask")
 
     def __post_init__(self) -> None:
         for name in self.names or ():
