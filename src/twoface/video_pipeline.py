@@ -1,23 +1,22 @@
-"""Streaming video swap: decode -> [detect, landmarks] -> [track, select, generate] -> [paste
-back] -> encode.
+"""Streaming video swap, a composition of stages (twoface.stages): read -> analyse (detect,
+landmarks) -> swap (track, select, generate) -> paste back -> mark (watermark, counts,
+progress) -> write.
 
-Five threads joined by bounded queues, so decoding, finding faces, generating, pasting back and
-encoding all overlap (on a GPU, detection of the next batch runs on its own stream while this one
-is generated, and the previous one is pasted back on the CPU meanwhile); at most `queue_size`
-frames wait on either side, two batches between the finder and the generator and one between
-the generator and the paster, whatever the video's length. Frames leave in order.
+Each stage runs in a thread of its own, joined by bounded queues, so decoding, finding faces,
+generating, pasting back and encoding all overlap (on a GPU, detection of the next batch runs on
+its own stream while this one is generated, and the previous one is pasted back meanwhile); at
+most `queue_size` frames wait on a link, two batches between the finder and the generator, and
+the generator hands each batch to the paster before it begins the next, whatever the video's
+length. Frames leave in order. Live frames use the swap stage one at a time (StreamSwapper).
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,11 +25,12 @@ import numpy as np
 from twoface.analyze import FrameAnalyzer
 from twoface.errors import InputError, OutputError, TwofaceError
 from twoface.io.atomic import atomic_path, output_error, written_error
-from twoface.io.packets import END, Packet, VideoPacket
+from twoface.io.packets import Packet, VideoPacket
 from twoface.io.video import VideoInfo, audio_plan, open_writer, read_video
 from twoface.people import PeoplePicker
 from twoface.progress import ProgressCallback, close_progress, resolve
 from twoface.select import Selection
+from twoface.stages import BaseStage, Batch, StageError, run_stages
 from twoface.swap.base import RunState, SourceIdentity, SwapJob
 from twoface.track import Tracker
 from twoface.types import Face
@@ -110,177 +110,175 @@ def run_video(
     watermark: Watermark | None = None,
     track_identity: bool = True,
 ) -> VideoResult:
-    """Swap the selected people through a whole video; see the module docstring."""
+    """Swap the selected people through a whole video: read -> analyse -> swap -> paste ->
+    mark -> write, composed of stages (twoface.stages.run_stages); see the module docstring."""
     t_start = time.perf_counter()
     timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0, "paste": 0.0}
-    in_q: queue.Queue = queue.Queue(maxsize=queue_size)
-    out_q: queue.Queue = queue.Queue(maxsize=queue_size)
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
     plan = audio_plan(info, output)
     reencode = frozenset(i for i, how in enumerate(plan) if how not in ("copy", None))
     drop_audio = all(how is None for how in plan)
-
-    def reader() -> None:
-        try:
-            for item in read_video(target, info, trim, reencode, drop_audio):
-                _put(in_q, item, stop)
-                if stop.is_set():
-                    return
-        except BaseException as e:  # handed to the main thread
-            errors.append(e)
-        finally:
-            in_q.put(END)
-
-    counts = {"frames": 0, "audio": 0, "audio_frames": 0}  # audio: packets copied
+    identify = _embedder(stages) if track_identity else None
+    dt = float(1 / info.rate) if info.rate else 1 / 25
+    tracker = Tracker(identify=identify)
+    if track_identity:
+        # Revive a lost person a little inside the encoder's same-person distance.
+        tracker.distance = stages.encoder.distance
+        tracker.same_person = stages.encoder.same_person * 5 / 6
+    swap = _SwapStage(stages, sources, selection, dt, timings, tracker)
+    report = resolve(progress)
+    mark = _Mark(watermark, report, on_frame, _expected_frames(info, trim))
+    depth = max(1, queue_size // batch_size)  # batches waiting on a link: queue_size frames
+    items = read_video(target, info, trim, reencode, drop_audio)
 
     with atomic_path(output) as tmp:
         writer = open_writer(tmp, target, info, label, crf, preset, codec, trim)
-
-        def encoder_loop() -> None:
-            ended = False
-            try:
-                while True:
-                    packet = out_q.get()
-                    if packet is END:
-                        ended = True
-                        break
-                    writer.write(packet)
-                writer.close()
-            except BaseException as e:
-                errors.append(e)
-                stop.set()
-                writer.abort()
-                # Drain so the producer never blocks -- unless the end marker was already
-                # taken (the final write failed): waiting for a second one would hang.
-                while not ended and out_q.get() is not END:
-                    pass
-
-        threads = [
-            threading.Thread(target=reader, daemon=True),
-            threading.Thread(target=encoder_loop, daemon=True),
-        ]
-        for t in threads:
-            t.start()
-        identify = _embedder(stages) if track_identity else None
-
-        dt = float(1 / info.rate) if info.rate else 1 / 25
-        tracker = Tracker(identify=identify)
-        if track_identity:
-            # Revive a lost person a little inside the encoder's same-person distance.
-            tracker.distance = stages.encoder.distance
-            tracker.same_person = stages.encoder.same_person * 5 / 6
-        stage = _SwapStage(stages, sources, selection, dt, timings, tracker)
-        total = _expected_frames(info, trim)
-        report = resolve(progress)
-
-        def emit(packets: list[Packet]) -> None:
-            for packet in packets:
-                if isinstance(packet, VideoPacket):
-                    if watermark is not None:
-                        packet = packet.with_frame(watermark(packet.frame))
-                    counts["frames"] += 1
-                    if report is not None:
-                        report("frames", counts["frames"], total)
-                    if on_frame:
-                        on_frame(counts["frames"])
-                else:  # audio: a packet copied, or a decoded frame to re-encode
-                    counts["audio_frames" if packet.decoded else "audio"] += 1
-                out_q.put(packet)
-
-        analysed: queue.Queue = queue.Queue(maxsize=2)  # batches with their faces found
-
-        def analyser() -> None:
-            """Batches of decoded items with the faces in their frames (the model errors are
-            handed over as they are: they are not the writer's)."""
-            ended = threading.Event()  # the reader's end marker was taken
-            try:
-                with _side_stream():
-                    _analyse_all(ended)
-            except BaseException as e:
-                _put(analysed, ("error", e, None), stop)
-            finally:
-                _put(analysed, (END, None, None), stop)
-                while not ended.is_set() and in_q.get() is not END:  # let the reader finish
-                    pass
-
-        def _analyse_all(ended: threading.Event) -> None:
-            batch: list = []
-            while not stop.is_set() and not ended.is_set():
-                packet = in_q.get()
-                if packet is END:
-                    ended.set()
-                else:
-                    batch.append(packet)  # audio stays in order between the frames around it
-                    if not isinstance(packet, VideoPacket) or _frames(batch) < batch_size:
-                        continue
-                _put(analysed, ("batch", batch, stage.analyse(batch)), stop)
-                batch = []
-
-        paster = ThreadPoolExecutor(1, thread_name_prefix="twoface-paste")
-        pasting: deque[Future] = deque()
-        finder = threading.Thread(target=analyser, daemon=True)
-        finder.start()
-        threads.append(finder)
         try:
-            while True:
-                if errors:  # the reader or the writer failed and stopped the others
-                    raise _user_error(errors[0], output)
-                try:
-                    kind, batch, faces = analysed.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if kind is END:
-                    break
-                if kind == "error":
-                    raise batch
-                # Batch N is pasted back in the paster's thread while batch N+1 is generated
-                # here; items leave in order (their errors are raised here, as they are).
-                pasting.append(paster.submit(stage.push(batch, faces)))
-                if len(pasting) > 1:
-                    emit(pasting.popleft().result())
-            pasting.append(paster.submit(stage.flush()))
-            while pasting:
-                emit(pasting.popleft().result())
-        except BaseException:
-            stop.set()
-            paster.shutdown(wait=True, cancel_futures=True)
-            with contextlib.suppress(queue.Full):
-                out_q.put(END, timeout=5)
-            for t in threads:
-                t.join(timeout=5)
-            close_progress(report)
-            raise
-        paster.shutdown()
-        out_q.put(END)
-        for t in threads:
-            t.join()
+            run_stages(
+                _batches(items, batch_size),
+                [_Analyse(swap), _Generate(swap), _Paste(swap, depth), mark, _Write(writer)],
+                source_depth=depth,
+                close_source=items.close,
+                on_stop=lambda: close_progress(report),
+            )
+        except StageError as e:
+            if e.stage in ("source", "write"):  # the files': worded for the user
+                raise _user_error(e.error, output) from None
+            raise e.error from None  # a model's or the engine's, as it is
         if report is not None:
-            report("frames", counts["frames"], counts["frames"])
-        if errors:
-            raise _user_error(errors[0], output)
-        if counts["frames"] == 0:
+            report("frames", mark.frames, mark.frames)
+        if mark.frames == 0:
             if trim is not None:
                 raise InputError(f"{target}: no frames between {trim[0]} s and {trim[1]} s")
             raise InputError(f"{target}: the video has no frames")
-        if stage.faces_seen == 0:
+        if swap.faces_seen == 0:
             raise InputError(
                 f"{target}: no face found in any frame; nothing to swap, no output written"
             )
-    selected_tracks = len(stage.picker.ever_selected)
+    selected_tracks = len(swap.picker.ever_selected)
     return VideoResult(
         output=str(output),
-        frames=counts["frames"],
-        frames_swapped=stage.frames_swapped,
-        faces_per_frame=stage.swaps,
-        tracks=len(stage.tracker.all_tracks),
+        frames=mark.frames,
+        frames_swapped=swap.frames_swapped,
+        faces_per_frame=swap.swaps,
+        tracks=len(swap.tracker.all_tracks),
         tracks_swapped=selected_tracks,
         seconds=time.perf_counter() - t_start,
-        audio_packets=counts["audio"],
-        audio_frames_reencoded=counts["audio_frames"],
+        audio_packets=mark.audio,
+        audio_frames_reencoded=mark.audio_frames,
         timings=timings,
     )
+
+
+def _batches(items: Iterator[Packet], batch_size: int) -> Iterator[Batch]:
+    """The reader's packets in batches of `batch_size` frames (audio stays in order between the
+    frames around it)."""
+    batch: list[Packet] = []
+    frames = 0
+    for packet in items:
+        batch.append(packet)
+        if isinstance(packet, VideoPacket):
+            frames += 1
+            if frames == batch_size:
+                yield Batch(batch)
+                batch, frames = [], 0
+    if batch:
+        yield Batch(batch)
+
+
+class _Analyse(BaseStage):
+    """Detect -> landmarks on a batch's frames (on a GPU, on a CUDA stream of its own, so the
+    next batch's faces are found while this one is swapped)."""
+
+    name, depth = "analyse", 2
+
+    def __init__(self, swap: _SwapStage) -> None:
+        self.swap = swap
+
+    def __call__(self, batch: Batch) -> Iterable[Batch]:
+        batch.faces = self.swap.analyse(batch.packets)
+        return (batch,)
+
+    def context(self):
+        return _side_stream()
+
+
+class _Generate(BaseStage):
+    """Track, select and begin the swap (`_SwapStage.push`). A handoff: the engine may reuse its
+    device buffers for the next batch, so that one begins only once the paster has taken this
+    one (batch N is pasted back while N+1 is generated)."""
+
+    name, depth = "swap", 0
+
+    def __init__(self, swap: _SwapStage) -> None:
+        self.swap = swap
+
+    def __call__(self, batch: Batch) -> Iterable[Batch]:
+        return (Batch([], ready=self.swap.push(batch.packets, batch.faces or [])),)
+
+    def flush(self) -> Iterable[Batch]:
+        return (Batch([], ready=self.swap.flush()),)
+
+
+class _Paste(BaseStage):
+    """Complete the swaps begun: paste back; the packets leave in order."""
+
+    name = "paste"
+
+    def __init__(self, swap: _SwapStage, depth: int) -> None:
+        self.swap, self.depth = swap, depth
+
+    def __call__(self, batch: Batch) -> Iterable[Batch]:
+        return (Batch(batch.ready()),) if batch.ready is not None else (batch,)
+
+
+class _Mark(BaseStage):
+    """The visible watermark, the counts (frames, audio copied or re-encoded) and progress."""
+
+    name, depth = "mark", 2
+
+    def __init__(self, watermark, report, on_frame, total: int) -> None:
+        self.watermark, self.report, self.on_frame, self.total = watermark, report, on_frame, total
+        self.frames = self.audio = self.audio_frames = 0
+
+    def __call__(self, batch: Batch) -> Iterable[Batch]:
+        out = []
+        for packet in batch.packets:
+            if isinstance(packet, VideoPacket):
+                if self.watermark is not None:
+                    packet = packet.with_frame(self.watermark(packet.frame))
+                self.frames += 1
+                if self.report is not None:
+                    self.report("frames", self.frames, self.total)
+                if self.on_frame:
+                    self.on_frame(self.frames)
+            elif packet.decoded:  # audio: a decoded frame to re-encode
+                self.audio_frames += 1
+            else:  # audio: a packet copied
+                self.audio += 1
+            out.append(packet)
+        return (Batch(out),)
+
+
+class _Write(BaseStage):
+    """The sink: each packet to the writer; the end closes (and seals) the file, a stop drops
+    it."""
+
+    name, depth = "write", 1
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
+
+    def __call__(self, batch: Batch) -> Iterable[Batch]:
+        for packet in batch.packets:
+            self.writer.write(packet)
+        return ()
+
+    def flush(self) -> Iterable[Batch]:
+        self.writer.close()
+        return ()
+
+    def abort(self) -> None:
+        self.writer.abort()
 
 
 def _side_stream():
@@ -293,16 +291,6 @@ def _side_stream():
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
         return contextlib.nullcontext()
     return torch.cuda.stream(torch.cuda.Stream())
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    """Put unless the pipeline is stopping (then the item is dropped)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
 
 
 def _embedder(stages: Stages):
