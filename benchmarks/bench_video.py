@@ -101,6 +101,7 @@ def transcode_fps(clip: Path, out: Path, preset: str) -> tuple[int, float]:
 
 def swap_fps(swapper, source: Path, clip: Path, out: Path, preset: str):
     sampler = RssSampler()
+    from twoface.config import OutputConfig
     from twoface.io.video import probe
     from twoface.video_pipeline import run_video
 
@@ -116,9 +117,7 @@ def swap_fps(swapper, source: Path, clip: Path, out: Path, preset: str):
             info,
             str(out),
             None,
-            crf=18,
-            preset=preset,
-            codec=None,
+            OutputConfig(crf=18, preset=preset),
             progress=False,
             on_frame=sampler.on_frame,
         )

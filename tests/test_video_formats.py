@@ -338,7 +338,10 @@ def _run_on_a_long_clip(stages, swapper, face_rgb, photos, tmp_path, **options):
     selection, identities = swapper._selection_and_sources(
         [photos / "biden.jpg"], False, None, None
     )
-    args = (str(clip), probe(clip), str(tmp_path / "out.mp4"), None, 18, "ultrafast", None)
+    from twoface.config import OutputConfig
+
+    write = OutputConfig(preset="ultrafast", batch_size=options.pop("batch_size", 8))
+    args = (str(clip), probe(clip), str(tmp_path / "out.mp4"), None, write)
     return run_video(stages, identities, selection, *args, progress=False, **options)
 
 

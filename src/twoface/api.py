@@ -676,8 +676,6 @@ class Swapper:
     ) -> SwapResult:
         """The line-art swap. With `auto` (no --anime) this runs only because the photo detector
         found no face in the target, so the messages say what was tried."""
-        from twoface.anime.swap import AnimeEngine
-
         t = time.perf_counter()
         faces = self.anime([tgt.rgb])[0]
         timings["detect"] = time.perf_counter() - t
@@ -707,7 +705,8 @@ class Swapper:
         timings["source"] = time.perf_counter() - t
         chosen = faces if many else [most_prominent(faces)]
         jobs = [SwapJob(0, f, identity) for f in chosen]
-        return self._finish(AnimeEngine(), tgt, faces, jobs, output, timings, report, req)
+        engine = self.pool.get("anime-swap", "anime")  # the registered engine, as any other
+        return self._finish(engine, tgt, faces, jobs, output, timings, report, req)
 
     def swap_video(
         self,
@@ -777,12 +776,8 @@ class Swapper:
             info,
             str(output),
             label,
-            crf=opts.crf,
-            preset=opts.preset,
-            codec=opts.codec,
-            batch_size=opts.batch_size,
+            opts,
             progress=progress,
-            trim=trim,
             watermark=req.watermark,
             track_identity=track_identity,
         )

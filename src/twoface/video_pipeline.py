@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from twoface.analyze import FrameAnalyzer
+from twoface.config import OutputConfig
 from twoface.errors import InputError, OutputError, TwofaceError
 from twoface.io.atomic import atomic_path, output_error, written_error
 from twoface.io.packets import Packet, VideoPacket
@@ -99,19 +100,21 @@ def run_video(
     info: VideoInfo,
     output: str,
     label,
-    crf: int,
-    preset: str,
-    codec: str | None,
-    batch_size: int = 8,
-    queue_size: int = 16,
+    write: OutputConfig | None = None,
+    *,
+    watermark: Watermark | None = None,
     progress: bool | None | ProgressCallback = None,
     on_frame: Callable[[int], None] | None = None,
-    trim: tuple[float, float] | None = None,
-    watermark: Watermark | None = None,
+    queue_size: int = 16,
     track_identity: bool = True,
 ) -> VideoResult:
     """Swap the selected people through a whole video: read -> analyse -> swap -> paste ->
-    mark -> write, composed of stages (twoface.stages.run_stages); see the module docstring."""
+    mark -> write, composed of stages (twoface.stages.run_stages); see the module docstring.
+    `write`: the encode (crf, preset, codec), the trim and the batch size (OutputConfig; its
+    watermark text comes built, as `watermark`)."""
+    write = write or OutputConfig()
+    crf, preset, codec, batch_size = write.crf, write.preset, write.codec, write.batch_size
+    trim = None if write.trim is None else (float(write.trim[0]), float(write.trim[1]))
     t_start = time.perf_counter()
     timings = {"detect": 0.0, "landmarks": 0.0, "select": 0.0, "swap": 0.0, "paste": 0.0}
     plan = audio_plan(info, output)
