@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,18 +90,7 @@ class _Request:
 
 
 SELECTION_KEYS = {"similarity", "assign"}
-OUTPUT_KEYS = {
-    "quality",
-    "label",
-    "watermark",
-    "crf",
-    "preset",
-    "codec",
-    "trim",
-    "batch_size",
-    "sign_cert",
-    "sign_key",
-}
+OUTPUT_KEYS = {f.name for f in fields(OutputConfig)}  # every write option is a keyword too
 
 
 def _request(selection, options, many, reference, target_faces, conveniences) -> _Request:

@@ -150,6 +150,15 @@ class OutputConfig:
         metavar=("START", "END"),
     )
     batch_size: int = 8
+    encoders: int = option(
+        1,
+        "video: x264/x265 instances encoding consecutive segments at once, joined in one "
+        "stream (auto: one per 4 cores, at most 4; 1 below 8 cores): past one encoder's speed "
+        "with the slower presets",
+        flag="--encoders",
+        metavar="N|auto",
+        parse=lambda text: encoders_count(text),
+    )
     sign_cert: str | None = option(
         None,
         "sign the content credentials (C2PA) with this certificate chain (PEM, signing "
@@ -179,6 +188,8 @@ class OutputConfig:
                 raise UsageError(f"trim needs 0 <= START < END, got {start:g} {end:g}", "trim")
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {self.batch_size}", "batch_size")
+        if not 0 <= self.encoders <= 16:
+            raise UsageError(f"encoders must be auto (0) or 1-16, got {self.encoders}", "encoders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +257,18 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     finish: FinishConfig = field(default_factory=FinishConfig)
+
+
+def encoders_count(text: str) -> int:
+    """`--encoders N|auto`: a count, auto as 0."""
+    import argparse
+
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of encoders or auto") from None
 
 
 def assignments(text: str) -> tuple[tuple[int, int], ...]:

@@ -134,7 +134,7 @@ def run_video(
     items = read_video(target, info, trim, reencode, drop_audio)
 
     with atomic_path(output) as tmp:
-        writer = open_writer(tmp, target, info, label, crf, preset, codec, trim)
+        writer = open_writer(tmp, target, info, label, crf, preset, codec, trim, write.encoders)
         try:
             run_stages(
                 _batches(items, batch_size),

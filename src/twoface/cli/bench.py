@@ -7,6 +7,7 @@ import json
 from twoface.cli.common import (
     EXIT_OK,
     check_device,
+    output_options,
     store_options,
 )
 
@@ -33,6 +34,10 @@ def add_parser(sub) -> None:
         metavar="NAME",
         help="dlib68 (classical default) or none (learned swappers' default: keypoints only)",
     )
+    b.add_argument(
+        "--preset", default="ultrafast", help="x264 preset of every encode measured (ultrafast)"
+    )
+    output_options(b, ("encoders",))
     b.add_argument("--json", action="store_true", help="print JSON")
     store_options(b)
 
@@ -55,6 +60,8 @@ def _bench(args) -> int:
         landmarker=args.landmarks,
         models_dir=args.models_dir,
         compile=args.compile,
+        preset=args.preset,
+        encoders=0 if args.encoders is None else args.encoders,  # not given: auto
     )
     print(json.dumps(report, indent=2) if args.json else bench.table(report))
     return EXIT_OK

@@ -393,12 +393,18 @@ def open_writer(
     preset: str = "medium",
     codec: str | None = None,
     trim: tuple[float, float] | None = None,
+    encoders: int = 1,
 ):
-    """A writer for the output's extension: a video container, or an animated GIF/WebP."""
+    """A writer for the output's extension: a video container, or an animated GIF/WebP.
+    `encoders`: x264/x265 instances over segments (0: as many as the cores allow)."""
     ext = Path(path).suffix.lower()
     if ext in ANIMATION_EXTENSIONS:
         return AnimationWriter(path, label, end_time=info.cut_duration(trim))
-    return VideoWriter(path, source, info, label, crf, preset, codec)
+    if encoders == 0:
+        from twoface.io.segments import auto_encoders
+
+        encoders = auto_encoders()
+    return VideoWriter(path, source, info, label, crf, preset, codec, encoders)
 
 
 def check_video_output(path: str | os.PathLike) -> None:
@@ -434,6 +440,7 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "medium",
         codec: str | None = None,
+        encoders: int = 1,
     ) -> None:
         import av
 
@@ -524,6 +531,32 @@ class VideoWriter:
                 else:
                     self.audio.append(None)  # dropped
         self.reencoded = {i for i, how in enumerate(plan) if how not in ("copy", None)}
+        # Several encoders over segments (twoface.io.segments): x264/x265 only (VP9 is slower
+        # per frame but not bound by one instance the same way, and is left as it is).
+        self.segments = None
+        self._last_dts: int | None = None
+        if encoders > 1 and name in ("libx264", "libx265"):
+            from twoface.io.segments import SegmentEncoder, segment_frames
+
+            # The stream's own flags: PyAV set the global-header flag on it for MP4/MOV/MKV.
+            options, flags = dict(self.stream.options), cc.flags
+
+            def make():
+                c = av.CodecContext.create(name, "w")
+                c.width, c.height, c.pix_fmt = info.width, info.height, pix
+                c.time_base, c.framerate = info.time_base, info.rate
+                c.color_range = info.color_range
+                c.colorspace, c.color_primaries, c.color_trc = (
+                    info.colorspace,
+                    info.color_primaries,
+                    info.color_trc,
+                )
+                c.thread_type = "FRAME"
+                c.flags = flags
+                c.options = dict(options)
+                return c
+
+            self.segments = SegmentEncoder(make, encoders, segment_frames(info.rate))
         self._pix = pix
         self._explicit_colour = info.color_range == 2 or info.colorspace not in (0, 2)
         self._av = av
@@ -546,7 +579,21 @@ class VideoWriter:
         frame.pts = pts
         if time_base is not None:
             frame.time_base = time_base
+        if self.segments is not None and pts is not None:
+            self._mux_video(self.segments.push(frame))
+            return
         for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def _mux_video(self, packets) -> None:
+        """Packets of the segment encoders, into the output's stream in order (decode
+        timestamps kept increasing across a join, should an encoder's delay ever differ)."""
+        for packet in packets:
+            packet.stream = self.stream
+            if packet.dts is not None:
+                if self._last_dts is not None and packet.dts <= self._last_dts:
+                    packet.dts = self._last_dts + 1
+                self._last_dts = packet.dts
             self.container.mux(packet)
 
     def write(self, packet: Packet) -> None:
@@ -568,6 +615,8 @@ class VideoWriter:
             self.container.mux(item)
 
     def close(self) -> None:
+        if self.segments is not None:
+            self._mux_video(self.segments.close())
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         for i in self.reencoded:
@@ -579,6 +628,8 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Release the file after a failure (the caller deletes it); errors here are moot."""
+        if self.segments is not None:
+            self.segments.abort()
         with contextlib.suppress(Exception):  # half-written: nothing more to save
             self.container.close()
         with contextlib.suppress(OSError):
