@@ -248,10 +248,13 @@ def _label(config, options, target, output):
 
 
 def _engine_source_type(config) -> str:
-    from twoface.build import shipped
+    """The label type the swapper's registered capability implies (as a Swapper's engine)."""
+    from twoface.build import component_for
+    from twoface.zoo.store import ModelStore
 
-    learned = config.models.swapper not in shipped("swap")
-    return "compositeWithTrainedAlgorithmicMedia" if learned else "compositeSynthetic"
+    m = config.models
+    comp, _ = component_for("swap", m.swapper, ModelStore(m.models_dir, m.offline).catalogue)
+    return comp.capability.label or "compositeSynthetic"
 
 
 def _join(target, parts: list[Path], starts: list[float], dest: Path, label) -> None:

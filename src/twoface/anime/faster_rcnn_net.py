@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twoface.detect.base import Detector, resize_by
+from twoface.anime.checkpoint_net import CheckpointAnimeDetector
+from twoface.detect.base import resize_by
 from twoface.types import Face
 
 MAX_LONG, MAX_SHORT = 1333, 800
@@ -259,20 +260,9 @@ def load_anime_faster_rcnn(path: str | os.PathLike) -> AnimeFasterRCNN:
     return load_into(net, sd, path, "the anime Faster R-CNN checkpoint")
 
 
-class FasterRcnnAnimeDetector(Detector):
+class FasterRcnnAnimeDetector(CheckpointAnimeDetector):
     name = "anime_faster_rcnn"
-
-    @classmethod
-    def weights(cls, entry, ctx):
-        from twoface.anime import find_weights
-
-        return find_weights(ctx.store, entry.name)  # the .pth, else its safetensors copy
-
-    def __init__(self, model_path: str | os.PathLike, device: str | None = None) -> None:
-        from twoface.runtime import torch_device
-
-        self.device = torch_device(device)
-        self.net = load_anime_faster_rcnn(model_path).to(self.device)
+    load_net = staticmethod(load_anime_faster_rcnn)
 
     def proposals(self, rpn_out, image_shape, level_shapes) -> torch.Tensor:
         """1000 proposals of one image from its per-level RPN maps."""
@@ -311,12 +301,7 @@ class FasterRcnnAnimeDetector(Detector):
             s = min(MAX_LONG / max(h, w), MAX_SHORT / min(h, w))
             scales.append(s)
             resized.append(resize_by(f, s, cv2.INTER_LINEAR))
-        H = -(-max(r.shape[0] for r in resized) // 32) * 32  # noqa: N806
-        W = -(-max(r.shape[1] for r in resized) // 32) * 32  # noqa: N806
-        batch = np.zeros((len(frames), H, W, 3), np.float32)
-        for i, r in enumerate(resized):
-            batch[i, : r.shape[0], : r.shape[1]] = (r - MEAN) / STD
-        x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
+        x = self.padded(resized, lambda r: (r - MEAN) / STD)
         feats = self.net.neck(self.net.backbone(x))
         rpn = self.net.rpn_head(feats)
         results = []

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twoface.detect.base import Detector, nms, resize_by
+from twoface.anime.checkpoint_net import CheckpointAnimeDetector
+from twoface.detect.base import nms, resize_by
 from twoface.types import Face
 
 SIZE = 608
@@ -178,20 +179,9 @@ def load_anime_yolov3(path: str | os.PathLike) -> AnimeYOLOv3:
     return load_into(net, sd, path, "the anime YOLOv3 checkpoint")
 
 
-class YoloAnimeDetector(Detector):
+class YoloAnimeDetector(CheckpointAnimeDetector):
     name = "anime_yolov3"
-
-    @classmethod
-    def weights(cls, entry, ctx):
-        from twoface.anime import find_weights
-
-        return find_weights(ctx.store, entry.name)  # the .pth, else its safetensors copy
-
-    def __init__(self, model_path: str | os.PathLike, device: str | None = None) -> None:
-        from twoface.runtime import torch_device
-
-        self.device = torch_device(device)
-        self.net = load_anime_yolov3(model_path).to(self.device)
+    load_net = staticmethod(load_anime_yolov3)
 
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
@@ -199,11 +189,6 @@ class YoloAnimeDetector(Detector):
             return []
         scales = [SIZE / max(f.shape[0], f.shape[1]) for f in frames]
         resized = [resize_by(f, s, cv2.INTER_LINEAR) for f, s in zip(frames, scales, strict=True)]
-        h = -(-max(r.shape[0] for r in resized) // 32) * 32
-        w = -(-max(r.shape[1] for r in resized) // 32) * 32
-        batch = np.zeros((len(frames), h, w, 3), np.float32)
-        for i, r in enumerate(resized):
-            batch[i, : r.shape[0], : r.shape[1]] = r / 255.0
-        x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
+        x = self.padded(resized, lambda r: r / 255.0)
         preds = [p.float().cpu().numpy() for p in self.net(x)]
         return [decode([p[i] for p in preds], s) for i, s in enumerate(scales)]

@@ -56,6 +56,18 @@ class SourceIdentity:
         return cls(faces=tuple(faces), embedding=emb)
 
 
+def normed(v: np.ndarray) -> np.ndarray:
+    """`v` over its length (a zero vector stays zero), float32."""
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def mean_embedding(encoder, identity: SourceIdentity) -> np.ndarray:
+    """The normed mean of `encoder`'s normed embeddings of the source photos (ArcFace, aligned by
+    their keypoints): the identity the insightface-family swappers take."""
+    emb = encoder.embed([f.image for f in identity.faces], [f.face.kps for f in identity.faces])
+    return normed(emb.mean(0))
+
+
 class RunState:
     """What one run remembers between frames: per tracked person (smoothed decisions, a mask's
     parameters) and per source photo (what it holds). The runner makes one per video or live

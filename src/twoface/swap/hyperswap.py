@@ -26,7 +26,15 @@ from twoface.errors import ModelError
 from twoface.geometry import TEMPLATES
 from twoface.registry import register
 from twoface.runtime.outputs import OutputSpec, image_out
-from twoface.swap.base import LEARNED, TRAINED, Generator, GeneratorSpec, PerSource, SourceIdentity
+from twoface.swap.base import (
+    LEARNED,
+    TRAINED,
+    Generator,
+    GeneratorSpec,
+    PerSource,
+    SourceIdentity,
+    mean_embedding,
+)
 
 # FaceFusion's `arcface_128` template (face_helper.py), in fractions of the crop side: left eye,
 # right eye, nose tip, left and right mouth corners.
@@ -88,11 +96,7 @@ class HyperSwapGenerator(Generator):
 
     def _latent(self, identity: SourceIdentity) -> np.ndarray:
         """The normed mean of the source photos' normed ArcFace embeddings."""
-        emb = self.encoder.embed(
-            [f.image for f in identity.faces], [f.face.kps for f in identity.faces]
-        )
-        mean = emb.mean(0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return mean_embedding(self.encoder, identity)
 
     def latents(self, sources: Sequence[SourceIdentity]) -> np.ndarray:
         return np.stack([self.latent(s) for s in sources])

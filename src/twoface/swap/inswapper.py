@@ -19,7 +19,16 @@ import numpy as np
 from twoface.errors import ModelError
 from twoface.identity.arcface import ArcFaceEncoder
 from twoface.registry import register
-from twoface.swap.base import LEARNED, TRAINED, Generator, GeneratorSpec, PerSource, SourceIdentity
+from twoface.swap.base import (
+    LEARNED,
+    TRAINED,
+    Generator,
+    GeneratorSpec,
+    PerSource,
+    SourceIdentity,
+    mean_embedding,
+    normed,
+)
 
 
 def read_emap(path: str | os.PathLike) -> np.ndarray:
@@ -208,13 +217,7 @@ class InswapperGenerator(Generator):
     # -- identity ----------------------------------------------------------------------------------
     def _latent(self, identity: SourceIdentity) -> np.ndarray:
         """Normed mean ArcFace embedding of the source photos @ emap, normed."""
-        emb = self.encoder.embed(
-            [f.image for f in identity.faces], [f.face.kps for f in identity.faces]
-        )
-        mean = emb.mean(0)
-        mean /= max(np.linalg.norm(mean), 1e-12)
-        lat = mean @ self.emap
-        return (lat / max(np.linalg.norm(lat), 1e-12)).astype(np.float32)
+        return normed(mean_embedding(self.encoder, identity) @ self.emap)
 
     def latents(self, sources: Sequence[SourceIdentity]) -> np.ndarray:
         return np.stack([self.latent(s) for s in sources])
