@@ -534,3 +534,54 @@ def test_pose_templates_pick_the_pose_the_keypoints_have():
         kps = t * (1.3 + 0.2 * i) + [17.0 * i, 5.0]
         m = fit_template(kps, "insightface_pose", 224)
         assert np.abs(apply_affine(m, kps) - t * 2).max() < 1e-3, i
+
+
+def test_a_video_with_keypoints_only_tracks_people_by_their_boxes(models_dir, photos, tmp_path):
+    """dlib128 cannot read the keypoint-only landmarker's faces: a video job then tracks people
+    by box overlap instead of failing (it was an internal error through `twoface batch`)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from videotools import face_frame, write_clip
+
+    from twoface import Swapper
+    from twoface.jobs import Runner, job_from_json
+
+    frame = face_frame(rgb(photos / "obama2.jpg"))
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, [np.roll(frame, 2 * i, axis=1) for i in range(6)])
+    sw = Swapper(swapper="inswapper_128", landmarker="none", models_dir=models_dir)
+    assert not sw._encoder_reads_faces()
+    assert Swapper(swapper="inswapper_128", models_dir=models_dir)._encoder_reads_faces()
+    job = job_from_json(
+        {
+            "kind": "video",
+            "sources": [str(photos / "biden.jpg")],
+            "target": str(clip),
+            "output": str(tmp_path / "out.mp4"),
+            "models": {
+                "swapper": "inswapper_128",
+                "landmarker": "none",
+                "models_dir": str(models_dir),
+            },
+            "write": {"preset": "ultrafast"},
+        }
+    )
+    result = Runner().run(job)
+    assert result.frames == 6 and result.frames_swapped == 6 and result.tracks == 1
+
+
+def test_swap_takes_the_keypoint_only_landmarker(models_dir, photos, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = ["swap", "-s", str(photos / "biden.jpg"), "-t", str(photos / "obama.jpg")]
+    argv += ["-o", str(out), "--models-dir", str(models_dir), "--landmarks", "none"]
+    assert main([*argv, "--swapper", "inswapper_128"]) == 0
+    assert out.is_file()
+    capsys.readouterr()
+    assert main([*argv, "--swapper", "classical"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "twoface: error: the classical engine needs landmarks: use a landmarker such as dlib68, "
+        "not none"
+    )

@@ -281,6 +281,15 @@ class Swapper:
                 maskers = []
         return engine.with_maskers(maskers) if maskers else engine
 
+    def _encoder_reads_faces(self) -> bool:
+        """Whether the identity encoder can embed the faces the landmarker gives (asked of the
+        registered classes, so no encoder is built to find out)."""
+        from twoface.build import component_for
+
+        comp, _ = component_for("identity", self.config.models.encoder, self.store.catalogue)
+        needs = getattr(comp.factory, "needs_landmarks", False)
+        return not needs or getattr(self.landmarker, "gives_landmarks", True)
+
     def stages(self):
         """The stages a video swap runs: the analyzer and the engine."""
         from twoface.video_pipeline import Stages
@@ -707,7 +716,7 @@ class Swapper:
         reference: ImageLike | None = None,
         target_faces: Sequence[ImageLike] | None = None,
         progress: bool | None | ProgressCallback = None,
-        track_identity: bool = True,
+        track_identity: bool | None = None,
         selection: SelectionConfig | None = None,
         options: OutputConfig | None = None,
         **conveniences,
@@ -716,7 +725,8 @@ class Swapper:
 
         Selection works as in `swap_image`, decided per tracked person as the video goes (see
         twoface.people); with `track_identity` a person who leaves and comes back keeps their
-        track. options (or the conveniences crf, preset, codec, trim, batch_size, quality, label,
+        track (None: wherever the encoder can read the landmarker's faces -- dlib128 needs 68
+        landmarks, so with the keypoint-only landmarker people are tracked by their boxes). options (or the conveniences crf, preset, codec, trim, batch_size, quality, label,
         watermark, similarity): trim is (start, end) in seconds, cutting video and audio alike.
         Audio is copied where the output container takes it, else re-encoded.
         Returns a `VideoResult`.
@@ -732,6 +742,8 @@ class Swapper:
 
         req = _request(selection, options, many, reference, target_faces, conveniences)
         opts = req.options
+        if track_identity is None:
+            track_identity = self._encoder_reads_faces()
         check_video_output(output)
         video_codec = opts.codec or default_codec(output)
         if video_codec is not None:

@@ -217,7 +217,7 @@ def jobs_for_targets(
         # The template's settings that this kind of job does not take (an image's `anime`, a
         # video's `track_identity`) are left out; those that matter stay and fail in one line.
         fields = set(KINDS[data["kind"]].__dataclass_fields__) | {"kind", "version"}
-        defaults = {"anime": None, "track_identity": True}
+        defaults = {"anime": None, "track_identity": None}
         for key in [k for k in data if k not in fields]:
             if data[key] == defaults.get(key):
                 del data[key]

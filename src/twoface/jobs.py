@@ -59,7 +59,8 @@ class ImageJob:
 @dataclass(frozen=True)
 class VideoJob:
     """Swap faces through a video (or an animated GIF/WebP). `track_identity`: re-associate a
-    person's track by identity after it was lost (needs landmarks an encoder can read)."""
+    person's track by identity after it was lost (None: wherever the encoder can read the
+    landmarker's faces; see Swapper.swap_video)."""
 
     sources: tuple[str, ...]
     target: str
@@ -69,7 +70,7 @@ class VideoJob:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     finish: FinishConfig = field(default_factory=FinishConfig)
     write: OutputConfig = field(default_factory=OutputConfig)
-    track_identity: bool = True
+    track_identity: bool | None = None
 
     kind = "video"
 

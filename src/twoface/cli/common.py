@@ -48,6 +48,15 @@ def model_options(p: argparse.ArgumentParser, swap: bool = False) -> None:
             "inswapper_128, inswapper_128_fp16, reswapper_128_1019500, ... "
             "(`twoface models get --recommended` installs one)",
         )
+        p.add_argument(
+            "--landmarks",
+            dest="landmarker",
+            default=None,
+            metavar="NAME",
+            help="landmarker: dlib68 (default, ships with twoface) or none (the detector's 5 "
+            "keypoints alone: enough for learned swappers, and faster; the classical engine and "
+            "the area/ghost masks need landmarks)",
+        )
         p.add_argument("--half", action="store_true", help="fp16 generator (PyTorch runtime, GPU)")
         p.add_argument(
             "--compile",
@@ -176,6 +185,7 @@ def config_from(args):
         if getattr(args, "anime", None) is True:
             raise UsageError(f"--detector {args.detector} is not an anime detector")
     models = ModelsConfig(
+        landmarker=getattr(args, "landmarker", None) or ModelsConfig().landmarker,
         detector=photo,
         swapper=getattr(args, "swapper", "classical"),
         encoder=getattr(args, "encoder", "dlib128"),

@@ -20,6 +20,7 @@ class Encoder(ABC):
     dim: int = 0
     metric: str = "euclidean"  # or "cosine"
     same_person: float = 0.6  # the largest distance that still counts as one person
+    needs_landmarks: bool = False  # True: embeds from a face's full landmarks, not its keypoints
 
     @abstractmethod
     def __call__(

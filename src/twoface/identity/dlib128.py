@@ -38,6 +38,7 @@ class Dlib128Encoder(Encoder):
     dim = 128
     metric = "euclidean"
     same_person = SAME_PERSON_DISTANCE
+    needs_landmarks = True  # dlib's chip is cut by its 68 points
 
     def __init__(self, jitter: int = 0) -> None:
         import dlib

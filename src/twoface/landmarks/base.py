@@ -14,6 +14,7 @@ from twoface.types import Face
 class Landmarker(ABC):
     name: str = "landmarker"
     scheme_name: str = "ibug68"
+    gives_landmarks: bool = True  # False: the detector's keypoints alone (no landmarks)
 
     @property
     def landmark_scheme(self) -> LandmarkScheme:

@@ -25,6 +25,7 @@ from twoface.types import Face
 )
 class KeypointsOnly(Landmarker):
     name = "none"
+    gives_landmarks = False  # the detector's 5 keypoints only
     scheme_name = "ibug68"  # unused: no landmarks are produced
 
     def __call__(
