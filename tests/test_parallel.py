@@ -3,6 +3,7 @@ stream copy with the audio muxed once -- the same frames, timestamps and audio a
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import av
@@ -73,3 +74,15 @@ def test_several_workers_refuse_what_they_cannot_do(clip, photos, tmp_path, caps
     argv = swap_argv(photos, out)
     assert main([*argv, "--devices", "cpu,cpu"]) == 2
     assert "--devices applies to videos" in capsys.readouterr().err
+
+
+def test_a_report_over_devices_is_written_and_said(clip, photos, tmp_path, capsys):
+    out, report = tmp_path / "out.mp4", tmp_path / "out.json"
+    argv = ["swap", "-s", str(photos / "biden.jpg"), "-t", str(clip), "-o", str(out)]
+    assert main([*argv, "--devices", "cpu,cpu", "--report", str(report)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{out}: 40 frames") and lines[0].endswith("2 workers")
+    assert lines[1].startswith(f"report: {report} (") and lines[1].endswith("flag(s))")
+    data = json.loads(report.read_text())
+    assert data["kind"] == "video" and data["output"] == str(out)
+    assert data["summary"]["frames"] == 40 and data["summary"]["frames_not_swapped"] == 0

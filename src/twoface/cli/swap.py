@@ -164,7 +164,9 @@ def _swap(args) -> int:
     if video and (args.ray is not None or (args.devices and len(args.devices) > 1)):
         # The workers load the models; the parent only splits and joins.
         code = _swap_parallel(args, config, selection, options)
-        _report(args, None, None, expect_all=selection.many)
+        report = _report(args, None, None, expect_all=selection.many)
+        if report and "error" not in report and not args.json:  # said, as for one process
+            print(f"report: {args.report} ({len(report.get('flags', []))} flag(s))")
         if fallback and sys.stderr.isatty():
             say_note(fallback)
         return code
