@@ -128,3 +128,18 @@ def test_frames_in_order_reach_the_segment_workers(tmp_path):
         out += seg.push(VideoPacket(np.zeros((1, 1, 3), np.uint8), pts=i).pts)
     out += seg.close()
     assert out == list(range(22))
+
+
+@pytest.mark.parametrize("encoders", [1, 3])
+def test_a_size_the_codec_refuses_is_one_line(encoders, tmp_path, monkeypatch):
+    from twoface.errors import InputError
+    from twoface.io import video
+
+    def refuse(*args):
+        raise av.FFmpegError(-22, "Invalid argument")
+
+    monkeypatch.setattr(video, "_trial_open", refuse)
+    src = _clip(tmp_path)
+    with pytest.raises(InputError) as e:
+        VideoWriter(tmp_path / "out.mp4", src, probe(src), None, encoders=encoders)
+    assert "libx264 cannot encode a 64x48 video (Invalid argument)" in str(e.value)

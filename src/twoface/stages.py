@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -203,23 +205,44 @@ def run_stages(
             if not last:
                 out.put_end(_ABORT if stop.is_set() else _END)
 
-    threads = [threading.Thread(target=feed, daemon=True, name="twoface-source")]
+    finished = threading.Semaphore(0)  # released once by each thread as it ends
+
+    def ending(target: Callable[..., None]) -> Callable[..., None]:
+        def run(*args) -> None:
+            try:
+                target(*args)
+            finally:
+                finished.release()
+
+        return run
+
+    threads = [threading.Thread(target=ending(feed), daemon=True, name="twoface-source")]
     threads += [
-        threading.Thread(target=work, args=(k, s), daemon=True, name=f"twoface-{s.name}")
+        threading.Thread(target=ending(work), args=(k, s), daemon=True, name=f"twoface-{s.name}")
         for k, s in enumerate(stages)
     ]
     for t in threads:
         t.start()
+    # Waited on through the semaphore, not Thread.join: on Python 3.11 a Ctrl-C that interrupts
+    # a join can mark a still-running thread as finished, and a later join then returns at once.
+    ended = 0
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(POLL_S)
+        while ended < len(threads):
+            if finished.acquire(timeout=POLL_S):
+                ended += 1
     except BaseException:
         stop.set()
+        # Model runs in the stage threads stop at their next operator (onnxruntime's run
+        # options), so the threads reach their abort soon rather than after a whole batch.
+        runtime = sys.modules.get("twoface.runtime")
+        if runtime is not None:
+            runtime.terminate_runs()
+        deadline = time.monotonic() + 10
+        while ended < len(threads) and time.monotonic() < deadline:
+            if finished.acquire(timeout=POLL_S):
+                ended += 1
         if on_stop is not None:
             on_stop()
-        for t in threads:
-            t.join(timeout=5)
         raise
     if errors:
         raise errors[0]

@@ -144,6 +144,7 @@ def run_video(
                 on_stop=lambda: close_progress(report),
             )
         except StageError as e:
+            close_progress(report)  # the error line starts on a line of its own
             if e.stage in ("source", "write"):  # the files': worded for the user
                 raise _user_error(e.error, output) from None
             raise e.error from None  # a model's or the engine's, as it is

@@ -75,21 +75,28 @@ class SegmentEncoder:
             t.start()
 
     def _work(self, inbox: queue.Queue) -> None:
-        segment, cc, packets = None, None, []
-        while True:
-            item = inbox.get()
-            whole = item is None or (segment is not None and item[0] != segment)
-            if whole and cc is not None:  # the segment is whole: flush its encoder
+        segment, cc, packets, taken = None, None, [], 0
+
+        def finish() -> None:
+            """The segment is whole (its last frame, or the end): flush it and hand it over --
+            at once, so the video's packets never fall far behind the audio's."""
+            nonlocal segment, cc, packets, taken
+            if cc is not None and not self.errors:  # after a failure nothing is kept
                 try:
                     packets += cc.encode(None)
                 except BaseException as e:
                     self.errors.append(e)
                 with self.lock:
                     self.done[segment] = packets
-                segment, cc, packets = None, None, []
+            segment, cc, packets, taken = None, None, [], 0
+
+        while True:
+            item = inbox.get()
             if item is None:
+                finish()
                 return
             if self.errors:
+                cc = None
                 continue  # keep taking frames so the producer never blocks; nothing is kept
             number, frame = item
             try:
@@ -98,6 +105,10 @@ class SegmentEncoder:
                 packets += cc.encode(frame)
             except BaseException as e:
                 self.errors.append(e)
+                continue
+            taken += 1
+            if taken == self.length:
+                finish()
 
     def _ready(self) -> list:
         out = []

@@ -458,6 +458,9 @@ class VideoWriter:
             raise
         if label is not None:
             self.container.metadata.update(label_metadata(label))
+        self.segments = None  # several encoders over segments (below); read by abort()
+        self._last_dts: int | None = None
+        self._next_pts: int | None = None
         self.stream = self.container.add_stream(codec or default_codec, rate=info.rate)
         self.stream.width, self.stream.height = info.width, info.height
         if (
@@ -533,8 +536,6 @@ class VideoWriter:
         self.reencoded = {i for i, how in enumerate(plan) if how not in ("copy", None)}
         # Several encoders over segments (twoface.io.segments): x264/x265 only (VP9 is slower
         # per frame but not bound by one instance the same way, and is left as it is).
-        self.segments = None
-        self._last_dts: int | None = None
         if encoders > 1 and name in ("libx264", "libx265"):
             from twoface.io.segments import SegmentEncoder, segment_frames
 
@@ -579,7 +580,12 @@ class VideoWriter:
         frame.pts = pts
         if time_base is not None:
             frame.time_base = time_base
-        if self.segments is not None and pts is not None:
+        if self.segments is not None:
+            if frame.pts is None:  # a frame without a timestamp: one frame after the last
+                frame.pts = self._next_pts or 0
+                frame.time_base = info.time_base
+            step = round(1 / (float(info.rate or 25) * float(frame.time_base or info.time_base)))
+            self._next_pts = frame.pts + max(1, step)
             self._mux_video(self.segments.push(frame))
             return
         for packet in self.stream.encode(frame):
