@@ -26,14 +26,15 @@ DATA = SHARED / "data"
 TILE = 224
 
 
-def crop(image: np.ndarray, box) -> np.ndarray:
+def crop(image: np.ndarray, box, tile: int = TILE) -> np.ndarray:
+    """A square `tile` round `box` (1.5x its larger side), clipped to the image."""
     x0, y0, x1, y1 = box
     s = max(x1 - x0, y1 - y0) * 1.5
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     h, w = image.shape[:2]
     a, b = int(max(cx - s / 2, 0)), int(max(cy - s / 2, 0))
     c, d = int(min(cx + s / 2, w)), int(min(cy + s / 2, h))
-    return cv2.resize(image[b:d, a:c], (TILE, TILE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image[b:d, a:c], (tile, tile), interpolation=cv2.INTER_AREA)
 
 
 def paths(names: list[str]) -> list[Path]:

@@ -10,22 +10,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from grid_classical import crop  # the same crop round a face (this folder is on sys.path)
 
 from twoface import Swapper
 from twoface.io.image import read_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TILE = 256
-
-
-def crop(image: np.ndarray, box) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    s = max(x1 - x0, y1 - y0) * 1.5
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    h, w = image.shape[:2]
-    a, b = int(max(cx - s / 2, 0)), int(max(cy - s / 2, 0))
-    c, d = int(min(cx + s / 2, w)), int(min(cy + s / 2, h))
-    return cv2.resize(image[b:d, a:c], (TILE, TILE), interpolation=cv2.INTER_AREA)
 
 
 def main() -> int:
@@ -50,10 +41,10 @@ def main() -> int:
             print(f"{path.name}: no face")
             continue
         box = max(faces, key=lambda f: f.area).box
-        tiles = [crop(tgt, box)]
+        tiles = [crop(tgt, box, TILE)]
         for src in sources:
             try:
-                tiles.append(crop(sw.swap_image(src, tgt).image, box))
+                tiles.append(crop(sw.swap_image(src, tgt).image, box, TILE))
             except Exception as e:  # a grid to look at: note the failure, go on
                 print(f"{path.name}: {e}")
                 tiles.append(np.zeros((TILE, TILE, 3), np.uint8))

@@ -15,7 +15,6 @@ catalogue's name for scrfd_500m_bnkps_dynamic. Then `twoface swap|batch --models
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import sys
 from pathlib import Path
@@ -23,58 +22,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
-def _export(module, args, names, outputs, dynamic):
-    import onnx
-    import torch
-
-    buf = io.BytesIO()
-    torch.onnx.export(
-        module,
-        args,
-        buf,
-        input_names=names,
-        output_names=outputs,
-        dynamo=False,
-        opset_version=11,
-        dynamic_axes=dynamic,
-    )
-    return onnx.load_from_string(buf.getvalue())
-
-
 def build(store: Path, detector: Path | None = None, seed: int = 0) -> list[Path]:
     import numpy as np
-    import onnx
     import torch
-    from onnx import numpy_helper
 
     from twoface.identity.iresnet_net import IResNet
     from twoface.swap.styletransfer_net import StyleTransferModel
+    from twoface.train.export import inswapper_onnx
 
     models = store / "models"
     models.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     written = []
     net = StyleTransferModel().eval()
-    model = _export(
-        net,
-        (torch.rand(1, 3, 128, 128), torch.rand(1, 512)),
-        ["target", "source"],
-        ["output"],
-        {"target": {0: "N"}, "source": {0: "N"}, "output": {0: "N"}},
-    )
     emap = np.random.default_rng(seed).normal(size=(512, 512)).astype(np.float32)
-    model.graph.initializer.append(numpy_helper.from_array(emap, "emap"))
-    onnx.save(model, str(models / "inswapper_128.onnx"))
+    # twoface's own exporter (what `twoface train` writes), with the batch axis free
+    (models / "inswapper_128.onnx").write_bytes(inswapper_onnx(net, 128, emap, any_batch=True))
     written.append(models / "inswapper_128.onnx")
     arc = IResNet(layers=(3, 4, 14, 3)).eval()  # r50, as w600k_r50
-    model = _export(
+    torch.onnx.export(
         arc,
         (torch.rand(1, 3, 112, 112),),
-        ["input.1"],
-        ["683"],
-        {"input.1": {0: "N"}, "683": {0: "N"}},
+        str(models / "w600k_r50.onnx"),
+        input_names=["input.1"],
+        output_names=["683"],
+        dynamo=False,
+        opset_version=11,
+        dynamic_axes={"input.1": {0: "N"}, "683": {0: "N"}},
     )
-    onnx.save(model, str(models / "w600k_r50.onnx"))
     written.append(models / "w600k_r50.onnx")
     if detector is not None:
         from twoface.zoo.catalogue import CATALOGUE

@@ -108,3 +108,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"hard", "browser"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def chromium_path() -> str | None:
+    """The Chromium the browser tests drive (Debian's package), or None."""
+    import shutil
+
+    return next((p for n in ("chromium", "chromium-browser") if (p := shutil.which(n))), None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium through Playwright (a module may define its own, with other flags)."""
+    sync = pytest.importorskip("playwright.sync_api")
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()

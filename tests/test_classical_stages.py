@@ -3,6 +3,8 @@ a rule's decision, not a whole swap. Fast tier."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from twoface.schemes import IBUG68
 from twoface.swap.base import RunState
 from twoface.swap.classical import stages as st
+from twoface.swap.classical.engine import stages_for
 from twoface.swap.classical.geometry import WARP
 from twoface.swap.classical.parts import region
 from twoface.swap.classical.traits import SourceTraits
@@ -112,24 +115,12 @@ def _skin(work: Work, ctx: Context, tr: SourceTraits | None) -> Work:
 
 
 def upto(work: Work, ctx: Context, last, tr=None) -> Work:
-    order = [
-        st.shape,
-        st.warp,
-        "skin",
-        st.pose_mask,
-        st.eye_rules,
-        st.stretch,
-        st.dim_eyes,
-        st.source_occluders,
-        st.target_occluders,
-        st.glasses,
-        st.mask_assembly,
-        st.tone,
-        st.seam,
-    ]
-    for stage in order:
-        work = _skin(work, ctx, tr) if stage == "skin" else stage(work, ctx)
-        if stage is last or (stage == "skin" and last == "skin"):
+    """`work` through the engine's own stages (before `check`) up to `last` ("skin": the skin
+    models, which take the drawn source's traits `tr`)."""
+    for stage in stages_for()[:-1]:
+        skin = isinstance(stage, partial)  # skin_models, bound to the working face size
+        work = _skin(work, ctx, tr) if skin else stage(work, ctx)
+        if stage is last or (skin and last == "skin"):
             return work
     return work
 

@@ -132,13 +132,13 @@ def test_an_inswapper_onnx_file_runs_captured_and_channels_last_on_a_gpu(tmp_pat
         pytest.skip("no CUDA GPU here: CUDA graphs are checked on the lent GPU machine")
     from twoface.swap.inswapper import InswapperGenerator
     from twoface.swap.styletransfer import StyleTransferModel
-    from twoface.train.export import _inswapper_onnx
+    from twoface.train.export import inswapper_onnx
 
     torch.manual_seed(0)
     net = StyleTransferModel(1 / 8, 2).eval()
     rng = np.random.default_rng(0)
     path = tmp_path / "inswapper_128.onnx"
-    path.write_bytes(_inswapper_onnx(net, 128, rng.normal(size=(512, 512)).astype(np.float32)))
+    path.write_bytes(inswapper_onnx(net, 128, rng.normal(size=(512, 512)).astype(np.float32)))
     gen = InswapperGenerator(path, None, runtime="torch", device="cuda")
     for n in (8, 8, 3):
         crops = rng.integers(0, 255, (n, 128, 128, 3), dtype=np.uint8)

@@ -412,20 +412,7 @@ def test_batch_report_writes_a_report_per_job_and_an_index(small, tmp_path, caps
 
 
 # -- the report in a browser ----------------------------------------------------------------------
-def _chromium() -> str | None:
-    return next((p for n in ("chromium", "chromium-browser") if (p := shutil.which(n))), None)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
+# the `browser` fixture: conftest.py
 
 
 @pytest.mark.slow

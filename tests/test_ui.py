@@ -3,14 +3,13 @@ Playwright (skipped, with the reason, only where no Chromium can be had)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import rgb
+from conftest import chromium_path, rgb
 
 pytest.importorskip("starlette")
 httpx = pytest.importorskip("httpx")
@@ -144,10 +143,6 @@ def test_webcam_frames_are_swapped_and_marked(client, photos):
 # -- in a real browser ------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    return next((p for n in ("chromium", "chromium-browser") if (p := shutil.which(n))), None)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     import uvicorn
@@ -194,7 +189,7 @@ def _camera_file(folder) -> str | None:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     sync = pytest.importorskip("playwright.sync_api")
-    path = _chromium()
+    path = chromium_path()
     if path is None:
         pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
     args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -423,20 +422,7 @@ def test_a_port_in_use_is_one_line_before_any_banner(tmp_path):
 
 
 # -- in a real browser, under the page's own CSP ---------------------------------------------------
-def _chromium() -> str | None:
-    return next((p for n in ("chromium", "chromium-browser") if (p := shutil.which(n))), None)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium on this machine (Debian: apt install chromium)")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
+# the `browser` fixture: conftest.py
 
 
 PLANTED = {

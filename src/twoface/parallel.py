@@ -238,23 +238,17 @@ def _label(config, options, target, output):
 
     if not options.label:
         return None
+    from twoface.build import component_for
+
     m = config.models
     models = (m.detector, m.landmarker, m.swapper, m.encoder, config.finish.enhancer)
-    home = ModelStore(m.models_dir, m.offline).home
+    store = ModelStore(m.models_dir, m.offline)
     creds = credentials_for(
-        options, home, output=output, models=tuple(n for n in models if n), parent=target
+        options, store.home, output=output, models=tuple(n for n in models if n), parent=target
     )
-    return make_label(_engine_source_type(config), credentials=creds)
-
-
-def _engine_source_type(config) -> str:
-    """The label type the swapper's registered capability implies (as a Swapper's engine)."""
-    from twoface.build import component_for
-    from twoface.zoo.store import ModelStore
-
-    m = config.models
-    comp, _ = component_for("swap", m.swapper, ModelStore(m.models_dir, m.offline).catalogue)
-    return comp.capability.label or "compositeSynthetic"
+    # The label type the swapper's registered capability implies (as a Swapper's engine).
+    comp, _ = component_for("swap", m.swapper, store.catalogue)
+    return make_label(comp.capability.label or "compositeSynthetic", credentials=creds)
 
 
 def _join(target, parts: list[Path], starts: list[float], dest: Path, label) -> None:

@@ -55,7 +55,7 @@ def export_run(run: str | Path, step: int | None = None) -> dict:
     else:
         emap = np.eye(512, dtype=np.float32)
         onnx_path = out / f"{stem}.onnx"
-        onnx_path.write_bytes(_inswapper_onnx(net, recipe.size, emap))
+        onnx_path.write_bytes(inswapper_onnx(net, recipe.size, emap))
         pth = out / f"{stem}.pth"
         torch.save({**net.state_dict(), "emap": torch.from_numpy(emap)}, pth)
         files += [onnx_path, pth]
@@ -64,7 +64,10 @@ def export_run(run: str | Path, step: int | None = None) -> dict:
     return {"step": int(step), "files": [str(f) for f in files], "like": like, "import": command}
 
 
-def _inswapper_onnx(net, size: int, emap: np.ndarray) -> bytes:
+def inswapper_onnx(net, size: int, emap: np.ndarray, any_batch: bool = False) -> bytes:
+    """`net` (the inswapper architecture) as an ONNX file in inswapper_128's own format: inputs
+    `target` [1,3,S,S] and `source` [1,512], the emap as the last initializer; `any_batch`: the
+    batch axis left free (N)."""
     import warnings
 
     import onnx
@@ -73,13 +76,14 @@ def _inswapper_onnx(net, size: int, emap: np.ndarray) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():  # the tracer's notes on shape arithmetic are not news
         warnings.simplefilter("ignore")
-        _export(net, size, buf)
+        _export(net, size, buf, any_batch)
     model = onnx.load_from_string(buf.getvalue())
     model.graph.initializer.append(numpy_helper.from_array(emap, "emap"))
     return model.SerializeToString()
 
 
-def _export(net, size: int, buf) -> None:
+def _export(net, size: int, buf, any_batch: bool = False) -> None:
+    names = ("target", "source", "output")
     torch.onnx.export(
         net,
         (torch.rand(1, 3, size, size), torch.rand(1, 512)),
@@ -88,4 +92,5 @@ def _export(net, size: int, buf) -> None:
         output_names=["output"],
         dynamo=False,
         opset_version=11,
+        dynamic_axes={n: {0: "N"} for n in names} if any_batch else None,
     )
