@@ -28,7 +28,9 @@ SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (
 PRESET = "ultrafast"
 
 
-def synthetic_clip(path: Path, face: np.ndarray, size: tuple[int, int], faces: int, frames: int):
+def synthetic_clip(
+    path: Path, face: np.ndarray, size: tuple[int, int], faces: int, frames: int, fps: int = 25
+):
     """`faces` copies of `face` (RGB) in a row on a grey frame, drifting right 1 px a frame."""
     import av
     import cv2
@@ -39,7 +41,7 @@ def synthetic_clip(path: Path, face: np.ndarray, size: tuple[int, int], faces: i
     base = np.full((h, w, 3), 96, np.uint8)
     gap = w // max(faces, 1)
     with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
+        s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.options = {"preset": PRESET, "crf": "18"}
         for i in range(frames):

@@ -138,6 +138,11 @@ def _live(args) -> int:
         say_note(f"{args.record}: no frame was shown, so nothing was recorded")
     if stats is not None:
         summary = {"swapper": args.swapper, **stats.summary()}
+        # Where a frame's time goes (ms per frame shown; the stages run one after another here).
+        shown = max(stats.frames_out, 1)
+        summary["stage_ms"] = {
+            k: round(v * 1000 / shown, 2) for k, v in live.stream.timings.items()
+        }
         line = f"twoface live ({args.swapper}): {stats.line()}"
         if recorder is not None:
             summary["record"] = args.record if recorder.frames else None
