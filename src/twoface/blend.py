@@ -32,6 +32,12 @@ class ToneParams:
     # crisp-edged eyes and brows on blurry_woman.jpg and lowres_group_4.jpg.
     sharp_margin: float = 1.1
     sharp_blurs: tuple[float, ...] = (0.002, 0.004, 0.006, 0.009, 0.013, 0.018, 0.025, 0.035)
+    # Detail bands, as fractions of the face width: fine (pores, sharpness) and mid (folds,
+    # creases).
+    fine_band: float = 0.008
+    mid_band: float = 0.04
+    # L* above which lightness is rolled off rather than clipped (highlight_shoulder).
+    knee: float = 85.0
 
 
 TONE = ToneParams()
@@ -66,11 +72,6 @@ def transfer_shading(
     return np.clip(src * ratio - 1.0, 0, 255)
 
 
-# Detail bands, as fractions of the face width: fine (pores, sharpness) and mid (folds, creases).
-FINE_BAND = 0.008
-MID_BAND = 0.04
-
-
 def match_detail(
     ls: np.ndarray,
     lt: np.ndarray,
@@ -81,7 +82,7 @@ def match_detail(
 ) -> np.ndarray:
     """The source's lightness with its fine and mid-scale detail no stronger than the target's.
 
-    In log lightness, per band (finer than FINE_BAND x face width; between that and MID_BAND x
+    In log lightness, per band (finer than ToneParams.fine_band x face width; between that and mid_band x
     face width) the source's detail is scaled by the ratio of the target's to the source's
     standard deviation over skin, clamped to [0.3, 1]: a sharp, high-contrast source photo pasted
     on a soft or small target face (a video frame, a low-resolution photo) is softened to the
@@ -94,8 +95,8 @@ def match_detail(
 
     def split(lum: np.ndarray):
         log = np.log(np.maximum(lum, 1.0))
-        s1 = cv2.GaussianBlur(log, (0, 0), max(0.5, FINE_BAND * face_w))
-        s2 = cv2.GaussianBlur(log, (0, 0), max(1.0, MID_BAND * face_w))
+        s1 = cv2.GaussianBlur(log, (0, 0), max(0.5, TONE.fine_band * face_w))
+        s2 = cv2.GaussianBlur(log, (0, 0), max(1.0, TONE.mid_band * face_w))
         return log - s1, s1 - s2, s2
 
     fine_s, mid_s, base = split(ls)
@@ -106,7 +107,7 @@ def match_detail(
 
     # Skin: the target's level. Eyes, brows and lips carry the identity: they keep their
     # detail down to the target's level over the whole face `area`, at least half of it.
-    w = cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(0.5, FINE_BAND * face_w))
+    w = cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(0.5, TONE.fine_band * face_w))
     f_fine = f_mid = 1.0
     if area is not None and area.sum() >= 32:
         a = area.astype(bool)
@@ -237,9 +238,9 @@ def transfer_tone(
 
 
 def fine_energy(lightness: np.ndarray, area: np.ndarray, face_w: float) -> float:
-    """The finest detail's strength (std of log L* finer than FINE_BAND face widths) in area."""
+    """The finest detail's strength (std of log L* finer than ToneParams.fine_band face widths) in area."""
     log = np.log(np.maximum(lightness, 1.0))
-    fine = log - cv2.GaussianBlur(log, (0, 0), max(0.5, FINE_BAND * face_w))
+    fine = log - cv2.GaussianBlur(log, (0, 0), max(0.5, TONE.fine_band * face_w))
     return float(fine[area].std())
 
 
@@ -276,16 +277,14 @@ def greyness(src_ab: np.ndarray, tgt_ab: np.ndarray, skin: np.ndarray, p=TONE) -
     return float(np.clip((p.grey_share - share) / p.grey_ramp, 0.0, 1.0))
 
 
-KNEE = 85.0  # L* above which lightness is rolled off rather than clipped
-
-
 def highlight_shoulder(lightness: np.ndarray) -> np.ndarray:
-    """L* with values above KNEE compressed smoothly towards 100 instead of clipped: a dark
+    """L* with values above ToneParams.knee compressed smoothly towards 100 instead of clipped: a dark
     source's own shine, scaled up to a bright target's light, came out as flat white patches."""
-    room = 100.0 - KNEE
-    over = np.maximum(lightness - KNEE, 0.0)
-    rolled = KNEE + room * (1.0 - np.exp(-over / room))
-    return np.clip(np.where(lightness > KNEE, rolled, lightness), 0.0, 100.0)
+    knee = TONE.knee
+    room = 100.0 - knee
+    over = np.maximum(lightness - knee, 0.0)
+    rolled = knee + room * (1.0 - np.exp(-over / room))
+    return np.clip(np.where(lightness > knee, rolled, lightness), 0.0, 100.0)
 
 
 def colourfulness(ab: np.ndarray, area: np.ndarray) -> float:

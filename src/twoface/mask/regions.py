@@ -6,6 +6,8 @@ Points are read by group through the landmark scheme (twoface.schemes), so 68-po
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -65,7 +67,17 @@ def feather(
     return soft
 
 
-OPEN_MOUTH = 0.12
+@dataclass(frozen=True)
+class MouthParams:
+    """`open_ratio`: the inner-lip gap over the mouth's width above which a mouth is open (its
+    teeth or tongue show): closed mouths read about 0 and open ones above 0.15, so 0.12 sits
+    between with room for the landmarker's few-pixel noise on a closed mouth."""
+
+    open_ratio: float = 0.12
+
+
+MOUTH = MouthParams()
+OPEN_MOUTH = MOUTH.open_ratio
 
 
 def face_mask(

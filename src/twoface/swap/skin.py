@@ -12,23 +12,59 @@ this test.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from twoface.schemes import LandmarkScheme, scheme_of
 
-CHROMA_SPREADS = 3.5  # a pixel farther than this (in robust spreads) from the cheeks' chroma...
-DARKER_SPREADS = 3.0  # ...or this much darker, is not skin
-BRIGHTER_SPREADS = 4.0
-MIN_SPREAD_AB, MIN_SPREAD_L = 3.0, 8.0
-SAMPLE_AGREE = 6.0  # a*b* distance of a sample place's median from the consensus that agrees
-HIGHLIGHT_CHROMA = 0.4  # the least share of the skin's chroma a brighter pixel keeps as skin
-GREYER = 0.4  # a pixel with less than this share of the skin's chroma is not skin
-# A sample place with less than this share of the places' consensus chroma is left out: a white
-# face mask over both cheeks of a pale face (face_mask_woman.png: chroma 2.1 and 3.0 against
-# 7.0) otherwise pulled the skin's colour towards the cloth's, and the cloth passed as skin.
-SAMPLE_GREYER = 0.5
-COLOURED = 4.0  # ...when the skin's own chroma is at least this (not a greyscale photo)
+
+@dataclass(frozen=True)
+class SkinParams:
+    """The skin test's limits, in robust spreads (1.4826 x MAD) of the face's own skin, and the
+    sample places' agreement.
+
+    - `chroma_spreads`: a pixel farther than this from the cheeks' chroma is not skin; nor one
+      `darker_spreads` darker or `brighter_spreads` brighter (a lit cheek is brighter than a
+      shaded one, so brighter gets more room).
+    - `min_spread_ab`, `min_spread_l`: the least spreads (a flat, evenly lit face would
+      otherwise call its own grain non-skin).
+    - `sample_agree`: a*b* distance of a sample place's median from the consensus that agrees.
+    - `sample_greyer`: a place with less than this share of the consensus chroma is left out:
+      a white face mask over both cheeks of a pale face (face_mask_woman.png: chroma 2.1 and
+      3.0 against 7.0) otherwise pulled the skin's colour towards the cloth's, and the cloth
+      passed as skin.
+    - `highlight_chroma`: the least share of the skin's chroma a brighter pixel keeps as skin.
+    - `greyer`: a pixel with less than this share of the skin's chroma is not skin, when the
+      skin's own chroma is at least `coloured` (not a greyscale photo).
+    - `highlight_area`: the largest bright non-skin blob, in face widths squared, that is a
+      highlight (shine) rather than an occluder.
+    - `shade_light`, `shade_grain`: calibrated on the shared photos at the working size: the
+      shadows beside frontal_neutral_man's nose and on group_children_8's turned cheek read
+      0.5-0.7 of the skin's lightness and a fine grain mostly under 0.06 (log lightness);
+      beards and stubble (rdj1, sidelight_beard_yaw_man, glasses_beard_mic) 0.06-0.28, nine
+      tenths of them above 0.056.
+    """
+
+    chroma_spreads: float = 3.5
+    darker_spreads: float = 3.0
+    brighter_spreads: float = 4.0
+    min_spread_ab: float = 3.0
+    min_spread_l: float = 8.0
+    sample_agree: float = 6.0
+    sample_greyer: float = 0.5
+    highlight_chroma: float = 0.4
+    greyer: float = 0.4
+    coloured: float = 4.0
+    highlight_area: float = 0.03
+    shade_light: float = 0.45
+    shade_grain: float = 0.06
+
+
+SKIN = SkinParams()
+# A greyscale photo's skin chroma is below this (twoface.blend's tone reads it too).
+COLOURED = SKIN.coloured
 
 
 def lab(image: np.ndarray) -> np.ndarray:
@@ -78,8 +114,9 @@ class SkinModel:
         if samples:
             medians = np.array([np.median(p, axis=0) for p in samples])
             consensus = np.median(medians[:, 1:], axis=0)
-            agree = (np.linalg.norm(medians[:, 1:] - consensus, axis=1) < SAMPLE_AGREE) & (
-                np.linalg.norm(medians[:, 1:], axis=1) >= SAMPLE_GREYER * np.linalg.norm(consensus)
+            agree = (np.linalg.norm(medians[:, 1:] - consensus, axis=1) < SKIN.sample_agree) & (
+                np.linalg.norm(medians[:, 1:], axis=1)
+                >= SKIN.sample_greyer * np.linalg.norm(consensus)
             )
             if not agree.any():
                 agree[:] = True
@@ -88,7 +125,7 @@ class SkinModel:
             pixels = image_lab.reshape(-1, 3)
         median = np.median(pixels, axis=0)
         spread = 1.4826 * np.median(np.abs(pixels - median), axis=0)
-        spread = np.maximum(spread, [MIN_SPREAD_L, MIN_SPREAD_AB, MIN_SPREAD_AB])
+        spread = np.maximum(spread, [SKIN.min_spread_l, SKIN.min_spread_ab, SKIN.min_spread_ab])
         return cls(median.astype(np.float32), spread.astype(np.float32))
 
     @property
@@ -96,7 +133,7 @@ class SkinModel:
         """Whether the skin has a skin's colour (a colour photo, not greyscale or colour-graded
         far off skin's hues): only then do colour tests say anything."""
         skin_chroma = float(np.linalg.norm(self.median[1:]))
-        return skin_chroma > COLOURED and min(self.median[1], self.median[2]) > 0
+        return skin_chroma > SKIN.coloured and min(self.median[1], self.median[2]) > 0
 
     def colourless(self, image_lab: np.ndarray) -> np.ndarray:
         """Boolean map of what is near grey next to this skin. Skin is never grey in a colour
@@ -108,7 +145,7 @@ class SkinModel:
         if not self.coloured:
             return np.zeros(image_lab.shape[:2], bool)
         skin_chroma = float(np.linalg.norm(self.median[1:]))
-        return np.linalg.norm(image_lab[..., 1:], axis=-1) < GREYER * skin_chroma
+        return np.linalg.norm(image_lab[..., 1:], axis=-1) < SKIN.greyer * skin_chroma
 
     def skin(self, image_lab: np.ndarray, any_light: bool = False) -> np.ndarray:
         """Boolean map: True where a pixel looks like this face's skin (with `any_light`, in
@@ -122,7 +159,7 @@ class SkinModel:
         m_ab = self.median[1:]
         # (Not all the way to grey: a white mask or cloth is no highlight; a highlight's
         # colourless core is small and `clean` drops it.)
-        t = np.clip((ab @ m_ab) / max(float(m_ab @ m_ab), 1e-6), HIGHLIGHT_CHROMA, 1.0)
+        t = np.clip((ab @ m_ab) / max(float(m_ab @ m_ab), 1e-6), SKIN.highlight_chroma, 1.0)
         to_white = (ab - t[..., None] * m_ab) / self.spread[1:]
         bright = d[..., 0] > 1.0
         chroma = np.where(bright, np.minimum(chroma, np.sqrt((to_white**2).sum(-1))), chroma)
@@ -132,13 +169,13 @@ class SkinModel:
             # chroma scaled to the skin's lightness.
             scale = np.clip(self.median[0] / np.maximum(image_lab[..., 0], 1.0), 1.0, 4.0)
             d_ab = (image_lab[..., 1:] * scale[..., None] - m_ab) / self.spread[1:]
-            shaded = np.sqrt((d_ab**2).sum(-1)) < CHROMA_SPREADS
-            return ((chroma < CHROMA_SPREADS) & ~colourless) | (shaded & ~bright)
+            shaded = np.sqrt((d_ab**2).sum(-1)) < SKIN.chroma_spreads
+            return ((chroma < SKIN.chroma_spreads) & ~colourless) | (shaded & ~bright)
         return (
-            (chroma < CHROMA_SPREADS)
+            (chroma < SKIN.chroma_spreads)
             & ~colourless
-            & (d[..., 0] > -DARKER_SPREADS)
-            & (d[..., 0] < BRIGHTER_SPREADS)
+            & (d[..., 0] > -SKIN.darker_spreads)
+            & (d[..., 0] < SKIN.brighter_spreads)
         )
 
 
@@ -160,7 +197,7 @@ def shaded_skin(
 ) -> np.ndarray:
     """Boolean map of skin in shade that the plain skin test calls too dark: inside the face's
     outline (jaw and brows), of the skin's hue (`skin(any_light=True)`) and not grey, at least
-    SHADE_LIGHT of its lightness, and smooth at the finest scale. A nose's or a cheek's shadow is
+    SkinParams.shade_light of its lightness, and smooth at the finest scale. A nose's or a cheek's shadow is
     such; hair, beards and stubble are textured, and a shaded white mask is grey. `any_light`:
     the model's any-light map of the image where the caller has it already."""
     light = image_lab[..., 0]
@@ -173,33 +210,23 @@ def shaded_skin(
         face_outline(light.shape, lm, scheme)
         & (model.skin(image_lab, any_light=True) if any_light is None else any_light)
         & ~model.colourless(image_lab)
-        & (light >= SHADE_LIGHT * model.median[0])
-        & (grain < SHADE_GRAIN)
+        & (light >= SKIN.shade_light * model.median[0])
+        & (grain < SKIN.shade_grain)
     )
 
 
 def highlights(skin: np.ndarray, light: np.ndarray, median_light: float, face_w: float):
     """Boolean map of the non-skin blobs of `skin` brighter on average than the skin and smaller
-    than HIGHLIGHT_AREA x face_w^2: the shine on a lit cheek or a nose tip, too bright and too
+    than SkinParams.highlight_area x face_w^2: the shine on a lit cheek or a nose tip, too bright and too
     grey for the skin test. Kept out of the swap they showed as white spots in it (the swap
     takes the light round them, not their peak)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~skin).astype(np.uint8), 8)
     if count <= 1:
         return np.zeros(skin.shape, bool)
     mean = np.bincount(labels.ravel(), light.ravel(), count) / np.maximum(stats[:, 4], 1)
-    bright = (mean > median_light) & (stats[:, 4] < HIGHLIGHT_AREA * face_w**2)
+    bright = (mean > median_light) & (stats[:, 4] < SKIN.highlight_area * face_w**2)
     bright[0] = False  # label 0 is the skin itself
     return bright[labels]
-
-
-HIGHLIGHT_AREA = 0.03
-
-
-# Calibrated on the shared photos at the working size: the shadows beside frontal_neutral_man's
-# nose and on group_children_8's turned cheek read 0.5-0.7 of the skin's lightness and a fine
-# grain mostly under 0.06 (log lightness); beards and stubble (rdj1, sidelight_beard_yaw_man,
-# glasses_beard_mic) 0.06-0.28, nine tenths of them above 0.056.
-SHADE_LIGHT, SHADE_GRAIN = 0.45, 0.06
 
 
 def clean(skin: np.ndarray, face_size: float, min_area: float = 0.0006) -> np.ndarray:
