@@ -24,7 +24,7 @@ class ToneParams:
     grey_share: float = 0.5
     grey_ramp: float = 0.3
     grey_blur: float = 0.015
-    # Skin chroma below this is a greyscale photo's (as twoface.swap.skin.COLOURED).
+    # Skin chroma below this is a greyscale photo's (as twoface.swap.skin.SkinParams.coloured).
     coloured: float = 4.0
     # A source sharper than the target (a studio photo on a blurred, small or moving face) is
     # blurred until its finest detail over the face is no stronger than `sharp_margin` times
@@ -82,8 +82,8 @@ def match_detail(
 ) -> np.ndarray:
     """The source's lightness with its fine and mid-scale detail no stronger than the target's.
 
-    In log lightness, per band (finer than ToneParams.fine_band x face width; between that and mid_band x
-    face width) the source's detail is scaled by the ratio of the target's to the source's
+    In log lightness, per band (finer than ToneParams.fine_band x face width; between that and
+    mid_band x face width) the source's detail is scaled by the ratio of the target's to the source's
     standard deviation over skin, clamped to [0.3, 1]: a sharp, high-contrast source photo pasted
     on a soft or small target face (a video frame, a low-resolution photo) is softened to the
     target's look, and the source's expression folds (a smile's) are no deeper than the target's
@@ -238,7 +238,8 @@ def transfer_tone(
 
 
 def fine_energy(lightness: np.ndarray, area: np.ndarray, face_w: float) -> float:
-    """The finest detail's strength (std of log L* finer than ToneParams.fine_band face widths) in area."""
+    """The finest detail's strength (std of log L* finer than ToneParams.fine_band face widths)
+    in area."""
     log = np.log(np.maximum(lightness, 1.0))
     fine = log - cv2.GaussianBlur(log, (0, 0), max(0.5, TONE.fine_band * face_w))
     return float(fine[area].std())
@@ -278,8 +279,8 @@ def greyness(src_ab: np.ndarray, tgt_ab: np.ndarray, skin: np.ndarray, p=TONE) -
 
 
 def highlight_shoulder(lightness: np.ndarray) -> np.ndarray:
-    """L* with values above ToneParams.knee compressed smoothly towards 100 instead of clipped: a dark
-    source's own shine, scaled up to a bright target's light, came out as flat white patches."""
+    """L* with values above ToneParams.knee compressed smoothly towards 100 instead of clipped:
+    a dark source's own shine, scaled up to a bright target's light, came out as flat white patches."""
     knee = TONE.knee
     room = 100.0 - knee
     over = np.maximum(lightness - knee, 0.0)

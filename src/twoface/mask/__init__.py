@@ -18,7 +18,7 @@ from twoface.mask.base import (
     create_maskers,
 )
 from twoface.mask.regions import (
-    OPEN_MOUTH,
+    MOUTH,
     face_mask,
     face_polygon,
     feather,
@@ -28,7 +28,7 @@ from twoface.mask.regions import (
 
 __all__ = [
     "MASKERS",
-    "OPEN_MOUTH",
+    "MOUTH",
     "AreaMasker",
     "BoxMasker",
     "MaskSettings",

@@ -77,7 +77,6 @@ class MouthParams:
 
 
 MOUTH = MouthParams()
-OPEN_MOUTH = MOUTH.open_ratio
 
 
 def face_mask(
@@ -106,7 +105,7 @@ def face_mask(
         erode=erode * softness,
         blur=blur * softness,
     )
-    target_open = mouth_open_ratio(lm, s) > OPEN_MOUTH
+    target_open = mouth_open_ratio(lm, s) > MOUTH.open_ratio
     region = None
     if keep_open_mouth and target_open and not source_mouth_open:
         region = s.group(lm, "mouth_inner")

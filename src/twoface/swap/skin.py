@@ -63,8 +63,6 @@ class SkinParams:
 
 
 SKIN = SkinParams()
-# A greyscale photo's skin chroma is below this (twoface.blend's tone reads it too).
-COLOURED = SKIN.coloured
 
 
 def lab(image: np.ndarray) -> np.ndarray:
@@ -197,8 +195,8 @@ def shaded_skin(
 ) -> np.ndarray:
     """Boolean map of skin in shade that the plain skin test calls too dark: inside the face's
     outline (jaw and brows), of the skin's hue (`skin(any_light=True)`) and not grey, at least
-    SkinParams.shade_light of its lightness, and smooth at the finest scale. A nose's or a cheek's shadow is
-    such; hair, beards and stubble are textured, and a shaded white mask is grey. `any_light`:
+    SkinParams.shade_light of its lightness, and smooth at the finest scale. A nose's or a
+    cheek's shadow is such; hair, beards and stubble are textured, and a shaded white mask is grey. `any_light`:
     the model's any-light map of the image where the caller has it already."""
     light = image_lab[..., 0]
     log = np.log(np.maximum(light, 1.0))
@@ -217,8 +215,8 @@ def shaded_skin(
 
 def highlights(skin: np.ndarray, light: np.ndarray, median_light: float, face_w: float):
     """Boolean map of the non-skin blobs of `skin` brighter on average than the skin and smaller
-    than SkinParams.highlight_area x face_w^2: the shine on a lit cheek or a nose tip, too bright and too
-    grey for the skin test. Kept out of the swap they showed as white spots in it (the swap
+    than SkinParams.highlight_area x face_w^2: the shine on a lit cheek or a nose tip, too
+    bright and too grey for the skin test. Kept out of the swap they showed as white spots in it (the swap
     takes the light round them, not their peak)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~skin).astype(np.uint8), 8)
     if count <= 1:

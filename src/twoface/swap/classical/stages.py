@@ -12,7 +12,7 @@ import numpy as np
 
 from twoface.blend import match_sharpness, membrane_paste, transfer_tone
 from twoface.geometry import estimate_similarity
-from twoface.mask import OPEN_MOUTH, face_mask, mouth_open_ratio
+from twoface.mask import MOUTH, face_mask, mouth_open_ratio
 from twoface.swap.classical.geometry import extended_points, piecewise_affine_maps, stretched
 from twoface.swap.classical.parts import (
     below_nose,
@@ -87,7 +87,7 @@ def shape(work: Work, ctx: Context, p: ShapeParams = SHAPE) -> Work:
     k *= 1 - ramp(pitch_gap, p.pitch_start, p.pitch_ramp)
     weight = np.zeros(len(lm))
     weight[idx] = k
-    if mouth_open_ratio(lm, s) > OPEN_MOUTH or mouth_open_ratio(src_lm, s) > OPEN_MOUTH:
+    if max(mouth_open_ratio(lm, s), mouth_open_ratio(src_lm, s)) > MOUTH.open_ratio:
         for g in ("mouth_outer", "mouth_inner"):
             weight[list(s.groups[g])] = 0.0
     t_open, s_open = eye_openness(lm, s), eye_openness(src_lm, s)
@@ -177,7 +177,7 @@ def pose_mask(work: Work, ctx: Context, p: PoseParams = POSE) -> Work:
     """The base swap mask: inner face and brows, eroded and feathered (softer for poses apart),
     less an open mouth's interior (twoface.mask.face_mask)."""
     lm, src_lm, s = work.lm, work.src_lm, ctx.scheme
-    work.source_open = mouth_open_ratio(src_lm, s) > OPEN_MOUTH
+    work.source_open = mouth_open_ratio(src_lm, s) > MOUTH.open_ratio
     work.yaw_gap = abs(yaw_sign(lm, s) - yaw_sign(src_lm, s))
     work.pitch_gap = abs(pitch_ratio(lm, s) - pitch_ratio(src_lm, s))
     work.soft = face_mask(
