@@ -585,3 +585,25 @@ def test_swap_takes_the_keypoint_only_landmarker(models_dir, photos, tmp_path, c
         "twoface: error: the classical engine needs landmarks: use a landmarker such as dlib68, "
         "not none"
     )
+
+
+def test_live_takes_the_keypoint_only_landmarker(models_dir, photos, tmp_path, capsys):
+    """`twoface live --landmarks none` (the fastest learned path) swaps: the source photo's
+    descriptor is never taken, since dlib128 cannot read keypoint-only faces (it was an
+    internal error)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from videotools import face_frame, write_clip
+
+    frame = face_frame(rgb(photos / "obama2.jpg"))
+    clip = tmp_path / "camera.mp4"
+    write_clip(clip, [np.roll(frame, 2 * i, axis=1) for i in range(8)])
+    argv = ["live", "-s", str(photos / "biden.jpg"), "--camera", str(clip), "--json"]
+    argv += ["--swapper", "inswapper_128", "--landmarks", "none", "--frames", "8"]
+    assert main([*argv, "--models-dir", str(models_dir), "--offline"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["swapper"] == "inswapper_128" and figures["frames_out"] >= 1
+    assert figures["faces_swapped"] == figures["frames_out"]  # the one face in every frame shown
+    assert figures["stage_ms"]["landmarks"] < figures["stage_ms"]["detect"]

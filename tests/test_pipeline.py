@@ -285,6 +285,32 @@ def test_frames_pasted_in_parallel_equal_one_at_a_time(swapper, photos, monkeypa
     assert all((parallel[i] != frames[i]).any() for i in (0, 2, 3, 5))
 
 
+def test_a_run_that_owns_its_frames_is_pasted_in_place(swapper, photos):
+    """A live stream's frames are its own: pasted into where they lie (no 1080p copy a frame),
+    with the same pixels as the copying path; a read-only frame is still copied, and a run
+    that does not own its frames never sees them changed."""
+    from dataclasses import replace
+
+    from twoface.swap.base import RunState
+    from twoface.swap.compositor import give_frames
+    from twoface.swap.engine import LearnedEngine
+
+    frame, _, job = _job(swapper, photos)
+    engine = LearnedEngine(_EchoGenerator(), maskers=[])
+    kept = frame.copy()
+    copied = engine.swap([frame], [replace(job, run=RunState())])[0]
+    assert copied is not frame and (frame == kept).all() and (copied != kept).any()
+    owned = RunState()
+    give_frames(owned)
+    mine = frame.copy()
+    pasted = engine.swap([mine], [replace(job, run=owned)])[0]
+    assert pasted is mine and np.array_equal(pasted, copied)
+    locked = kept.copy()
+    locked.flags.writeable = False
+    out = engine.swap([locked], [replace(job, run=owned)])[0]
+    assert out is not locked and np.array_equal(out, copied) and (locked == kept).all()
+
+
 def test_enhancer_slot_runs_on_its_template_and_blend_zero_changes_nothing(swapper, photos):
     from twoface.enhance import Enhancer, EnhancerSpec
     from twoface.swap.engine import LearnedEngine

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -199,9 +200,42 @@ class LiveSwapper:
 
         self.swapper = swapper
         self.many = many
-        self.identity = SourceIdentity.combine(swapper.source_faces(list(sources)))
+        # The source's descriptor is not needed: live swaps the most prominent person or every
+        # face, never picks one by identity (as a video, `identity=False`), and the selection
+        # encoder cannot read every landmarker's faces (dlib128 needs 68 points).
+        faces = swapper.source_faces(list(sources), identity=False)
+        self.identity = SourceIdentity.combine(faces)
         self.stream = StreamSwapper(swapper.stages(), [self.identity], Selection(many=many), fps)
         self._last: float | None = None
+        self._warm = False
+
+    def warm_up(self) -> None:
+        """Swap the first source photo once, in a run of its own thrown away afterwards: the
+        source's identity is encoded and the device's kernels are chosen now, not on the
+        camera's first frame (2 s on this 2-core CPU with an IResNet-50, all of it latency and
+        dropped frames otherwise). The session's tracking starts clean."""
+        from twoface.select import Selection
+        from twoface.video_pipeline import StreamSwapper
+
+        if self._warm:
+            return
+        photo = self.identity.faces[0].image
+        stages = self.swapper.stages()
+        StreamSwapper(stages, [self.identity], Selection(many=self.many)).swap(photo)
+        self._warm = True
+
+    @property
+    def in_flight(self) -> int:
+        """Frames between the camera and the sinks at once (`StreamSwapper.run`): 2 where the
+        models run on a CUDA GPU -- the host finds the next frame's faces while the device
+        swaps -- else 1 (frames in a row): on this 2-core CPU, the classical engine's stages
+        overlapped gave the same rate (15.9 against 14.7 fps on dance.mp4) at half again the
+        latency (127 against 80 ms), the threads sharing two cores."""
+        import sys
+
+        torch = sys.modules.get("torch")
+        on_gpu = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+        return 2 if on_gpu else 1
 
     def swap(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
         """The frame swapped and the number of faces swapped in it."""
@@ -223,14 +257,22 @@ def run_live(
     stop: threading.Event | None = None,
 ) -> LiveStats:
     """Swap `frames` as they come until they end, `max_frames` have come in, `seconds` have
-    passed or `stop` is set; `report(stats)` about once a second."""
+    passed or `stop` is set; `report(stats)` about once a second.
+
+    Three threads swap (`StreamSwapper.run`: find faces | select and begin the swap | paste
+    back and mark); on a GPU two frames are in flight, so one frame's faces are found while the
+    previous one is swapped (`LiveSwapper.in_flight`). The sinks (a window must be fed from the
+    thread that made it) run here, on the calling thread."""
     from twoface.watermark import Watermark
 
+    live.warm_up()  # models loaded and the source encoded before the first frame comes
+    in_flight = live.in_flight
     watermark = Watermark(mark) if mark else None
     stats = LiveStats()
     buffer = LatestFrame()
     stop = stop or threading.Event()
     failure: list[BaseException] = []
+    done = queue.Queue(maxsize=2)  # swapped frames on their way to the sinks
 
     def read() -> None:
         try:
@@ -241,27 +283,53 @@ def run_live(
                 buffer.put((frame, time.perf_counter()))
                 if max_frames is not None and stats.frames_in >= max_frames:
                     break
-        except BaseException as e:  # surfaced in the swap loop's thread
+        except BaseException as e:  # surfaced in the calling thread
             failure.append(e)
         finally:
             buffer.close()
 
+    def newest() -> Iterator[tuple[np.ndarray, float]]:
+        while not stop.is_set():
+            if seconds is not None and stats.seconds >= seconds:
+                return
+            item = buffer.get(timeout=0.5)
+            if item is None:
+                if not reader.is_alive():
+                    return
+                continue
+            yield item
+
+    def deliver(out: np.ndarray, faces: int, captured: float) -> None:
+        if watermark is not None:
+            out = watermark(out)
+        while not stop.is_set():  # once stopped, what is still in flight is not shown
+            try:
+                done.put((out, faces, captured), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def swap() -> None:
+        try:
+            live.stream.run(newest(), deliver, in_flight)
+        except BaseException as e:  # surfaced in the calling thread
+            failure.append(e)
+
     reader = threading.Thread(target=read, name="twoface-live-reader", daemon=True)
+    swapper = threading.Thread(target=swap, name="twoface-live-swap", daemon=True)
     reader.start()
+    swapper.start()
     last_report = time.perf_counter()
     try:
         while not stop.is_set():
             if seconds is not None and stats.seconds >= seconds:
                 break
-            item = buffer.get(timeout=0.5)
-            if item is None:
-                if not reader.is_alive():
+            try:
+                out, n, captured = done.get(timeout=0.1)
+            except queue.Empty:
+                if not swapper.is_alive() and done.empty():
                     break
                 continue
-            frame, captured = item
-            out, n = live.swap(frame)
-            if watermark is not None:
-                out = watermark(out)
             for sink in sinks:
                 sink(out)
             stats.frames_out += 1
@@ -275,11 +343,12 @@ def run_live(
         pass  # Ctrl-C, or q in the window: the session ends with its figures
     finally:
         stop.set()
-        reader.join(timeout=5)
-        # Whatever the reader left in the slot was never swapped: dropped too.
-        leftover = buffer.get(timeout=0)
-        stats.dropped = buffer.dropped + (1 if leftover is not None else 0)
         stats.ended = time.perf_counter()
+        reader.join(timeout=5)
+        swapper.join(timeout=10)
+        # Every frame that came in and was not shown was dropped: replaced in the one-slot
+        # buffer while the swap was busy, or still in flight when the session ended.
+        stats.dropped = stats.frames_in - stats.frames_out
     if failure:
         raise failure[0]
     return stats

@@ -3,7 +3,8 @@
 For each job: the crop and its mask are warped back over the face's box only (the region the
 crop covers), the warped square is thresholded, limited by the maskers' mask, eroded by a tenth
 and blurred by a twentieth of its size, and mixed into the frame. Every pixel outside that region
-stays bit-identical; a frame with jobs is copied once, frames without come back as they were.
+stays bit-identical; a frame with jobs is copied once (pasted into in place where the run owns its
+frames: `give_frames`), frames without come back as they were.
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ def _feathered(white: np.ndarray, mask_size: int) -> np.ndarray:
     return soft
 
 
+OWNED_KEY = "paste_back.owned"
+
+
+def give_frames(run) -> None:
+    """Say that `run`'s frames are its own (a live stream's, read once from the camera and
+    shown once): they are pasted into in place instead of copied first (a 1080p frame's copy
+    cost 1.5 ms on this CPU, a third of pasting one face)."""
+    run.slot(OWNED_KEY, dict)["owned"] = True
+
+
+def owns_frames(run) -> bool:
+    return bool(run.slot(OWNED_KEY, dict).get("owned"))
+
+
 class PasteBack:
     """Compositor: `composite(frames, jobs, crops, masks, affines) -> frames`."""
 
@@ -121,8 +136,12 @@ class PasteBack:
         for k, job in enumerate(jobs):
             per_frame.setdefault(job.frame_index, []).append(k)
 
+        in_place = bool(jobs) and jobs[0].run is not None and owns_frames(jobs[0].run)
+
         def paste_frame(i: int) -> None:
-            frame = frames[i].copy()
+            frame = frames[i]
+            if not (in_place and frame.flags.writeable):
+                frame = frame.copy()
             for k in per_frame[i]:
                 paste_back(frame, crops[k], affines[k], None if masks is None else masks[k])
             out[i] = frame
