@@ -7,7 +7,8 @@ generating, pasting back and encoding all overlap (on a GPU, detection of the ne
 its own stream while this one is generated, and the previous one is pasted back meanwhile); at
 most `queue_size` frames wait on a link, two batches between the finder and the generator, and
 the generator hands each batch to the paster before it begins the next, whatever the video's
-length. Frames leave in order. Live frames use the swap stage one at a time (StreamSwapper).
+length. Frames leave in order. Live frames go through the same stages as they come
+(StreamSwapper: one at a time, or overlapped over three threads with `run`).
 """
 
 from __future__ import annotations
