@@ -174,3 +174,16 @@ def test_a_failing_stage_in_flight_is_raised_and_nothing_hangs(swapper, photos):
 
     with pytest.raises(OSError, match="the virtual camera went away"):
         stream.run(frames, deliver, in_flight=2)
+
+
+def test_read_only_frames_are_marked_on_a_copy(swapper, photos):
+    """Frames from the caller that cannot be written (a frame without a face passes the swap
+    as it came) get the mark on a copy, and stay as they were."""
+    frames = _stream_frames(photos, 3)
+    blank = np.full_like(frames[0], 200)
+    blank.flags.writeable = False
+    shown = []
+    live = LiveSwapper(swapper, [photos / "obama.jpg"])
+    stats = run_live(live, iter([blank]), [shown.append])
+    assert stats.frames_out == 1 and (blank == 200).all()
+    assert (shown[0] != 200).any()  # the mark is there

@@ -262,7 +262,9 @@ def run_live(
     Three threads swap (`StreamSwapper.run`: find faces | select and begin the swap | paste
     back and mark); on a GPU two frames are in flight, so one frame's faces are found while the
     previous one is swapped (`LiveSwapper.in_flight`). The sinks (a window must be fed from the
-    thread that made it) run here, on the calling thread."""
+    thread that made it) run here, on the calling thread. The frames are taken as the
+    session's own: the swapped faces and the mark are drawn into them (a read-only frame is
+    copied first)."""
     from twoface.watermark import Watermark
 
     live.warm_up()  # models loaded and the source encoded before the first frame comes
@@ -301,7 +303,7 @@ def run_live(
 
     def deliver(out: np.ndarray, faces: int, captured: float) -> None:
         if watermark is not None:
-            out = watermark(out)
+            out = watermark(out if out.flags.writeable else out.copy())
         while not stop.is_set():  # once stopped, what is still in flight is not shown
             try:
                 done.put((out, faces, captured), timeout=0.1)
