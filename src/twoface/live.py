@@ -231,11 +231,9 @@ class LiveSwapper:
         swaps -- else 1 (frames in a row): on this 2-core CPU, the classical engine's stages
         overlapped gave the same rate (15.9 against 14.7 fps on dance.mp4) at half again the
         latency (127 against 80 ms), the threads sharing two cores."""
-        import sys
+        from twoface.video_pipeline import models_on_cuda
 
-        torch = sys.modules.get("torch")
-        on_gpu = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
-        return 2 if on_gpu else 1
+        return 2 if models_on_cuda() else 1
 
     def swap(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
         """The frame swapped and the number of faces swapped in it."""

@@ -142,12 +142,15 @@ def run_stages(
     source_depth: int = 2,
     close_source: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run `source` through `stages` (the last one a sink: what it gives is dropped); return when
     every batch has gone through and every stage has flushed. Raises StageError for the first
     stage (or "source") that failed; a KeyboardInterrupt or other BaseException in the calling
-    thread stops every stage (each aborts) and is re-raised after they have stopped."""
-    stop = threading.Event()
+    thread stops every stage (each aborts) and is re-raised after they have stopped. `stop`:
+    the pipeline's stop flag, given where the source waits on something of its own and must
+    see a stage's failure (set then, as by a Ctrl-C)."""
+    stop = stop or threading.Event()
     errors: list[StageError] = []
     links = [_Link(source_depth, stop)] + [_Link(s.depth, stop) for s in stages]
     lock = threading.Lock()

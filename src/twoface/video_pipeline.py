@@ -287,15 +287,23 @@ class _Write(BaseStage):
         self.writer.abort()
 
 
+def models_on_cuda() -> bool:
+    """Whether models already run on a CUDA GPU in this process (PyTorch imported and its CUDA
+    started), asked without importing anything."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
 def _side_stream():
     """Where the models already run on a CUDA GPU: a stream of this thread's own, so finding the
     faces of the next batch overlaps the swap of this one on the GPU too (results reach the host
     through synchronising copies, so nothing is read before it is written)."""
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+    if not models_on_cuda():
         return contextlib.nullcontext()
+    import torch
+
     return torch.cuda.stream(torch.cuda.Stream())
 
 
@@ -538,12 +546,12 @@ class StreamSwapper:
         give_frames(stage.run)  # each camera frame is read once and shown once: no copy
         last: list[float] = []
         tokens = threading.Semaphore(in_flight)
-        broken = threading.Event()  # a stage failed: take no more frames
+        stop = threading.Event()  # the pipeline's: set when a stage fails, so no frame is taken
 
         def source() -> Iterator[Batch]:
             while True:
                 while not tokens.acquire(timeout=0.1):
-                    if broken.is_set():
+                    if stop.is_set():
                         return
                 item = next(frames, None)
                 if item is None:
@@ -551,27 +559,10 @@ class StreamSwapper:
                 frame, captured = item
                 yield Batch([VideoPacket(frame)], meta={"captured": captured})
 
-        def guarded(step):
-            def call(batch: Batch) -> Iterable[Batch]:
-                try:
-                    return step(batch)
-                except BaseException:
-                    broken.set()
-                    raise
-
-            return call
-
-        class Analyse(_Analyse):
-            def __call__(self, batch: Batch) -> Iterable[Batch]:
-                return guarded(super().__call__)(batch)
-
         class Select(_Generate):
             name = "swap"
 
             def __call__(self, batch: Batch) -> Iterable[Batch]:
-                return guarded(self._push)(batch)
-
-            def _push(self, batch: Batch) -> Iterable[Batch]:
                 captured = batch.meta["captured"]
                 dt = captured - last[0] if last else 0.0
                 stage.dt = dt if dt > 0 else fallback
@@ -587,16 +578,14 @@ class StreamSwapper:
             name = "paste"
 
             def __call__(self, batch: Batch) -> Iterable[Batch]:
-                return guarded(self._deliver)(batch)
-
-            def _deliver(self, batch: Batch) -> Iterable[Batch]:
                 (out,) = batch.ready()
                 deliver(out.frame, batch.meta["faces"], batch.meta["captured"])
                 tokens.release()
                 return ()
 
+        stages = [_Analyse(stage), Select(stage), Deliver()]
         try:
-            run_stages(source(), [Analyse(stage), Select(stage), Deliver()], source_depth=1)
+            run_stages(source(), stages, source_depth=1, stop=stop)
         except StageError as e:
             raise e.error from None
 
