@@ -236,6 +236,30 @@ def test_a_dim_source_eye_leaves_the_targets_eye():
     assert work.soft[left].max() < 0.05 and work.soft[right].mean() > 0.9
 
 
+def test_a_slightly_dim_source_eye_is_lifted_to_the_targets_light():
+    t_lm = landmarks()
+    target = draw(t_lm)
+    eyes = region(target.shape[:2], t_lm, IBUG68, ("eye_left", "eye_right"), 100, 0) > 0.5
+    target[eyes] = (target[eyes] * 0.55).astype(np.uint8)  # eyes in a little shade
+    probe = upto(work_for(target=target, t_lm=t_lm), context(), "skin")
+    t_light = st.eye_light(probe.crop_lab, probe.lm, IBUG68, probe.model_t)
+    # The source's left eye a little darker than the target's: dim (below dim_eye) but not
+    # enough to give way; its right one as light as the target's.
+    s_left = 0.85 * t_light[0]
+    assert s_left < st.EYES.dim_eye and s_left / t_light[0] > st.EYES.dim_eye - 0.05
+    tr = traits(eye_light=(s_left, t_light[1]))
+    # (stretch runs just before dim_eyes: the source's light as the eye rules left it)
+    before = upto(work_for(target=target, t_lm=t_lm), context(), st.stretch, tr=tr)
+    work = upto(work_for(target=target, t_lm=t_lm), context(), st.dim_eyes, tr=tr)
+    shape, fw = work.crop.shape[:2], work.face_w
+    left = region(shape, work.lm, IBUG68, ("eye_left",), fw, 0) > 0.5
+    right = region(shape, work.lm, IBUG68, ("eye_right",), fw, 0) > 0.5
+    gain = work.warped_lab[..., 0][left].mean() / before.warped_lab[..., 0][left].mean()
+    assert 1.12 < gain < 1.18, gain  # 1 / 0.85 = 1.18, feathered at the outline
+    assert np.allclose(work.warped_lab[..., 0][right], before.warped_lab[..., 0][right])
+    assert work.soft[left].mean() > 0.9  # lifted, not given way
+
+
 # -- stretch ------------------------------------------------------------------------------------
 
 
@@ -284,6 +308,47 @@ def test_a_grey_object_over_the_targets_cheek_keeps_the_targets_pixels():
     assert work.allowed[130, 130]  # the other cheek is skin
     video = upto(work_for(target=target, t_lm=t_lm), context(Mode.VIDEO), st.target_occluders)
     assert video.allowed.all()  # no per-frame skin test in a video
+
+
+def test_the_targets_own_shade_inside_the_inner_face_is_no_occluder():
+    t_lm = landmarks()
+    target = draw(t_lm)
+    target[116:128, 90:97] = (110, 70, 55)  # a crease beside the nose, too dark for skin
+    work = upto(work_for(target=target, t_lm=t_lm), context(), st.target_occluders)
+    assert work.allowed[118:126, 91:96].all()  # the source's nose shows there
+    # The same crease on a face whose mouth is covered (a face mask): the rule cannot tell a
+    # crease from the mask's edge there, and the target keeps its pixels.
+    masked = target.copy()
+    masked[150:215, 40:160] = (235, 235, 240)
+    work = upto(work_for(target=masked, t_lm=t_lm), context(), st.target_occluders)
+    assert not work.allowed[118:126, 91:96].any()
+    assert not work.allowed[170:190, 80:120].any()  # the mask itself
+
+
+def test_the_sources_creases_inside_the_inner_face_keep_their_light_not_their_colour():
+    s_lm = landmarks()
+    source = draw(s_lm, skin=(170, 120, 95), seed=1)
+    crease = np.zeros(source.shape[:2], bool)
+    crease[118:122, 88:97] = True  # beside the nose: inside the inner face
+    crease[150:154, 45:54] = True  # on the cheek beyond it
+    source[crease] = (70, 40, 90)  # dark and purple: a crease under make-up
+    holes = cv2.dilate(crease.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+    tr = traits(holes=holes, skin=1 - holes)
+    work = upto(work_for(source=source, s_lm=s_lm), context(), st.source_occluders, tr=tr)
+    skin = lab(np.array([[(170, 120, 95)]], np.uint8))[0, 0]
+    inner = work.warped_lab[119:121, 90:95]
+    assert inner[..., 0].mean() < skin[0] - 15  # the crease's line is still there
+    assert np.abs(inner[..., 1:].mean((0, 1)) - skin[1:]).max() < 8  # in the skin's colour
+    cheek = work.warped_lab[151:153, 47:52]
+    assert cheek[..., 0].mean() > skin[0] - 12  # beyond the inner face: filled whole
+    # A source with glasses: its frames are no features, the whole fill as before.
+    framed = upto(
+        work_for(source=source, s_lm=s_lm),
+        context(),
+        st.source_occluders,
+        tr=traits(holes=holes, skin=1 - holes, glasses=True),
+    )
+    assert framed.warped_lab[119:121, 90:95, 0].mean() > inner[..., 0].mean() + 10
 
 
 def test_a_source_wearing_glasses_gives_the_targets_ring_round_the_eyes():

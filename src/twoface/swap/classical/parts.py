@@ -71,6 +71,18 @@ def cheeks(shape, lm, scheme, face_w: float, p: PartParams = PARTS) -> np.ndarra
     return cv2.GaussianBlur(zone, (0, 0), max(1.0, p.cheek_blur * face_w))
 
 
+def inner_face(shape, lm, scheme) -> np.ndarray:
+    """Boolean map of the inner face: the convex outline of the eyes and the nose, where the
+    identity's shapes are (lids, creases, the nose's sides and nostrils) and no hair grows."""
+    out = np.zeros(shape[:2], np.uint8)
+    groups = ("eye_left", "eye_right", "nose")
+    if not all(scheme.has(g) for g in groups):
+        return out > 0
+    pts = np.concatenate([scheme.group(lm, g) for g in groups])
+    cv2.fillConvexPoly(out, np.round(cv2.convexHull(pts.astype(np.float32))).astype(np.int32), 1)
+    return out > 0
+
+
 def below_nose(shape, lm, scheme) -> np.ndarray:
     """Where a beard can be: below the nose tip, along the face's own downward axis."""
     eye_l, eye_r = scheme.eye_centres(lm)
