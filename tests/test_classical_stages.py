@@ -429,6 +429,28 @@ def test_a_face_over_the_limits_gets_a_softer_blend_and_a_note():
     assert np.array_equal(st.check(clean, context()).shaded, kept) and not clean.notes
 
 
+def test_a_moving_face_over_the_limits_never_takes_the_targets_light_back():
+    # A pale patch with a red cast: a still's softer blend takes its lightness out too, a
+    # video's only its colour, and a video's skin never goes back to the target's (mixed
+    # back, the target's creases and features showed as a ghost over the source's).
+    patch, inside = (slice(115, 140), slice(52, 77)), (slice(120, 135), slice(57, 72))
+    out = {}
+    for mode in (Mode.STILL, Mode.VIDEO):
+        work = upto(work_for(), context(mode), st.seam)
+        work.shaded = work.shaded.copy()
+        work.shaded[patch] = np.clip(work.shaded[patch].astype(int) + (100, 60, 60), 0, 255)
+        before, soft = lab(work.shaded)[inside], work.soft.copy()
+        work = st.check(work, context(mode))
+        out[mode] = (lab(work.shaded)[inside] - before, soft, work)
+    still, video = out[Mode.STILL][0], out[Mode.VIDEO][0]
+    assert still[..., 0].mean() < -8  # the still's patch is taken out
+    assert np.abs(video[..., 0]).max() < 1.0  # the video's light is its own
+    assert np.abs(video[..., 1:]).mean() > 0.5  # its colour cast is taken out
+    soft, work = out[Mode.VIDEO][1], out[Mode.VIDEO][2]
+    assert work.soft[soft > 0.99].min() > 0.9  # no conservative blend in a video
+    assert not work.notes
+
+
 def test_the_shape_stage_moves_the_targets_features_towards_the_sources_arrangement():
     t_lm = landmarks()
     s_lm = landmarks()

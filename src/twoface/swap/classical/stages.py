@@ -690,9 +690,9 @@ def _zone(work: Work, ctx: Context) -> np.ndarray:
     return cv2.GaussianBlur(zone, (0, 0), max(0.7, 0.02 * work.face_w))
 
 
-def _soften(work: Work, amount: float, zone: np.ndarray, p: CheckParams) -> None:
-    """The softer blend, `amount` of it (0..1): patches taken out over the skin, edges
-    feathered further."""
+def _soften(work: Work, amount: float, zone: np.ndarray, p: CheckParams, light=True) -> None:
+    """The softer blend, `amount` of it (0..1): patches taken out over the skin (their colour,
+    and with `light` their lightness), edges feathered further."""
     from twoface.mask import face_polygon, polygon_mask
 
     fw = work.face_w
@@ -706,6 +706,8 @@ def _soften(work: Work, amount: float, zone: np.ndarray, p: CheckParams) -> None
     out_lab = lab(work.shaded)
     d = out_lab - work.crop_lab
     band = blur(d, p.band_fine) - blur(d, p.band_wide)
+    if not light:
+        band[..., 0] = 0.0
     out_lab -= band * (zone * amount)[..., None]
     rgb = cv2.cvtColor(out_lab, cv2.COLOR_LAB2RGB)
     work.shaded = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -719,7 +721,11 @@ def check(work: Work, ctx: Context, p: CheckParams = CHECK) -> Work:
     seam: twoface.quality); over a limit, the face gets a softer blend (patches taken out,
     edges feathered), and still over one, a conservative one (the skin mostly the target's,
     the features the source's). A still says so in the run's notes. Video and live smooth how
-    much of the softer blend a track gets, so a face does not flicker between the two."""
+    much of the softer blend a track gets, so a face does not flicker between the two, and
+    take out only the patches' colour, never mixing the target's light back in: the target's
+    own creases and features taken back over a moving face showed as a ghost of it over the
+    source's (hamilton_clip.mp4 frames 96-98, a frowning singer: the source's face clean
+    before the check, a grey double face after it, over many frames as the choice is smoothed)."""
     if work.shaded is None:
         return work
     measured = _measures(work, ctx)
@@ -728,8 +734,10 @@ def check(work: Work, ctx: Context, p: CheckParams = CHECK) -> Work:
     if amount <= 0.01:
         return work
     zone = _zone(work, ctx)
-    _soften(work, amount, zone, p)
+    _soften(work, amount, zone, p, light=not ctx.mode.moving)
     level = "a softer blend"
+    if ctx.mode.moving:
+        return work
     still_over = float(bool(_over(_measures(work, ctx), p)))
     conservative = float(ctx.smooth("conservative", np.float32(still_over)))
     if conservative > 0.01:
