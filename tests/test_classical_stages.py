@@ -141,6 +141,30 @@ def test_the_mode_is_a_still_without_a_track_and_live_when_the_run_says_so():
     assert mode_of(run, 3) is Mode.LIVE and Mode.LIVE.moving and not Mode.STILL.moving
 
 
+# -- fit ----------------------------------------------------------------------------------------
+
+
+def test_landmarks_that_do_not_fit_the_detectors_face_leave_it_as_it_is():
+    work = work_for()
+    kps = IBUG68.five_points(work.lm).astype(np.float64)
+    work.kps = kps + (1.5, -1.0)  # a detector's points close to the landmarks' own
+    assert not st.fit(work, context()).done
+    # A frontal fit beside the face the detector found (a profile): its points 0.2 face
+    # widths away.
+    moved = work_for()
+    moved.kps = kps + (0.2 * moved.face_w, 0.0)
+    out = st.fit(moved, context())
+    assert out.done and "left as it is" in out.notes[0]
+    # In a video the decision is smoothed per person: one stray frame does not drop the face.
+    run = RunState()
+    first = work_for()
+    first.kps = kps
+    assert not st.fit(first, context(Mode.VIDEO, run)).done
+    stray = work_for()
+    stray.kps = kps + (0.2 * stray.face_w, 0.0)
+    assert not st.fit(stray, context(Mode.VIDEO, run)).done and not stray.notes
+
+
 # -- warp ---------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ MASK_CROP = 256
 def stages_for(work_face: float = WARP.work_face) -> tuple:
     """The stages in the order they run (each `(work, context) -> work`)."""
     return (
+        st.fit,
         st.shape,
         st.warp,
         partial(st.skin_models, work_face=work_face),
@@ -194,8 +195,15 @@ class ClassicalEngine(Engine):
             target.track_id,
             self._parsed_face if self.maskers else None,
         )
+        kps = None if target.kps is None else (target.kps.astype(np.float64) - (x0, y0)) * scale
         work = Work(
-            small, lm_local, src_image, src_lm, scheme.face_width(lm_local), face_only=face_only
+            small,
+            lm_local,
+            src_image,
+            src_lm,
+            scheme.face_width(lm_local),
+            face_only=face_only,
+            kps=kps,
         )
         work = run_stages(work, ctx)
         if work.notes:

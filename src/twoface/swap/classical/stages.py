@@ -45,6 +45,43 @@ from twoface.swap.skin import (
     yaw_sign,
 )
 
+# -- the landmarks' fit ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitParams:
+    """When the target's landmarks do not fit the face the detector found: the median distance
+    between the detector's five keypoints and the landmarks' own (eyes, nose tip, mouth
+    corners), x face width, above `limit`. Every face of photos/, hard/ and more/ reads 0.11 or
+    less (profile90_oldman_sidelight.jpg 0.10); hamilton_clip.mp4's profile frames (20-45),
+    where dlib fits a frontal face over the hair and the background, 0.18-0.21 -- swapped,
+    a whole frontal face was pasted over a profile."""
+
+    limit: float = 0.15
+
+
+FIT = FitParams()
+
+
+def fit(work: Work, ctx: Context, p: FitParams = FIT) -> Work:
+    """Do no harm: a face whose landmarks do not fit the detector's face is left as it is (a
+    still says so; a video smooths the decision per person, so a face turning away fades out
+    of the swap rather than flickering)."""
+    if work.kps is None:
+        return work
+    ours = ctx.scheme.five_points(work.lm).astype(np.float64)
+    d = np.linalg.norm(ours - np.asarray(work.kps, np.float64), axis=1) / max(work.face_w, 1.0)
+    misfit = float(ctx.smooth("misfit", np.float32(np.median(d) > p.limit)))
+    if misfit >= 0.5:
+        work.done = True
+        if ctx.mode is Mode.STILL:
+            work.notes.append(
+                f"face at {_where(work)}: left as it is (its landmarks do not fit the face "
+                "the detector found: a profile or a covered face)"
+            )
+    return work
+
+
 # -- warp ------------------------------------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ class Work:
     src_lm: np.ndarray
     face_w: float
     face_only: np.ndarray | None = None  # model maskers' map of the target's face (1 = face)
+    kps: np.ndarray | None = None  # the detector's 5 keypoints of the target (crop coordinates)
     crop_lab: np.ndarray | None = None
     # shape: where the source's features land (the target's inner landmarks moved)
     feature_lm: np.ndarray | None = None
