@@ -56,7 +56,8 @@ def test_identity_moves_towards_the_source_on_sampled_frames(hamilton, photos, s
     src = swapper.analyse([swapper_source(photos)], identity=True)[0][0].embedding
     before, after = _frames(clip), _frames(out)
     moved = []
-    for i in (20, 120, 220):
+    # (Frame 20 is the singer in profile: left as it is, see the next test.)
+    for i in (100, 120, 220):
         a = swapper.analyse([before[i]], identity=True)[0]
         b = swapper.analyse([after[i]], identity=True)[0]
         if not a or not b:
@@ -65,6 +66,21 @@ def test_identity_moves_towards_the_source_on_sampled_frames(hamilton, photos, s
         fb = min(b, key=lambda f: np.linalg.norm(f.center - fa.center))
         moved.append(identity_distance(fa.embedding, src) - identity_distance(fb.embedding, src))
     assert len(moved) >= 2 and min(moved) > 0.1, moved
+
+
+def test_a_profile_the_landmarks_do_not_fit_is_left_as_it_is(hamilton, swapper):
+    """Frames 20-45 show the singer in profile; dlib fits a frontal face over his hair and the
+    background (its points 0.18-0.21 face widths from the detector's), and a whole frontal
+    face was pasted there. Such a face is now left as it is."""
+    clip, out, _ = hamilton
+    for i in (23, 29):
+        before, after = _frames(clip)[i], _frames(out)[i]
+        face = max(swapper.analyse([before])[0], key=lambda f: f.area)
+        assert face.width > 150  # the frame is 360 px high
+        x0, y0, x1, y1 = face.box.astype(int)
+        box = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
+        change = np.abs(after[box].astype(float) - before[box].astype(float)).mean()
+        assert change < 3.0, (i, change)  # the codec's own difference only
 
 
 def test_faces_in_the_dark_stay_dark(hamilton, swapper):
