@@ -168,6 +168,17 @@ def _unturn_points(pts: np.ndarray, k: int, width: int, height: int) -> np.ndarr
     return np.stack([x, y], axis=-1).astype(np.float32)
 
 
+def _standing(face: Face) -> bool:
+    """Whether a face stands upright by its detector keypoints (eyes level and above the
+    mouth); True where the detector gives none."""
+    if face.kps is None:
+        return True
+    kps = np.asarray(face.kps, np.float64)
+    eyes, mouth = kps[:2], kps[3:5]
+    dx, dy = eyes[1] - eyes[0]
+    return abs(dy) < abs(dx) and eyes[:, 1].mean() < mouth[:, 1].mean()
+
+
 def _unturn_face(face: Face, k: int, width: int, height: int) -> Face:
     corners = _unturn_points(face.box.reshape(2, 2), k, width, height)
     box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
@@ -577,13 +588,21 @@ class Swapper:
     def _upright(self, tgt: LoadedImage) -> tuple[LoadedImage, list[Face]]:
         """A photo whose faces lie on their side (a phone picture without its EXIF rotation):
         try the other three quarter turns; the swap is turned back before writing."""
+        first = None
         for k in (1, 3, 2):
             turned = np.ascontiguousarray(np.rot90(tgt.rgb, k))
             found = self.analyzer.detect([turned])[0]
-            if found:
-                alpha = None if tgt.alpha is None else np.ascontiguousarray(np.rot90(tgt.alpha, k))
-                return LoadedImage(turned, alpha, tgt.path, tgt.format, turned=k), found
-        return tgt, []
+            if not found:
+                continue
+            alpha = None if tgt.alpha is None else np.ascontiguousarray(np.rot90(tgt.alpha, k))
+            at = (LoadedImage(turned, alpha, tgt.path, tgt.format, turned=k), found)
+            # The detector finds some faces lying on their side too (an upside-down biden.jpg
+            # a quarter turn round): the turn whose largest face stands upright wins, else the
+            # first that found one (the landmarks of a face on its side do not fit it).
+            if _standing(max(found, key=lambda f: f.area)):
+                return at
+            first = first or at
+        return first or (tgt, [])
 
     def _finish(
         self, engine, tgt: LoadedImage, faces, jobs, output, timings, report, req: _Request
