@@ -170,7 +170,11 @@ class ClassicalEngine(Engine):
         crop = frame[y0:y1, x0:x1]
         # Work at a bounded size per face: a 1,500-px face costs what a 320-px one does.
         scale = min(1.0, WARP.work_face / max(face_w, 1.0))
-        lm_local = (target.landmarks.astype(np.float64) - (x0, y0)) * scale
+
+        def local(points: np.ndarray) -> np.ndarray:
+            return (points.astype(np.float64) - (x0, y0)) * scale
+
+        lm_local = local(target.landmarks)
         small = (
             crop
             if scale == 1.0
@@ -195,7 +199,6 @@ class ClassicalEngine(Engine):
             target.track_id,
             self._parsed_face if self.maskers else None,
         )
-        kps = None if target.kps is None else (target.kps.astype(np.float64) - (x0, y0)) * scale
         work = Work(
             small,
             lm_local,
@@ -203,7 +206,7 @@ class ClassicalEngine(Engine):
             src_lm,
             scheme.face_width(lm_local),
             face_only=face_only,
-            kps=kps,
+            kps=None if target.kps is None else local(target.kps),
         )
         work = run_stages(work, ctx)
         if work.notes:

@@ -29,6 +29,7 @@ from twoface.swap.classical.traits import (
     eye_light,
     fill_from_skin,
     hidden_features,
+    skin_fill,
     source_traits,
 )
 from twoface.swap.classical.traits import glasses as wears_glasses
@@ -456,16 +457,18 @@ def source_occluders(work: Work, ctx: Context, p: OccluderParams = OCCLUDERS) ->
     # now 0.073.)
     work.source_holes = warped(traits.holes)
     holes = work.source_holes & ~work.features
+    if not holes.any():
+        return work
     skin = warped(traits.skin) & ~holes
-    filled = fill_from_skin(work.warped_lab, holes, skin, work.face_w, texture=work.crop_lab)
+    # (One fill for both: the skin's average is the same whichever holes it paints.)
+    smooth = skin_fill(work.warped_lab, skin, work.face_w, texture=work.crop_lab)
+    filled = fill_from_skin(work.warped_lab, holes, skin, work.face_w, smooth=smooth)
     if not (traits.glasses or traits.hidden):
         inner = holes & inner_face(work.crop.shape[:2], _flm(work), ctx.scheme)
         colour = cv2.GaussianBlur(
             inner.astype(np.float32), (0, 0), max(0.7, p.inner_feather * work.face_w)
         )
-        whole = fill_from_skin(
-            work.warped_lab, holes & ~inner, skin, work.face_w, texture=work.crop_lab
-        )
+        whole = fill_from_skin(work.warped_lab, holes & ~inner, skin, work.face_w, smooth=smooth)
         whole[..., 1:] += (filled[..., 1:] - whole[..., 1:]) * colour[..., None]
         filled = whole
     work.warped_lab = filled
@@ -772,9 +775,9 @@ def check(work: Work, ctx: Context, p: CheckParams = CHECK) -> Work:
         return work
     zone = _zone(work, ctx)
     _soften(work, amount, zone, p, light=not ctx.mode.moving)
-    level = "a softer blend"
     if ctx.mode.moving:
         return work
+    level = "a softer blend"
     still_over = float(bool(_over(_measures(work, ctx), p)))
     conservative = float(ctx.smooth("conservative", np.float32(still_over)))
     if conservative > 0.01:

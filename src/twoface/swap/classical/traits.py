@@ -113,18 +113,28 @@ def source_traits(
     return cache[key][1]
 
 
-def fill_from_skin(image_lab, holes, skin, face_w: float, texture=None, p: TraitParams = TRAITS):
-    """`image_lab` with the `holes` painted over by the surrounding `skin` (normalised
-    convolution at a tenth of the face width, then the seam feathered). With `texture` (an
-    L*a*b* image of the same place, the target's), its fine lightness detail is laid over the
-    fill: a flat fill read as a smooth patch next to stubble or pores."""
-    if not holes.any():
-        return image_lab
+def skin_fill(image_lab, skin, face_w: float, texture=None, p: TraitParams = TRAITS):
+    """What `fill_from_skin` paints holes with: the surrounding `skin` averaged (normalised
+    convolution at a tenth of the face width), with `texture`'s fine lightness detail."""
     smooth = masked_blur(image_lab, skin, max(1.0, p.fill_blur * face_w))
     if texture is not None:
         log = np.log(np.maximum(texture[..., 0], 1.0))
         detail = log - cv2.GaussianBlur(log, (0, 0), max(1.0, p.fill_detail * face_w))
         smooth[..., 0] *= np.exp(detail)
+    return smooth
+
+
+def fill_from_skin(
+    image_lab, holes, skin, face_w: float, texture=None, p: TraitParams = TRAITS, smooth=None
+):
+    """`image_lab` with the `holes` painted over by the surrounding `skin` (`skin_fill`, or
+    `smooth` where the caller has it already), the seam feathered. With `texture` (an L*a*b*
+    image of the same place, the target's), its fine lightness detail is laid over the fill: a
+    flat fill read as a smooth patch next to stubble or pores."""
+    if not holes.any():
+        return image_lab
+    if smooth is None:
+        smooth = skin_fill(image_lab, skin, face_w, texture, p)
     weight = cv2.GaussianBlur(holes.astype(np.float32), (0, 0), max(0.7, p.fill_feather * face_w))
     weight = np.maximum(weight, holes)[..., None]
     return image_lab * (1 - weight) + smooth * weight
